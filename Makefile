@@ -1,0 +1,43 @@
+# Thin wrapper over CMake for the README's commands. Every target installs
+# missing Debian packages first (scripts/install-deps.sh, idempotent).
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+WERROR ?= ON
+
+.PHONY: all deps build build-asan test test-release test-asan run bench fuzz format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVECTRON_WERROR=$(WERROR) $(CMAKE_FLAGS)
+	cmake --build build -j $(JOBS)
+
+build-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVECTRON_SANITIZE=ON -DVECTRON_WERROR=$(WERROR) $(CMAKE_FLAGS)
+	cmake --build build-asan -j $(JOBS)
+
+# The unit suite twice: a normal build and an ASan+UBSan build.
+test: build build-asan
+	ctest --test-dir build --output-on-failure
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    ctest --test-dir build-asan --output-on-failure
+
+# Until `vectron serve` exists, run builds an index over Fashion-MNIST and
+# prints its recall and throughput.
+run: build
+	./build/bench/vectron-demo
+
+bench:
+	scripts/bench.sh
+
+fuzz: deps
+	scripts/fuzz.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')
+
+clean:
+	rm -rf build build-asan build-bench build-fuzz

@@ -1,0 +1,164 @@
+/*
+ * bench_util.c - file, clock, memory and exact-distance helpers shared by
+ * the benchmark programs (see bench.h).
+ *
+ * Threading: every function is reentrant; none keeps state.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int bench_read_vecs(const char *path, size_t max_n, bench_matrix *out,
+                    char *err, size_t errlen)
+{
+    int rc = -1;
+    unsigned char *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    memset(out, 0, sizeof(*out));
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    int32_t dim = 0;
+    if (fread(&dim, 4, 1, f) != 1 || dim <= 0 || dim > (1 << 20)) {
+        snprintf(err, errlen, "%s: bad or missing header", path);
+        goto out;
+    }
+    if (fseek(f, 0, SEEK_END) != 0) {
+        snprintf(err, errlen, "%s: seek: %s", path, strerror(errno));
+        goto out;
+    }
+    long size = ftell(f);
+    size_t row = 4 + 4 * (size_t)dim;
+    if (size < 0 || (size_t)size % row != 0) {
+        snprintf(err, errlen, "%s: size %ld is not a multiple of %zu", path,
+                 size, row);
+        goto out;
+    }
+    size_t n = (size_t)size / row;
+    if (max_n != 0 && max_n < n) {
+        n = max_n;
+    }
+    rewind(f);
+    buf = malloc(n * 4 * (size_t)dim + 1);
+    unsigned char *rowbuf = malloc(row);
+    if (buf == NULL || rowbuf == NULL) {
+        free(rowbuf);
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int32_t d;
+        if (fread(rowbuf, row, 1, f) != 1) {
+            free(rowbuf);
+            snprintf(err, errlen, "%s: short read at row %zu", path, i);
+            goto out;
+        }
+        memcpy(&d, rowbuf, 4);
+        if (d != dim) {
+            free(rowbuf);
+            snprintf(err, errlen, "%s: row %zu has dimension %d, not %d",
+                     path, i, (int)d, (int)dim);
+            goto out;
+        }
+        memcpy(buf + i * 4 * (size_t)dim, rowbuf + 4, 4 * (size_t)dim);
+    }
+    free(rowbuf);
+    out->data = buf;
+    out->n = n;
+    out->dim = (uint32_t)dim;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    if (f != NULL) {
+        fclose(f);
+    }
+    return rc;
+}
+
+int bench_write_vecs(const char *path, const void *data, size_t n,
+                     uint32_t dim, char *err, size_t errlen)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    const unsigned char *p = data;
+    int32_t d = (int32_t)dim;
+    for (size_t i = 0; i < n; i++) {
+        if (fwrite(&d, 4, 1, f) != 1 ||
+            fwrite(p + i * 4 * (size_t)dim, 4 * (size_t)dim, 1, f) != 1) {
+            snprintf(err, errlen, "%s: write: %s", tmp, strerror(errno));
+            fclose(f);
+            return -1;
+        }
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void bench_matrix_free(bench_matrix *m)
+{
+    free(m->data);
+    memset(m, 0, sizeof(*m));
+}
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+size_t bench_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtoull(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb * 1024;
+}
+
+double bench_exact_distance(bench_metric metric, const float *a,
+                            const float *b, uint32_t dim)
+{
+    if (metric == BENCH_METRIC_L2) {
+        double s = 0;
+        for (uint32_t i = 0; i < dim; i++) {
+            double t = (double)a[i] - (double)b[i];
+            s += t * t;
+        }
+        return s;
+    }
+    double ab = 0, aa = 0, bb = 0;
+    for (uint32_t i = 0; i < dim; i++) {
+        ab += (double)a[i] * (double)b[i];
+        aa += (double)a[i] * (double)a[i];
+        bb += (double)b[i] * (double)b[i];
+    }
+    if (aa == 0 || bb == 0) {
+        return 1.0;
+    }
+    return 1.0 - ab / (sqrt(aa) * sqrt(bb));
+}

@@ -1,0 +1,563 @@
+/*
+ * hnsw.c - lifecycle and storage of the HNSW index: creation and freeing,
+ * blocks of slot data, the id map, visited-set pool, level draws, vector
+ * validation, point lookup, int8 training, and memory accounting.
+ *
+ * Threading: see the model in hnsw.h. Functions here take the locks they
+ * document; the map helpers expect map_lock held by the caller.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/hnsw.h"
+
+#define MAP_EMPTY HNSW_NONE
+#define MAP_REMOVED (HNSW_NONE - 1)
+
+void vectron_index_params_default(vectron_index_params *p, uint32_t dim)
+{
+    memset(p, 0, sizeof *p);
+    p->dim = dim;
+    p->metric = VECTRON_METRIC_L2;
+    p->m = 16;
+    p->ef_construction = 200;
+    p->quant = VECTRON_QUANT_NONE;
+    p->quant_per_dim = 0;
+    p->quant_train_size = 1000;
+    p->seed = 0;
+}
+
+void vectron_search_params_default(vectron_search_params *sp, uint32_t k)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->k = k;
+    sp->exact_selectivity = -1.0f;
+    sp->rescore = 1;
+    sp->oversampling = 0.0f;
+}
+
+/* ---- id map ---- */
+
+static size_t map_slot(uint64_t key, size_t cap)
+{
+    return (size_t)vx_mix64(key) & (cap - 1);
+}
+
+int hnsw_map_init(hnsw_map *m, size_t cap)
+{
+    memset(m, 0, sizeof *m);
+    m->keys = vx_malloc(cap * sizeof *m->keys);
+    m->vals = vx_malloc(cap * sizeof *m->vals);
+    if (!m->keys || !m->vals) {
+        hnsw_map_close(m);
+        return VECTRON_NOMEM;
+    }
+    memset(m->vals, 0xff, cap * sizeof *m->vals);
+    m->cap = cap;
+    return 0;
+}
+
+void hnsw_map_close(hnsw_map *m)
+{
+    vx_free(m->keys);
+    vx_free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+uint32_t hnsw_map_get(const hnsw_map *m, uint64_t key)
+{
+    for (size_t i = map_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->vals[i] == MAP_EMPTY) {
+            return HNSW_NONE;
+        }
+        if (m->vals[i] != MAP_REMOVED && m->keys[i] == key) {
+            return m->vals[i];
+        }
+    }
+}
+
+static void map_insert_raw(hnsw_map *m, uint64_t key, uint32_t val)
+{
+    size_t i = map_slot(key, m->cap);
+    while (m->vals[i] != MAP_EMPTY && m->vals[i] != MAP_REMOVED) {
+        i = (i + 1) & (m->cap - 1);
+    }
+    if (m->vals[i] == MAP_EMPTY) {
+        m->used++;
+    }
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->live++;
+}
+
+int hnsw_map_reserve(hnsw_map *m, size_t extra)
+{
+    hnsw_map bigger;
+    size_t cap = m->cap;
+
+    if ((m->used + extra) * 10 <= m->cap * 7) {
+        return 0;
+    }
+    /* Rehash, dropping removed entries; grow only as live entries need. */
+    while ((m->live + extra) * 10 > cap * 5) {
+        cap *= 2;
+    }
+    if (hnsw_map_init(&bigger, cap) != 0) {
+        return VECTRON_NOMEM;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->vals[i] != MAP_EMPTY && m->vals[i] != MAP_REMOVED) {
+            map_insert_raw(&bigger, m->keys[i], m->vals[i]);
+        }
+    }
+    hnsw_map_close(m);
+    *m = bigger;
+    return 0;
+}
+
+void hnsw_map_put(hnsw_map *m, uint64_t key, uint32_t val)
+{
+    for (size_t i = map_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->vals[i] == MAP_EMPTY) {
+            break;
+        }
+        if (m->vals[i] != MAP_REMOVED && m->keys[i] == key) {
+            m->vals[i] = val;
+            return;
+        }
+    }
+    map_insert_raw(m, key, val);
+}
+
+void hnsw_map_del(hnsw_map *m, uint64_t key)
+{
+    for (size_t i = map_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->vals[i] == MAP_EMPTY) {
+            return;
+        }
+        if (m->vals[i] != MAP_REMOVED && m->keys[i] == key) {
+            m->vals[i] = MAP_REMOVED;
+            m->live--;
+            return;
+        }
+    }
+}
+
+/* ---- blocks ---- */
+
+static void block_free(hnsw_block *b)
+{
+    if (!b) {
+        return;
+    }
+    if (b->upper) {
+        for (uint32_t i = 0; i < HNSW_BLOCK; i++) {
+            vx_free(b->upper[i]);
+        }
+    }
+    vx_free(b->vectors);
+    vx_free(b->codes);
+    vx_free(b->links0);
+    vx_free(b->ids);
+    vx_free(b->upper);
+    vx_free(b->levels);
+    vx_free(b->flags);
+    vx_free(b);
+}
+
+int hnsw_ensure_block(vectron_index *idx, uint32_t s, vectron_error *err)
+{
+    uint32_t bi = s >> HNSW_BLOCK_SHIFT;
+    hnsw_block *b;
+    int rc = 0;
+
+    if (__atomic_load_n(&idx->blocks[bi], __ATOMIC_ACQUIRE)) {
+        return 0;
+    }
+    pthread_mutex_lock(&idx->grow_lock);
+    if (idx->blocks[bi]) {
+        goto out;
+    }
+    b = vx_calloc(1, sizeof *b);
+    if (!b) {
+        rc = VECTRON_NOMEM;
+        goto out;
+    }
+    b->vectors = vx_aligned_alloc(64, (size_t)HNSW_BLOCK * idx->p.dim *
+                                          sizeof(float));
+    b->links0 =
+        vx_calloc((size_t)HNSW_BLOCK * idx->link0_stride, sizeof(uint32_t));
+    b->ids = vx_calloc(HNSW_BLOCK, sizeof(uint64_t));
+    b->upper = vx_calloc(HNSW_BLOCK, sizeof(uint32_t *));
+    b->levels = vx_calloc(HNSW_BLOCK, 1);
+    b->flags = vx_calloc(HNSW_BLOCK, 1);
+    if (idx->p.quant == VECTRON_QUANT_INT8) {
+        b->codes = vx_aligned_alloc(64, (size_t)HNSW_BLOCK * idx->p.dim);
+    }
+    if (!b->vectors || !b->links0 || !b->ids || !b->upper || !b->levels ||
+        !b->flags || (idx->p.quant == VECTRON_QUANT_INT8 && !b->codes)) {
+        block_free(b);
+        rc = VECTRON_NOMEM;
+        goto out;
+    }
+    __atomic_store_n(&idx->blocks[bi], b, __ATOMIC_RELEASE);
+    if (bi + 1 > idx->n_blocks) {
+        idx->n_blocks = bi + 1;
+    }
+out:
+    pthread_mutex_unlock(&idx->grow_lock);
+    if (rc) {
+        return vx_err(err, rc, "index: allocate block %u: out of memory", bi);
+    }
+    return 0;
+}
+
+void hnsw_free_node_links(vectron_index *idx, uint32_t s)
+{
+    hnsw_block *b = hnsw_blk(idx, s);
+    uint32_t i = s & (HNSW_BLOCK - 1);
+    vx_free(b->upper[i]);
+    b->upper[i] = NULL;
+    b->links0[(size_t)i * idx->link0_stride] = 0;
+}
+
+uint32_t hnsw_copy_links(vectron_index *idx, uint32_t s, int level,
+                         uint32_t *out)
+{
+    pthread_mutex_t *mu = hnsw_stripe(idx, s);
+    uint32_t *l, n;
+
+    pthread_mutex_lock(mu);
+    l = hnsw_links(idx, s, level);
+    n = l[0];
+    memcpy(out, l + 1, n * sizeof(uint32_t));
+    pthread_mutex_unlock(mu);
+    return n;
+}
+
+/* ---- lifecycle ---- */
+
+static int check_params(const vectron_index_params *p, vectron_error *err)
+{
+    if (p->dim < 1 || p->dim > VECTRON_MAX_DIM) {
+        return vx_err(err, VECTRON_INVALID,
+                      "dimension %u out of range 1..%u", p->dim,
+                      VECTRON_MAX_DIM);
+    }
+    if (p->metric != VECTRON_METRIC_L2 && p->metric != VECTRON_METRIC_COSINE &&
+        p->metric != VECTRON_METRIC_DOT) {
+        return vx_err(err, VECTRON_INVALID, "unknown metric %d",
+                      (int)p->metric);
+    }
+    if (p->m < 2 || p->m > VECTRON_MAX_M) {
+        return vx_err(err, VECTRON_INVALID, "m = %u out of range 2..%u", p->m,
+                      VECTRON_MAX_M);
+    }
+    if (p->ef_construction < p->m || p->ef_construction > VECTRON_MAX_EF) {
+        return vx_err(err, VECTRON_INVALID,
+                      "ef_construction = %u out of range %u..%u",
+                      p->ef_construction, p->m, VECTRON_MAX_EF);
+    }
+    if (p->quant != VECTRON_QUANT_NONE && p->quant != VECTRON_QUANT_INT8) {
+        return vx_err(err, VECTRON_INVALID, "unknown quantization %d",
+                      (int)p->quant);
+    }
+    if (p->quant == VECTRON_QUANT_INT8 && p->quant_train_size < 1) {
+        return vx_err(err, VECTRON_INVALID, "quant_train_size must be >= 1");
+    }
+    return 0;
+}
+
+int vectron_index_new(const vectron_index_params *params, vectron_index **out,
+                      vectron_error *err)
+{
+    vectron_index *idx;
+    pthread_rwlockattr_t attr;
+    int rc;
+
+    *out = NULL;
+    if ((rc = check_params(params, err)) != 0) {
+        return vx_err_wrap(err, rc, "create index");
+    }
+    idx = vx_calloc(1, sizeof *idx);
+    if (!idx) {
+        return vx_err(err, VECTRON_NOMEM, "create index: out of memory");
+    }
+    idx->p = *params;
+    idx->k = distance_kernels_best();
+    idx->m0 = 2 * params->m;
+    idx->link0_stride = 1 + idx->m0;
+    idx->upper_stride = 1 + params->m;
+    idx->ml = 1.0 / log((double)params->m);
+    idx->entry = HNSW_NONE;
+    idx->max_level = -1;
+    idx->blocks = vx_calloc(HNSW_MAX_BLOCKS, sizeof(hnsw_block *));
+    if (!idx->blocks || hnsw_map_init(&idx->map, 1024) != 0) {
+        rc = VECTRON_NOMEM;
+        goto fail;
+    }
+    if (params->quant == VECTRON_QUANT_INT8 &&
+        (rc = quant_init(&idx->qz, params->dim, params->metric,
+                         params->quant_per_dim, err)) != 0) {
+        goto fail;
+    }
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&idx->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    for (int i = 0; i < HNSW_STRIPES; i++) {
+        pthread_mutex_init(&idx->stripes[i], NULL);
+    }
+    pthread_mutex_init(&idx->map_lock, NULL);
+    pthread_mutex_init(&idx->grow_lock, NULL);
+    pthread_mutex_init(&idx->entry_lock, NULL);
+    pthread_mutex_init(&idx->pool_lock, NULL);
+    *out = idx;
+    return 0;
+fail:
+    hnsw_map_close(&idx->map);
+    vx_free(idx->blocks);
+    vx_free(idx);
+    if (rc == VECTRON_NOMEM) {
+        return vx_err(err, rc, "create index: out of memory");
+    }
+    return vx_err_wrap(err, rc, "create index");
+}
+
+void vectron_index_free(vectron_index *idx)
+{
+    if (!idx) {
+        return;
+    }
+    for (uint32_t i = 0; i < idx->n_blocks; i++) {
+        block_free(idx->blocks[i]);
+    }
+    while (idx->pool) {
+        hnsw_visited *v = idx->pool;
+        idx->pool = v->next;
+        vx_free(v->tags);
+        vx_free(v);
+    }
+    if (idx->p.quant == VECTRON_QUANT_INT8) {
+        quant_close(&idx->qz);
+    }
+    hnsw_map_close(&idx->map);
+    vx_free(idx->free_slots);
+    vx_free(idx->blocks);
+    pthread_rwlock_destroy(&idx->lock);
+    for (int i = 0; i < HNSW_STRIPES; i++) {
+        pthread_mutex_destroy(&idx->stripes[i]);
+    }
+    pthread_mutex_destroy(&idx->map_lock);
+    pthread_mutex_destroy(&idx->grow_lock);
+    pthread_mutex_destroy(&idx->entry_lock);
+    pthread_mutex_destroy(&idx->pool_lock);
+    vx_free(idx);
+}
+
+/* ---- levels and vectors ---- */
+
+int hnsw_level_of(const vectron_index *idx, uint64_t id)
+{
+    /* u uniform in (0, 1] from the id, so the level of a point is the same
+     * on every replica and across restarts. */
+    uint64_t h = vx_mix64(id ^ vx_mix64(idx->p.seed ^ 0x5eed));
+    double u = (double)((h >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double l = -log(u) * idx->ml;
+    return l >= HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (int)l;
+}
+
+int hnsw_prepare_vector(const vectron_index *idx, const float *vec,
+                        float *out, vectron_error *err)
+{
+    uint32_t dim = idx->p.dim;
+    double norm = 0.0;
+
+    if (!vec) {
+        return vx_err(err, VECTRON_INVALID, "vector is NULL");
+    }
+    for (uint32_t d = 0; d < dim; d++) {
+        if (!isfinite(vec[d])) {
+            return vx_err(err, VECTRON_INVALID,
+                          "vector component %u is not a finite number", d);
+        }
+        norm += (double)vec[d] * vec[d];
+    }
+    if (norm > (double)FLT_MAX / 4) {
+        /* Distances between such vectors would overflow float. */
+        return vx_err(err, VECTRON_INVALID,
+                      "vector too large: squared norm %g exceeds %g", norm,
+                      (double)FLT_MAX / 4);
+    }
+    if (idx->p.metric == VECTRON_METRIC_COSINE) {
+        float inv;
+        if (norm == 0.0) {
+            return vx_err(err, VECTRON_INVALID,
+                          "zero vector has no cosine direction");
+        }
+        inv = (float)(1.0 / sqrt(norm));
+        for (uint32_t d = 0; d < dim; d++) {
+            out[d] = vec[d] * inv;
+        }
+    } else if (out != vec) {
+        memcpy(out, vec, dim * sizeof(float));
+    }
+    return 0;
+}
+
+/* ---- visited pool ---- */
+
+hnsw_visited *hnsw_visited_get(vectron_index *idx, uint32_t n_slots)
+{
+    hnsw_visited *v;
+
+    pthread_mutex_lock(&idx->pool_lock);
+    v = idx->pool;
+    if (v) {
+        idx->pool = v->next;
+    }
+    pthread_mutex_unlock(&idx->pool_lock);
+    if (!v) {
+        v = vx_calloc(1, sizeof *v);
+        if (!v) {
+            return NULL;
+        }
+    }
+    if (v->size < n_slots) {
+        /* Grow with slack so a growing index does not realloc each time. */
+        uint32_t size = n_slots + n_slots / 4 + 1024;
+        uint16_t *tags = vx_realloc(v->tags, (size_t)size * sizeof *tags);
+        if (!tags) {
+            hnsw_visited_put(idx, v);
+            return NULL;
+        }
+        memset(tags, 0, (size_t)size * sizeof *tags);
+        v->tags = tags;
+        v->size = size;
+        v->epoch = 0;
+    }
+    if (++v->epoch == 0) {
+        memset(v->tags, 0, (size_t)v->size * sizeof *v->tags);
+        v->epoch = 1;
+    }
+    return v;
+}
+
+void hnsw_visited_put(vectron_index *idx, hnsw_visited *v)
+{
+    pthread_mutex_lock(&idx->pool_lock);
+    v->next = idx->pool;
+    idx->pool = v;
+    pthread_mutex_unlock(&idx->pool_lock);
+}
+
+/* ---- lookups ---- */
+
+size_t vectron_index_size(const vectron_index *idx)
+{
+    vectron_index *w = (vectron_index *)idx;
+    size_t n;
+    pthread_mutex_lock(&w->map_lock);
+    n = w->map.live;
+    pthread_mutex_unlock(&w->map_lock);
+    return n;
+}
+
+uint32_t vectron_index_dim(const vectron_index *idx)
+{
+    return idx->p.dim;
+}
+
+int vectron_index_get(const vectron_index *idx, uint64_t id, float *out,
+                      vectron_error *err)
+{
+    vectron_index *w = (vectron_index *)idx;
+    uint32_t s;
+    int rc = 0;
+
+    pthread_rwlock_rdlock(&w->lock);
+    pthread_mutex_lock(&w->map_lock);
+    s = hnsw_map_get(&w->map, id);
+    if (s == HNSW_NONE) {
+        rc = vx_err(err, VECTRON_NOT_FOUND, "point %llu not found",
+                    (unsigned long long)id);
+    } else {
+        memcpy(out, hnsw_vec(w, s), w->p.dim * sizeof(float));
+    }
+    pthread_mutex_unlock(&w->map_lock);
+    pthread_rwlock_unlock(&w->lock);
+    return rc;
+}
+
+size_t vectron_index_memory(const vectron_index *idx)
+{
+    vectron_index *w = (vectron_index *)idx;
+    size_t per_block, total;
+
+    per_block = (size_t)HNSW_BLOCK *
+                (w->p.dim * sizeof(float) + w->link0_stride * 4 + 8 +
+                 sizeof(uint32_t *) + 2 +
+                 (w->p.quant == VECTRON_QUANT_INT8 ? w->p.dim : 0));
+    pthread_rwlock_rdlock(&w->lock);
+    total = sizeof *w + w->n_blocks * per_block +
+            HNSW_MAX_BLOCKS * sizeof(hnsw_block *) / 64 +
+            w->map.cap * (sizeof(uint64_t) + sizeof(uint32_t)) +
+            w->cap_free * sizeof(uint32_t);
+    for (uint32_t s = 0; s < w->n_slots; s++) {
+        int level = hnsw_level(w, s);
+        if (level > 0 && (hnsw_flags(w, s) & HNSW_F_USED)) {
+            total += (size_t)level * w->upper_stride * sizeof(uint32_t);
+        }
+    }
+    pthread_rwlock_unlock(&w->lock);
+    return total;
+}
+
+/* ---- int8 training ---- */
+
+int hnsw_maybe_train(vectron_index *idx, vectron_error *err)
+{
+    const float **vecs = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    if (idx->p.quant != VECTRON_QUANT_INT8 ||
+        __atomic_load_n(&idx->qz.trained, __ATOMIC_ACQUIRE)) {
+        return 0;
+    }
+    pthread_rwlock_wrlock(&idx->lock);
+    if (idx->qz.trained || idx->map.live < idx->p.quant_train_size) {
+        goto out;
+    }
+    vecs = vx_malloc(idx->n_slots * sizeof *vecs);
+    if (!vecs) {
+        rc = vx_err(err, VECTRON_NOMEM, "train int8 ranges: out of memory");
+        goto out;
+    }
+    for (uint32_t s = 0; s < idx->n_slots; s++) {
+        if (hnsw_flags(idx, s) == HNSW_F_USED) {
+            vecs[n++] = hnsw_vec(idx, s);
+        }
+    }
+    if (n == 0) {
+        goto out;
+    }
+    if ((rc = quant_train(&idx->qz, vecs, n, err)) != 0) {
+        vx_err_wrap(err, rc, "train int8 ranges");
+        goto out;
+    }
+    for (uint32_t s = 0; s < idx->n_slots; s++) {
+        if (hnsw_flags(idx, s) & HNSW_F_USED) {
+            quant_encode(&idx->qz, hnsw_vec(idx, s), hnsw_code(idx, s));
+        }
+    }
+    __atomic_store_n(&idx->qz.trained, 1, __ATOMIC_RELEASE);
+    vx_log(VECTRON_LOG_INFO, "index", "int8 ranges trained on %zu points", n);
+out:
+    pthread_rwlock_unlock(&idx->lock);
+    vx_free(vecs);
+    return rc;
+}

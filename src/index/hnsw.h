@@ -1,0 +1,270 @@
+/*
+ * hnsw.h - private header of the HNSW index (Malkov & Yashunin): the
+ * in-memory layout and the internal functions shared by hnsw.c (lifecycle,
+ * storage, levels), hnsw_insert.c (insert and neighbour selection),
+ * hnsw_search.c (layer search, filtered and exact search, rescoring),
+ * hnsw_delete.c (delete with repair, vacuum) and hnsw_io.c (save/load).
+ *
+ * Layout. Nodes live in slots 0..n_slots-1. Slot data is kept in blocks of
+ * HNSW_BLOCK slots (vectors, int8 codes, layer-0 links, ids, levels, flags,
+ * upper-layer link arrays) reached through a block table of fixed size, so
+ * the index grows without moving memory and readers never see a block
+ * move. A link list is [count, link_0 .. link_{max-1}] as uint32.
+ *
+ * Threading model.
+ * - idx->lock (rwlock, writer-preferring): every public operation holds it
+ *   shared; operations that touch all nodes at once (int8 training,
+ *   vacuum) hold it exclusive. It is never taken recursively.
+ * - Link lists of node s are read and written only under
+ *   idx->stripes[s % HNSW_STRIPES]. A thread holds at most one stripe at a
+ *   time, so stripes cannot deadlock.
+ * - idx->map_lock guards the id map, the slot allocator (n_slots, free
+ *   list) and the live count.
+ * - idx->entry_lock guards the entry point and max level.
+ * - A node's vector, code, id, level and upper arrays are written before
+ *   the first link to it is published under a stripe lock, so any reader
+ *   that reaches it through a link sees them complete. flags are read and
+ *   written with atomics.
+ */
+#ifndef VECTRON_INDEX_HNSW_H
+#define VECTRON_INDEX_HNSW_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "common/common.h"
+#include "index/distance.h"
+#include "index/quant.h"
+#include "vectron/index.h"
+
+#define HNSW_BLOCK_SHIFT 12
+#define HNSW_BLOCK (1u << HNSW_BLOCK_SHIFT)
+#define HNSW_MAX_BLOCKS (1u << 20) /* 2^32 slots at most */
+#define HNSW_MAX_LEVEL 16
+#define HNSW_STRIPES 4096
+#define HNSW_NONE UINT32_MAX
+
+/* Node flags. */
+#define HNSW_F_USED 1u    /* slot holds a node (live or deleted) */
+#define HNSW_F_DELETED 2u /* tombstone: traversed, never returned */
+
+typedef struct hnsw_block {
+    float *vectors;    /* HNSW_BLOCK * dim */
+    uint8_t *codes;    /* HNSW_BLOCK * dim, int8 indexes only */
+    uint32_t *links0;  /* HNSW_BLOCK * (1 + 2m) */
+    uint64_t *ids;
+    uint32_t **upper;  /* per slot: level * (1 + m) uint32, or NULL */
+    uint8_t *levels;
+    uint8_t *flags;
+} hnsw_block;
+
+/* Slot-indexed id map: open addressing, linear probing. */
+typedef struct hnsw_map {
+    uint64_t *keys;
+    uint32_t *vals; /* HNSW_NONE = empty, HNSW_NONE - 1 = removed */
+    size_t cap;     /* power of two */
+    size_t used;    /* live + removed entries */
+    size_t live;
+} hnsw_map;
+
+/* Visited-set tags, reused across searches through a pool. */
+typedef struct hnsw_visited {
+    uint16_t *tags;
+    uint32_t size;
+    uint16_t epoch;
+    struct hnsw_visited *next;
+} hnsw_visited;
+
+struct vectron_index {
+    vectron_index_params p;
+    const distance_kernels *k;
+    uint32_t m0;           /* 2m: layer-0 degree */
+    uint32_t link0_stride; /* 1 + m0 */
+    uint32_t upper_stride; /* 1 + m */
+    double ml;             /* level multiplier 1 / ln(m) */
+
+    pthread_rwlock_t lock;
+    pthread_mutex_t stripes[HNSW_STRIPES];
+
+    pthread_mutex_t map_lock;
+    hnsw_map map;
+    uint32_t n_slots;   /* slots handed out (used or freed) */
+    uint32_t *free_slots;
+    uint32_t n_free, cap_free;
+    size_t n_deleted;   /* tombstones not yet vacuumed */
+
+    pthread_mutex_t grow_lock;
+    hnsw_block **blocks; /* HNSW_MAX_BLOCKS entries, lazily filled */
+    uint32_t n_blocks;
+
+    pthread_mutex_t entry_lock;
+    uint32_t entry;
+    int max_level;
+
+    quant qz;           /* int8 quantizer (p.quant == INT8) */
+
+    pthread_mutex_t pool_lock;
+    hnsw_visited *pool;
+};
+
+/* A (distance, slot) pair for heaps and candidate lists. */
+typedef struct hnsw_cand {
+    float d;
+    uint32_t s;
+} hnsw_cand;
+
+/* ---- storage accessors (hnsw.c) ---- */
+static inline hnsw_block *hnsw_blk(const vectron_index *idx, uint32_t s)
+{
+    return __atomic_load_n(&idx->blocks[s >> HNSW_BLOCK_SHIFT],
+                           __ATOMIC_ACQUIRE);
+}
+static inline float *hnsw_vec(const vectron_index *idx, uint32_t s)
+{
+    return hnsw_blk(idx, s)->vectors +
+           (size_t)(s & (HNSW_BLOCK - 1)) * idx->p.dim;
+}
+static inline uint8_t *hnsw_code(const vectron_index *idx, uint32_t s)
+{
+    return hnsw_blk(idx, s)->codes + (size_t)(s & (HNSW_BLOCK - 1)) * idx->p.dim;
+}
+static inline uint32_t *hnsw_links(const vectron_index *idx, uint32_t s,
+                                   int level)
+{
+    hnsw_block *b = hnsw_blk(idx, s);
+    uint32_t i = s & (HNSW_BLOCK - 1);
+    if (level == 0) {
+        return b->links0 + (size_t)i * idx->link0_stride;
+    }
+    return b->upper[i] + (size_t)(level - 1) * idx->upper_stride;
+}
+static inline uint64_t hnsw_id(const vectron_index *idx, uint32_t s)
+{
+    return hnsw_blk(idx, s)->ids[s & (HNSW_BLOCK - 1)];
+}
+static inline int hnsw_level(const vectron_index *idx, uint32_t s)
+{
+    return hnsw_blk(idx, s)->levels[s & (HNSW_BLOCK - 1)];
+}
+static inline unsigned hnsw_flags(const vectron_index *idx, uint32_t s)
+{
+    return __atomic_load_n(&hnsw_blk(idx, s)->flags[s & (HNSW_BLOCK - 1)],
+                           __ATOMIC_ACQUIRE);
+}
+static inline void hnsw_set_flags(const vectron_index *idx, uint32_t s,
+                                  unsigned f)
+{
+    __atomic_store_n(&hnsw_blk(idx, s)->flags[s & (HNSW_BLOCK - 1)],
+                     (uint8_t)f, __ATOMIC_RELEASE);
+}
+static inline pthread_mutex_t *hnsw_stripe(vectron_index *idx, uint32_t s)
+{
+    return &idx->stripes[s % HNSW_STRIPES];
+}
+static inline uint32_t hnsw_max_links(const vectron_index *idx, int level)
+{
+    return level == 0 ? idx->m0 : idx->p.m;
+}
+/* Copies the link list of s at level into out (capacity max links) and
+ * returns the count, under the node's stripe lock. */
+uint32_t hnsw_copy_links(vectron_index *idx, uint32_t s, int level,
+                         uint32_t *out);
+
+/* Float distance between a prepared query (normalised under cosine) and
+ * node s. */
+static inline float hnsw_dist_q(const vectron_index *idx, const float *q,
+                                const float *v)
+{
+    switch (idx->p.metric) {
+    case VECTRON_METRIC_L2:
+        return idx->k->l2sq_f32(q, v, idx->p.dim);
+    case VECTRON_METRIC_COSINE:
+        return 1.0f - idx->k->dot_f32(q, v, idx->p.dim);
+    default:
+        return -idx->k->dot_f32(q, v, idx->p.dim);
+    }
+}
+
+int hnsw_level_of(const vectron_index *idx, uint64_t id);
+/* Makes sure the block holding slot s exists. Takes grow_lock. */
+int hnsw_ensure_block(vectron_index *idx, uint32_t s, vectron_error *err);
+void hnsw_free_node_links(vectron_index *idx, uint32_t s);
+/* Validates and copies vec into out (normalising under cosine). */
+int hnsw_prepare_vector(const vectron_index *idx, const float *vec,
+                        float *out, vectron_error *err);
+
+/* ---- id map (hnsw.c); callers hold map_lock ---- */
+int hnsw_map_init(hnsw_map *m, size_t cap);
+void hnsw_map_close(hnsw_map *m);
+uint32_t hnsw_map_get(const hnsw_map *m, uint64_t key);
+/* Makes room for extra more keys (may rehash); NOMEM on failure. */
+int hnsw_map_reserve(hnsw_map *m, size_t extra);
+/* Inserts or replaces; room must have been reserved. */
+void hnsw_map_put(hnsw_map *m, uint64_t key, uint32_t val);
+void hnsw_map_del(hnsw_map *m, uint64_t key);
+
+/* ---- visited sets (hnsw.c) ---- */
+hnsw_visited *hnsw_visited_get(vectron_index *idx, uint32_t n_slots);
+void hnsw_visited_put(vectron_index *idx, hnsw_visited *v);
+
+/* ---- heaps (hnsw_search.c) ---- */
+typedef struct hnsw_heap {
+    hnsw_cand *a;
+    uint32_t n, cap;
+} hnsw_heap;
+int hnsw_heap_init(hnsw_heap *h, uint32_t cap);
+void hnsw_heap_close(hnsw_heap *h);
+
+/* Per-operation search state, allocated before anything is published so
+ * that linking and searching cannot fail halfway. */
+typedef struct hnsw_scratch {
+    hnsw_heap cand;    /* min-heap of candidates to expand */
+    hnsw_heap res;     /* max-heap of the best results so far */
+    hnsw_visited *vis;
+    hnsw_cand *w;      /* ef entries: results of one level */
+    hnsw_cand *eps;    /* ef entries: entry points of the next level */
+    uint32_t *links;   /* 2m entries: a copied link list */
+    uint32_t ef;
+} hnsw_scratch;
+int hnsw_scratch_init(vectron_index *idx, hnsw_scratch *sc, uint32_t ef);
+void hnsw_scratch_close(vectron_index *idx, hnsw_scratch *sc);
+
+/* ---- search (hnsw_search.c) ---- */
+/* Greedy walk towards q from ep down to level stop+1; returns the closest
+ * node found. */
+uint32_t hnsw_descend(vectron_index *idx, const float *q, uint32_t ep,
+                      int top, int stop);
+/* Beam search at one level with float distances from sc->eps (n_eps of
+ * them), keeping sc->ef results, deleted nodes included; writes them to
+ * sc->w sorted ascending and returns their count. Cannot fail. Used by
+ * insert. */
+uint32_t hnsw_search_level(vectron_index *idx, hnsw_scratch *sc,
+                           const float *q, uint32_t n_eps, int level);
+
+/* ---- neighbour selection (hnsw_insert.c) ---- */
+/* Malkov & Yashunin's heuristic: from cands (sorted ascending by distance
+ * to the base node), keeps up to max entries that are closer to the base
+ * than to any already kept entry. Rewrites cands in place; returns count. */
+uint32_t hnsw_select_neighbors(vectron_index *idx, hnsw_cand *cands,
+                               uint32_t n, uint32_t max);
+/* Re-selects node s's links at level from its current links plus extra
+ * candidates; caller holds s's stripe lock. Skips deleted nodes and s. */
+void hnsw_relink(vectron_index *idx, uint32_t s, int level,
+                 const uint32_t *extra, uint32_t n_extra);
+
+/* ---- delete (hnsw_delete.c) ---- */
+/* Marks slot s deleted and repairs its neighbours; map already updated. */
+void hnsw_tombstone(vectron_index *idx, uint32_t s);
+/* Runs a vacuum if tombstones exceed the threshold. Takes the lock
+ * exclusive; call with no lock held. */
+int hnsw_maybe_vacuum(vectron_index *idx, vectron_error *err);
+
+/* ---- int8 (hnsw.c) ---- */
+/* Trains the quantizer from the first points if due. Call with no lock
+ * held; takes the lock exclusive when it trains. */
+int hnsw_maybe_train(vectron_index *idx, vectron_error *err);
+
+/* qsort comparator: ascending distance, then slot. */
+int hnsw_cmp_cand(const void *a, const void *b);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * hnsw_insert.c - inserting points: slot allocation, the layer-by-layer
+ * insertion of Malkov & Yashunin (greedy descent, beam search with
+ * ef_construction, heuristic neighbour selection, reverse links with
+ * shrinking), and updates (replace = tombstone old node + insert new).
+ *
+ * Insertion is split so that nothing is half-applied: everything that can
+ * fail (validation, block and link allocation, map growth) happens before
+ * the node is published; linking itself cannot fail.
+ *
+ * Threading: see hnsw.h. vectron_index_add holds idx->lock shared; it takes
+ * at most one stripe lock at a time, map_lock and entry_lock briefly.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/hnsw.h"
+
+int hnsw_cmp_cand(const void *a, const void *b)
+{
+    const hnsw_cand *x = a, *y = b;
+    if (x->d != y->d) {
+        return x->d < y->d ? -1 : 1;
+    }
+    return (x->s > y->s) - (x->s < y->s);
+}
+
+uint32_t hnsw_select_neighbors(vectron_index *idx, hnsw_cand *cands,
+                               uint32_t n, uint32_t max)
+{
+    uint32_t kept = 0;
+
+    for (uint32_t i = 0; i < n && kept < max; i++) {
+        const float *vi = hnsw_vec(idx, cands[i].s);
+        int good = 1;
+        for (uint32_t j = 0; j < kept; j++) {
+            float dij = hnsw_dist_q(idx, vi, hnsw_vec(idx, cands[j].s));
+            if (dij < cands[i].d) {
+                good = 0;
+                break;
+            }
+        }
+        if (good) {
+            cands[kept++] = cands[i];
+        }
+    }
+    return kept;
+}
+
+void hnsw_relink(vectron_index *idx, uint32_t s, int level,
+                 const uint32_t *extra, uint32_t n_extra)
+{
+    uint32_t max = hnsw_max_links(idx, level);
+    uint32_t *l = hnsw_links(idx, s, level);
+    hnsw_cand cands[2 * VECTRON_MAX_M + 2 * VECTRON_MAX_M + 1];
+    uint32_t n = 0;
+    const float *vs = hnsw_vec(idx, s);
+
+    for (uint32_t i = 0; i < l[0] + n_extra; i++) {
+        uint32_t t = i < l[0] ? l[1 + i] : extra[i - l[0]];
+        int dup = 0;
+        if (t == s || t == HNSW_NONE ||
+            (hnsw_flags(idx, t) & HNSW_F_DELETED)) {
+            continue;
+        }
+        for (uint32_t j = 0; j < n; j++) {
+            if (cands[j].s == t) {
+                dup = 1;
+                break;
+            }
+        }
+        if (dup || n == sizeof cands / sizeof cands[0]) {
+            continue;
+        }
+        cands[n].s = t;
+        cands[n].d = hnsw_dist_q(idx, vs, hnsw_vec(idx, t));
+        n++;
+    }
+    qsort(cands, n, sizeof cands[0], hnsw_cmp_cand);
+    if (n > max) {
+        n = hnsw_select_neighbors(idx, cands, n, max);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        l[1 + i] = cands[i].s;
+    }
+    l[0] = n;
+}
+
+/* Adds a reverse link t -> s at level, shrinking t's list with the
+ * heuristic when it is full. */
+static void add_reverse_link(vectron_index *idx, uint32_t t, uint32_t s,
+                             int level)
+{
+    pthread_mutex_t *mu = hnsw_stripe(idx, t);
+    uint32_t *l;
+
+    pthread_mutex_lock(mu);
+    l = hnsw_links(idx, t, level);
+    for (uint32_t i = 0; i < l[0]; i++) {
+        if (l[1 + i] == s) {
+            goto out;
+        }
+    }
+    if (l[0] < hnsw_max_links(idx, level)) {
+        l[1 + l[0]] = s;
+        l[0]++;
+    } else {
+        hnsw_relink(idx, t, level, &s, 1);
+    }
+out:
+    pthread_mutex_unlock(mu);
+}
+
+/* Links the already stored node s (level, vector q) into the graph with
+ * the prepared scratch. Cannot fail. */
+static void link_node(vectron_index *idx, hnsw_scratch *sc, uint32_t s,
+                      int level, const float *q)
+{
+    uint32_t ep;
+    int top;
+    uint32_t n_eps;
+
+    pthread_mutex_lock(&idx->entry_lock);
+    ep = idx->entry;
+    top = idx->max_level;
+    if (ep == HNSW_NONE) {
+        idx->entry = s;
+        idx->max_level = level;
+        pthread_mutex_unlock(&idx->entry_lock);
+        return;
+    }
+    pthread_mutex_unlock(&idx->entry_lock);
+
+    if (top > level) {
+        ep = hnsw_descend(idx, q, ep, top, level);
+    }
+    sc->eps[0].s = ep;
+    sc->eps[0].d = hnsw_dist_q(idx, q, hnsw_vec(idx, ep));
+    n_eps = 1;
+    for (int l = level < top ? level : top; l >= 0; l--) {
+        uint32_t n_w = hnsw_search_level(idx, sc, q, n_eps, l);
+        uint32_t n_sel, *links;
+
+        memcpy(sc->eps, sc->w, n_w * sizeof *sc->w);
+        n_eps = n_w;
+        /* As in the paper, M neighbours are selected on every layer; layer
+         * 0 lists then grow up to 2M through reverse links. */
+        n_sel = hnsw_select_neighbors(idx, sc->w, n_w, idx->p.m);
+        pthread_mutex_lock(hnsw_stripe(idx, s));
+        links = hnsw_links(idx, s, l);
+        for (uint32_t i = 0; i < n_sel; i++) {
+            links[1 + i] = sc->w[i].s;
+        }
+        links[0] = n_sel;
+        pthread_mutex_unlock(hnsw_stripe(idx, s));
+        for (uint32_t i = 0; i < n_sel; i++) {
+            add_reverse_link(idx, sc->w[i].s, s, l);
+        }
+    }
+    if (level > top) {
+        pthread_mutex_lock(&idx->entry_lock);
+        if (level > idx->max_level) {
+            idx->entry = s;
+            idx->max_level = level;
+        }
+        pthread_mutex_unlock(&idx->entry_lock);
+    }
+}
+
+int vectron_index_add(vectron_index *idx, uint64_t id, const float *vec,
+                      vectron_error *err)
+{
+    uint32_t s, old = HNSW_NONE, bi;
+    int level = hnsw_level_of(idx, id), rc;
+    uint32_t *upper = NULL;
+    float *tmp = NULL;
+    hnsw_block *b;
+    hnsw_scratch sc;
+    int have_sc = 0;
+
+    /* Prepare: validation and every allocation happen before the point
+     * becomes visible, so a failure changes nothing. */
+    if ((rc = hnsw_maybe_vacuum(idx, err)) != 0) {
+        goto out;
+    }
+    tmp = vx_malloc(idx->p.dim * sizeof(float));
+    if (!tmp) {
+        rc = vx_err(err, VECTRON_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = hnsw_prepare_vector(idx, vec, tmp, err)) != 0) {
+        goto out;
+    }
+    if (level > 0) {
+        upper = vx_calloc((size_t)level * idx->upper_stride, sizeof(uint32_t));
+        if (!upper) {
+            rc = vx_err(err, VECTRON_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    pthread_rwlock_rdlock(&idx->lock);
+    if ((rc = hnsw_scratch_init(idx, &sc, idx->p.ef_construction)) != 0) {
+        pthread_rwlock_unlock(&idx->lock);
+        rc = vx_err(err, rc, "out of memory");
+        goto out;
+    }
+    have_sc = 1;
+    pthread_mutex_lock(&idx->map_lock);
+    s = idx->n_free > 0 ? idx->free_slots[idx->n_free - 1] : idx->n_slots;
+    if (s >= HNSW_NONE - 2) {
+        rc = vx_err(err, VECTRON_LIMIT, "index is full (%u slots)", s);
+    } else if (hnsw_map_reserve(&idx->map, 1) != 0) {
+        rc = vx_err(err, VECTRON_NOMEM, "out of memory");
+    } else {
+        rc = hnsw_ensure_block(idx, s, err);
+    }
+    if (rc) {
+        pthread_mutex_unlock(&idx->map_lock);
+        pthread_rwlock_unlock(&idx->lock);
+        goto out;
+    }
+    /* Commit: nothing below can fail. */
+    if (idx->n_free > 0) {
+        idx->n_free--;
+    } else {
+        idx->n_slots++;
+    }
+    b = hnsw_blk(idx, s);
+    bi = s & (HNSW_BLOCK - 1);
+    memcpy(hnsw_vec(idx, s), tmp, idx->p.dim * sizeof(float));
+    b->ids[bi] = id;
+    b->levels[bi] = (uint8_t)level;
+    b->upper[bi] = upper;
+    upper = NULL;
+    b->links0[(size_t)bi * idx->link0_stride] = 0;
+    if (idx->p.quant == VECTRON_QUANT_INT8 &&
+        __atomic_load_n(&idx->qz.trained, __ATOMIC_ACQUIRE)) {
+        quant_encode(&idx->qz, tmp, hnsw_code(idx, s));
+    }
+    hnsw_set_flags(idx, s, HNSW_F_USED);
+    old = hnsw_map_get(&idx->map, id);
+    hnsw_map_put(&idx->map, id, s);
+    if (old != HNSW_NONE) {
+        hnsw_set_flags(idx, old, HNSW_F_USED | HNSW_F_DELETED);
+        idx->n_deleted++;
+    }
+    pthread_mutex_unlock(&idx->map_lock);
+
+    if (old != HNSW_NONE) {
+        hnsw_tombstone(idx, old);
+    }
+    link_node(idx, &sc, s, level, tmp);
+    hnsw_scratch_close(idx, &sc);
+    have_sc = 0;
+    pthread_rwlock_unlock(&idx->lock);
+    rc = hnsw_maybe_train(idx, err);
+out:
+    if (have_sc) {
+        hnsw_scratch_close(idx, &sc);
+    }
+    vx_free(upper);
+    vx_free(tmp);
+    if (rc) {
+        return vx_err_wrap(err, rc, "add point %llu",
+                           (unsigned long long)id);
+    }
+    return 0;
+}
