@@ -34,7 +34,8 @@
 
 #define MAX_SWEEP 64
 
-static const char *default_efs = "10,16,24,32,48,64,96,128,192,256,384,512";
+static const char *default_efs =
+    "10,12,14,16,20,24,32,40,48,64,80,96,128,160,192,256,320,384,512";
 static const char *default_os = "1.5,2,3,4";
 
 typedef struct options {

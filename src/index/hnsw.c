@@ -160,6 +160,7 @@ static void block_free(hnsw_block *b)
     vx_free(b->vectors);
     vx_free(b->codes);
     vx_free(b->links0);
+    vx_free(b->indeg);
     vx_free(b->ids);
     vx_free(b->upper);
     vx_free(b->levels);
@@ -189,6 +190,7 @@ int hnsw_ensure_block(vectron_index *idx, uint32_t s, vectron_error *err)
                                           sizeof(float));
     b->links0 =
         vx_calloc((size_t)HNSW_BLOCK * idx->link0_stride, sizeof(uint32_t));
+    b->indeg = vx_calloc(HNSW_BLOCK, sizeof(uint32_t));
     b->ids = vx_calloc(HNSW_BLOCK, sizeof(uint64_t));
     b->upper = vx_calloc(HNSW_BLOCK, sizeof(uint32_t *));
     b->levels = vx_calloc(HNSW_BLOCK, 1);
@@ -196,7 +198,7 @@ int hnsw_ensure_block(vectron_index *idx, uint32_t s, vectron_error *err)
     if (idx->p.quant == VECTRON_QUANT_INT8) {
         b->codes = vx_aligned_alloc(64, (size_t)HNSW_BLOCK * idx->p.dim);
     }
-    if (!b->vectors || !b->links0 || !b->ids || !b->upper || !b->levels ||
+    if (!b->vectors || !b->links0 || !b->indeg || !b->ids || !b->upper || !b->levels ||
         !b->flags || (idx->p.quant == VECTRON_QUANT_INT8 && !b->codes)) {
         block_free(b);
         rc = VECTRON_NOMEM;
@@ -216,11 +218,12 @@ out:
 
 void hnsw_free_node_links(vectron_index *idx, uint32_t s)
 {
+    /* Only tombstones are freed, and their links no longer count. */
     hnsw_block *b = hnsw_blk(idx, s);
     uint32_t i = s & (HNSW_BLOCK - 1);
+    hnsw_links(idx, s, 0)[0] = 0;
     vx_free(b->upper[i]);
     b->upper[i] = NULL;
-    b->links0[(size_t)i * idx->link0_stride] = 0;
 }
 
 uint32_t hnsw_copy_links(vectron_index *idx, uint32_t s, int level,
@@ -498,7 +501,7 @@ size_t vectron_index_memory(const vectron_index *idx)
     size_t per_block, total;
 
     per_block = (size_t)HNSW_BLOCK *
-                (w->p.dim * sizeof(float) + w->link0_stride * 4 + 8 +
+                (w->p.dim * sizeof(float) + w->link0_stride * 4 + 4 + 8 +
                  sizeof(uint32_t *) + 2 +
                  (w->p.quant == VECTRON_QUANT_INT8 ? w->p.dim : 0));
     pthread_rwlock_rdlock(&w->lock);

@@ -47,11 +47,13 @@
 /* Node flags. */
 #define HNSW_F_USED 1u    /* slot holds a node (live or deleted) */
 #define HNSW_F_DELETED 2u /* tombstone: traversed, never returned */
+#define HNSW_F_UNCOUNTED 4u /* tombstone whose links left the in-degrees */
 
 typedef struct hnsw_block {
     float *vectors;    /* HNSW_BLOCK * dim */
     uint8_t *codes;    /* HNSW_BLOCK * dim, int8 indexes only */
     uint32_t *links0;  /* HNSW_BLOCK * (1 + 2m) */
+    uint32_t *indeg;   /* layer-0 in-degree (links from used slots) */
     uint64_t *ids;
     uint32_t **upper;  /* per slot: level * (1 + m) uint32, or NULL */
     uint8_t *levels;
@@ -157,6 +159,32 @@ static inline void hnsw_set_flags(const vectron_index *idx, uint32_t s,
     __atomic_store_n(&hnsw_blk(idx, s)->flags[s & (HNSW_BLOCK - 1)],
                      (uint8_t)f, __ATOMIC_RELEASE);
 }
+/* Layer-0 in-degree: the number of live nodes linking to s, kept so that
+ * relinking never silently drops a node's last incoming link (which would
+ * make it unreachable). Links of tombstones stop counting when
+ * hnsw_tombstone runs (HNSW_F_UNCOUNTED, set under the stripe lock). */
+static inline uint32_t hnsw_indeg(const vectron_index *idx, uint32_t s)
+{
+    return __atomic_load_n(&hnsw_blk(idx, s)->indeg[s & (HNSW_BLOCK - 1)],
+                           __ATOMIC_RELAXED);
+}
+static inline void hnsw_indeg_add(const vectron_index *idx, uint32_t s,
+                                  int delta)
+{
+    __atomic_fetch_add(&hnsw_blk(idx, s)->indeg[s & (HNSW_BLOCK - 1)],
+                       (uint32_t)delta, __ATOMIC_RELAXED);
+}
+static inline void hnsw_or_flags(const vectron_index *idx, uint32_t s,
+                                 unsigned f)
+{
+    __atomic_fetch_or(&hnsw_blk(idx, s)->flags[s & (HNSW_BLOCK - 1)],
+                      (uint8_t)f, __ATOMIC_RELEASE);
+}
+/* Is s a live node (used, not deleted)? */
+static inline int hnsw_live(const vectron_index *idx, uint32_t s)
+{
+    return hnsw_flags(idx, s) == HNSW_F_USED;
+}
 static inline pthread_mutex_t *hnsw_stripe(vectron_index *idx, uint32_t s)
 {
     return &idx->stripes[s % HNSW_STRIPES];
@@ -244,9 +272,10 @@ uint32_t hnsw_search_level(vectron_index *idx, hnsw_scratch *sc,
 /* ---- neighbour selection (hnsw_insert.c) ---- */
 /* Malkov & Yashunin's heuristic: from cands (sorted ascending by distance
  * to the base node), keeps up to max entries that are closer to the base
- * than to any already kept entry. Rewrites cands in place; returns count. */
+ * than to any already kept entry, then tops up to min_keep with the
+ * closest pruned ones. Rewrites cands in place; returns the count. */
 uint32_t hnsw_select_neighbors(vectron_index *idx, hnsw_cand *cands,
-                               uint32_t n, uint32_t max);
+                               uint32_t n, uint32_t max, uint32_t min_keep);
 /* Re-selects node s's links at level from its current links plus extra
  * candidates; caller holds s's stripe lock. Skips deleted nodes and s. */
 void hnsw_relink(vectron_index *idx, uint32_t s, int level,

@@ -17,15 +17,25 @@
 
 void hnsw_tombstone(vectron_index *idx, uint32_t s)
 {
-    uint32_t nb[2 * VECTRON_MAX_M];
+    uint32_t nb[2 * VECTRON_MAX_M], n0;
     int level = hnsw_level(idx, s);
+
+    /* Its layer-0 links stop counting towards in-degrees. */
+    pthread_mutex_lock(hnsw_stripe(idx, s));
+    n0 = hnsw_links(idx, s, 0)[0];
+    memcpy(nb, hnsw_links(idx, s, 0) + 1, n0 * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n0; i++) {
+        hnsw_indeg_add(idx, nb[i], -1);
+    }
+    hnsw_or_flags(idx, s, HNSW_F_UNCOUNTED);
+    pthread_mutex_unlock(hnsw_stripe(idx, s));
 
     for (int l = 0; l <= level; l++) {
         uint32_t n = hnsw_copy_links(idx, s, l, nb);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t t = nb[i], *tl;
             int linked = 0;
-            if (hnsw_flags(idx, t) & HNSW_F_DELETED) {
+            if (!hnsw_live(idx, t)) {
                 continue;
             }
             pthread_mutex_lock(hnsw_stripe(idx, t));
@@ -40,6 +50,37 @@ void hnsw_tombstone(vectron_index *idx, uint32_t s)
                 hnsw_relink(idx, t, l, nb, n);
             }
             pthread_mutex_unlock(hnsw_stripe(idx, t));
+        }
+        if (l > 0) {
+            continue;
+        }
+        /* A neighbour that only s linked to gets a link from the live
+         * neighbour of s closest to it (best effort; vacuum's reconnect
+         * pass is the backstop). */
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t z = nb[i], y = HNSW_NONE;
+            float best = 0.0f;
+            if (!hnsw_live(idx, z) || hnsw_indeg(idx, z) > 0) {
+                continue;
+            }
+            for (uint32_t j = 0; j < n; j++) {
+                float d;
+                if (j == i || !hnsw_live(idx, nb[j])) {
+                    continue;
+                }
+                d = hnsw_dist_q(idx, hnsw_vec(idx, z), hnsw_vec(idx, nb[j]));
+                if (y == HNSW_NONE || d < best) {
+                    best = d;
+                    y = nb[j];
+                }
+            }
+            if (y != HNSW_NONE) {
+                pthread_mutex_lock(hnsw_stripe(idx, y));
+                if (hnsw_live(idx, y)) {
+                    hnsw_relink(idx, y, 0, &z, 1);
+                }
+                pthread_mutex_unlock(hnsw_stripe(idx, y));
+            }
         }
     }
 }
@@ -119,6 +160,115 @@ static void choose_entry(vectron_index *idx)
     }
 }
 
+/* Breadth-first marking of layer 0 from root; returns nodes marked. */
+static void mark_from(vectron_index *idx, uint32_t root, uint8_t *seen,
+                      uint32_t *queue)
+{
+    uint32_t head = 0, tail = 0;
+    if (seen[root]) {
+        return;
+    }
+    seen[root] = 1;
+    queue[tail++] = root;
+    while (head < tail) {
+        uint32_t *l = hnsw_links(idx, queue[head++], 0);
+        for (uint32_t i = 0; i < l[0]; i++) {
+            if (!seen[l[1 + i]]) {
+                seen[l[1 + i]] = 1;
+                queue[tail++] = l[1 + i];
+            }
+        }
+    }
+}
+
+/* Gives orphan s an incoming layer-0 link from the nearest reachable node,
+ * preferring one with room; a full one drops its farthest link. */
+static void attach(vectron_index *idx, hnsw_scratch *sc, uint32_t s,
+                   const uint8_t *seen)
+{
+    const float *v = hnsw_vec(idx, s);
+    uint32_t n, y = HNSW_NONE, *l;
+
+    sc->eps[0].s = idx->entry;
+    sc->eps[0].d = hnsw_dist_q(idx, v, hnsw_vec(idx, idx->entry));
+    n = hnsw_search_level(idx, sc, v, 1, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = sc->w[i].s;
+        if (t == s || !seen[t] || hnsw_flags(idx, t) != HNSW_F_USED) {
+            continue;
+        }
+        if (y == HNSW_NONE) {
+            y = t;
+        }
+        if (hnsw_links(idx, t, 0)[0] < idx->m0) {
+            y = t;
+            break;
+        }
+    }
+    if (y == HNSW_NONE) {
+        return;
+    }
+    l = hnsw_links(idx, y, 0);
+    hnsw_indeg_add(idx, s, 1);
+    if (l[0] < idx->m0) {
+        l[1 + l[0]++] = s;
+    } else {
+        uint32_t far = 0;
+        float far_d = -1.0f;
+        for (uint32_t i = 0; i < l[0]; i++) {
+            float d = hnsw_dist_q(idx, hnsw_vec(idx, y),
+                                  hnsw_vec(idx, l[1 + i]));
+            if (hnsw_indeg(idx, l[1 + i]) > 1 && d > far_d) {
+                far_d = d;
+                far = i;
+            }
+        }
+        hnsw_indeg_add(idx, l[1 + far], -1);
+        l[1 + far] = s;
+    }
+}
+
+/* After tombstones are freed, makes every live node reachable on layer 0
+ * from the entry point again. Exclusive lock held. Best effort on
+ * allocation failure (the graph stays valid, only less connected). */
+static void reconnect(vectron_index *idx)
+{
+    uint8_t *seen = NULL;
+    uint32_t *queue = NULL, fixed = 0;
+    hnsw_scratch sc;
+    int have_sc = 0;
+
+    if (idx->entry == HNSW_NONE) {
+        return;
+    }
+    seen = vx_calloc(idx->n_slots, 1);
+    queue = vx_malloc((size_t)idx->n_slots * sizeof *queue);
+    if (!seen || !queue ||
+        hnsw_scratch_init(idx, &sc, idx->p.ef_construction) != 0) {
+        vx_log(VECTRON_LOG_WARN, "index", "reconnect: out of memory");
+        goto out;
+    }
+    have_sc = 1;
+    mark_from(idx, idx->entry, seen, queue);
+    for (uint32_t s = 0; s < idx->n_slots; s++) {
+        if (!seen[s] && hnsw_flags(idx, s) == HNSW_F_USED) {
+            attach(idx, &sc, s, seen);
+            mark_from(idx, s, seen, queue);
+            fixed++;
+        }
+    }
+    if (fixed) {
+        vx_log(VECTRON_LOG_DEBUG, "index", "reconnect: attached %u nodes",
+               fixed);
+    }
+out:
+    if (have_sc) {
+        hnsw_scratch_close(idx, &sc);
+    }
+    vx_free(seen);
+    vx_free(queue);
+}
+
 int hnsw_maybe_vacuum(vectron_index *idx, vectron_error *err)
 {
     size_t n_deleted;
@@ -161,6 +311,7 @@ int hnsw_maybe_vacuum(vectron_index *idx, vectron_error *err)
     if (idx->entry != HNSW_NONE && hnsw_flags(idx, idx->entry) == 0) {
         choose_entry(idx);
     }
+    reconnect(idx);
 out:
     pthread_rwlock_unlock(&idx->lock);
     return rc;

@@ -26,9 +26,10 @@ int hnsw_cmp_cand(const void *a, const void *b)
 }
 
 uint32_t hnsw_select_neighbors(vectron_index *idx, hnsw_cand *cands,
-                               uint32_t n, uint32_t max)
+                               uint32_t n, uint32_t max, uint32_t min_keep)
 {
-    uint32_t kept = 0;
+    uint32_t kept = 0, n_pruned = 0;
+    hnsw_cand pruned[4 * VECTRON_MAX_M];
 
     for (uint32_t i = 0; i < n && kept < max; i++) {
         const float *vi = hnsw_vec(idx, cands[i].s);
@@ -42,9 +43,28 @@ uint32_t hnsw_select_neighbors(vectron_index *idx, hnsw_cand *cands,
         }
         if (good) {
             cands[kept++] = cands[i];
+        } else if (n_pruned < sizeof pruned / sizeof pruned[0]) {
+            pruned[n_pruned++] = cands[i];
         }
     }
+    /* Top up to min_keep with the closest pruned candidates (the paper's
+     * keepPrunedConnections, bounded). Without it an outlier keeps a single
+     * neighbour, whose reverse link to it is later pruned, and the outlier
+     * becomes unreachable. */
+    for (uint32_t i = 0; i < n_pruned && kept < min_keep && kept < max; i++) {
+        cands[kept++] = pruned[i];
+    }
     return kept;
+}
+
+static int contains(const uint32_t *a, uint32_t n, uint32_t x)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (a[i] == x) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 void hnsw_relink(vectron_index *idx, uint32_t s, int level,
@@ -53,23 +73,25 @@ void hnsw_relink(vectron_index *idx, uint32_t s, int level,
     uint32_t max = hnsw_max_links(idx, level);
     uint32_t *l = hnsw_links(idx, s, level);
     hnsw_cand cands[2 * VECTRON_MAX_M + 2 * VECTRON_MAX_M + 1];
-    uint32_t n = 0;
+    uint32_t old[2 * VECTRON_MAX_M], n_old = l[0], n = 0, sel[2 * VECTRON_MAX_M];
     const float *vs = hnsw_vec(idx, s);
 
-    for (uint32_t i = 0; i < l[0] + n_extra; i++) {
-        uint32_t t = i < l[0] ? l[1 + i] : extra[i - l[0]];
-        int dup = 0;
+    memcpy(old, l + 1, n_old * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n_old + n_extra; i++) {
+        uint32_t t = i < n_old ? old[i] : extra[i - n_old];
         if (t == s || t == HNSW_NONE ||
-            (hnsw_flags(idx, t) & HNSW_F_DELETED)) {
+            (hnsw_flags(idx, t) & HNSW_F_DELETED) ||
+            n == sizeof cands / sizeof cands[0]) {
             continue;
         }
+        int dup = 0;
         for (uint32_t j = 0; j < n; j++) {
             if (cands[j].s == t) {
                 dup = 1;
                 break;
             }
         }
-        if (dup || n == sizeof cands / sizeof cands[0]) {
+        if (dup) {
             continue;
         }
         cands[n].s = t;
@@ -78,11 +100,44 @@ void hnsw_relink(vectron_index *idx, uint32_t s, int level,
     }
     qsort(cands, n, sizeof cands[0], hnsw_cmp_cand);
     if (n > max) {
-        n = hnsw_select_neighbors(idx, cands, n, max);
+        n = hnsw_select_neighbors(idx, cands, n, max, max);
     }
     for (uint32_t i = 0; i < n; i++) {
-        l[1 + i] = cands[i].s;
+        sel[i] = cands[i].s;
     }
+    if (level == 0 && !(hnsw_flags(idx, s) & HNSW_F_UNCOUNTED)) {
+        /* A live node whose only incoming link is the one being dropped
+         * takes the place of the farthest kept node that has another. */
+        for (uint32_t i = 0; i < n_old; i++) {
+            uint32_t z = old[i];
+            if (contains(sel, n, z) || hnsw_flags(idx, z) != HNSW_F_USED ||
+                hnsw_indeg(idx, z) > 1) {
+                continue;
+            }
+            if (n < max) {
+                sel[n++] = z;
+                continue;
+            }
+            for (uint32_t j = n; j-- > 0;) {
+                uint32_t w = sel[j];
+                if (hnsw_indeg(idx, w) > (contains(old, n_old, w) ? 1u : 0u)) {
+                    sel[j] = z;
+                    break;
+                }
+            }
+        }
+        for (uint32_t i = 0; i < n_old; i++) {
+            if (!contains(sel, n, old[i])) {
+                hnsw_indeg_add(idx, old[i], -1);
+            }
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            if (!contains(old, n_old, sel[i])) {
+                hnsw_indeg_add(idx, sel[i], 1);
+            }
+        }
+    }
+    memcpy(l + 1, sel, n * sizeof(uint32_t));
     l[0] = n;
 }
 
@@ -95,6 +150,9 @@ static void add_reverse_link(vectron_index *idx, uint32_t t, uint32_t s,
     uint32_t *l;
 
     pthread_mutex_lock(mu);
+    if (hnsw_flags(idx, t) & HNSW_F_DELETED) {
+        goto out; /* deleted since it was selected */
+    }
     l = hnsw_links(idx, t, level);
     for (uint32_t i = 0; i < l[0]; i++) {
         if (l[1 + i] == s) {
@@ -104,6 +162,9 @@ static void add_reverse_link(vectron_index *idx, uint32_t t, uint32_t s,
     if (l[0] < hnsw_max_links(idx, level)) {
         l[1 + l[0]] = s;
         l[0]++;
+        if (level == 0) {
+            hnsw_indeg_add(idx, s, 1);
+        }
     } else {
         hnsw_relink(idx, t, level, &s, 1);
     }
@@ -139,19 +200,31 @@ static void link_node(vectron_index *idx, hnsw_scratch *sc, uint32_t s,
     n_eps = 1;
     for (int l = level < top ? level : top; l >= 0; l--) {
         uint32_t n_w = hnsw_search_level(idx, sc, q, n_eps, l);
-        uint32_t n_sel, *links;
+        uint32_t n_sel, sel[VECTRON_MAX_M];
 
         memcpy(sc->eps, sc->w, n_w * sizeof *sc->w);
         n_eps = n_w;
+        /* Tombstones guide the search but are never chosen as neighbours. */
+        {
+            uint32_t kept = 0;
+            for (uint32_t i = 0; i < n_w; i++) {
+                if (hnsw_live(idx, sc->w[i].s)) {
+                    sc->w[kept++] = sc->w[i];
+                }
+            }
+            n_w = kept;
+        }
         /* As in the paper, M neighbours are selected on every layer; layer
          * 0 lists then grow up to 2M through reverse links. */
-        n_sel = hnsw_select_neighbors(idx, sc->w, n_w, idx->p.m);
-        pthread_mutex_lock(hnsw_stripe(idx, s));
-        links = hnsw_links(idx, s, l);
+        n_sel = hnsw_select_neighbors(idx, sc->w, n_w, idx->p.m,
+                                      idx->p.m / 2);
         for (uint32_t i = 0; i < n_sel; i++) {
-            links[1 + i] = sc->w[i].s;
+            sel[i] = sc->w[i].s;
         }
-        links[0] = n_sel;
+        /* Merge rather than overwrite: a concurrent insert may already have
+         * linked itself to s on this level. */
+        pthread_mutex_lock(hnsw_stripe(idx, s));
+        hnsw_relink(idx, s, l, sel, n_sel);
         pthread_mutex_unlock(hnsw_stripe(idx, s));
         for (uint32_t i = 0; i < n_sel; i++) {
             add_reverse_link(idx, sc->w[i].s, s, l);
@@ -233,17 +306,21 @@ int vectron_index_add(vectron_index *idx, uint64_t id, const float *vec,
     b->upper[bi] = upper;
     upper = NULL;
     b->links0[(size_t)bi * idx->link0_stride] = 0;
+    b->indeg[bi] = 0;
     if (idx->p.quant == VECTRON_QUANT_INT8 &&
         __atomic_load_n(&idx->qz.trained, __ATOMIC_ACQUIRE)) {
         quant_encode(&idx->qz, tmp, hnsw_code(idx, s));
     }
-    hnsw_set_flags(idx, s, HNSW_F_USED);
+    /* The old node is marked deleted before the new one is marked used:
+     * a search that sees the new node live then sees the old one deleted,
+     * so its final check drops the duplicate. */
     old = hnsw_map_get(&idx->map, id);
-    hnsw_map_put(&idx->map, id, s);
     if (old != HNSW_NONE) {
         hnsw_set_flags(idx, old, HNSW_F_USED | HNSW_F_DELETED);
         idx->n_deleted++;
     }
+    hnsw_set_flags(idx, s, HNSW_F_USED);
+    hnsw_map_put(&idx->map, id, s);
     pthread_mutex_unlock(&idx->map_lock);
 
     if (old != HNSW_NONE) {

@@ -358,6 +358,10 @@ static int load_nodes(vectron_index *idx, cursor *c, uint64_t n,
     }
     /* Every link at level l must reach a node that has level l. */
     for (uint32_t i = 0; i < n; i++) {
+        uint32_t *l0 = hnsw_links(idx, i, 0);
+        for (uint32_t j = 0; j < l0[0]; j++) {
+            hnsw_indeg_add(idx, l0[1 + j], 1);
+        }
         for (int l = 1; l <= hnsw_level(idx, i); l++) {
             uint32_t *links = hnsw_links(idx, i, l);
             for (uint32_t j = 0; j < links[0]; j++) {

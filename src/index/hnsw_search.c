@@ -586,14 +586,19 @@ int vectron_index_search(const vectron_index *cidx, const float *query,
         }
         qsort(sc.w, n, sizeof *sc.w, hnsw_cmp_cand);
     }
-    if (n > k) {
-        n = k;
+    {
+        /* Drop points deleted or replaced while the search ran (see the
+         * flag ordering in vectron_index_add): no id appears twice. */
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < n && kept < k; i++) {
+            if (hnsw_flags(idx, sc.w[i].s) == HNSW_F_USED) {
+                out[kept].id = hnsw_id(idx, sc.w[i].s);
+                out[kept].distance = sc.w[i].d;
+                kept++;
+            }
+        }
+        *n_out = kept;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        out[i].id = hnsw_id(idx, sc.w[i].s);
-        out[i].distance = sc.w[i].d;
-    }
-    *n_out = n;
     pthread_rwlock_unlock(&idx->lock);
 out:
     if (have_qq) {

@@ -141,7 +141,7 @@ Test(basic, update_replaces_and_remove_hides)
     size_t n;
     char msg[256];
 
-    tu_clustered(&d, 2000, 16, 10, 7);
+    tu_clustered(&d, 2000, 16, 10, 1, 7);
     tu_add_rows(idx, &d, 0, 2000);
     cr_assert_eq(vectron_index_size(idx), 2000);
     /* Move point 5 onto point 1500's vector: searching there finds both. */
@@ -213,7 +213,7 @@ Test(filter, predicate_and_allow_list_return_k_matches)
     uint64_t bound;
     uint64_t allow[7] = {3, 900, 1800, 2700, 3600, 4500, 3};
 
-    tu_clustered(&d, 5000, 16, 20, 11);
+    tu_clustered(&d, 5000, 16, 20, 1, 11);
     tu_add_rows(idx, &d, 0, 5000);
     for (int q = 0; q < 20; q++) {
         const float *qv = d.vecs + (size_t)(q * 97) * 16;

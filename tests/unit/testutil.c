@@ -30,12 +30,12 @@ void tu_uniform(tu_data *d, size_t n, uint32_t dim, uint64_t seed)
 }
 
 void tu_clustered(tu_data *d, size_t n, uint32_t dim, uint32_t clusters,
-                  uint64_t seed)
+                  uint64_t center_seed, uint64_t seed)
 {
     float *centers = malloc((size_t)clusters * dim * sizeof(float));
     cr_assert_not_null(centers);
     for (size_t i = 0; i < (size_t)clusters * dim; i++) {
-        centers[i] = (float)(uniform01(&seed) * 20.0 - 10.0);
+        centers[i] = (float)(uniform01(&center_seed) * 20.0 - 10.0);
     }
     d->n = n;
     d->dim = dim;
@@ -244,6 +244,29 @@ int tu_check_graph(const vectron_index *cidx, char *msg, size_t msg_size)
                 }
             }
         }
+    }
+    /* The kept layer-0 in-degrees match the links. */
+    {
+        uint32_t *count = calloc(n + 1, sizeof *count);
+        cr_assert_not_null(count);
+        for (uint32_t s = 0; s < n; s++) {
+            if (hnsw_flags(idx, s) == HNSW_F_USED) {
+                uint32_t *l = hnsw_links(idx, s, 0);
+                for (uint32_t i = 0; i < l[0]; i++) {
+                    count[l[1 + i]]++;
+                }
+            }
+        }
+        for (uint32_t s = 0; s < n; s++) {
+            if (hnsw_flags(idx, s) == HNSW_F_USED &&
+                count[s] != hnsw_indeg(idx, s)) {
+                snprintf(msg, msg_size, "slot %u in-degree %u, links say %u",
+                         s, hnsw_indeg(idx, s), count[s]);
+                free(count);
+                goto out;
+            }
+        }
+        free(count);
     }
     if (live != idx->map.live) {
         snprintf(msg, msg_size, "%u live slots but %zu ids in the map", live,

@@ -19,9 +19,10 @@ typedef struct tu_data {
     uint32_t dim;
 } tu_data;
 
-/* n points in `clusters` Gaussian-ish clusters, deterministic by seed. */
+/* n points in `clusters` Gaussian-ish clusters; the centers depend on
+ * center_seed only, the points on seed. */
 void tu_clustered(tu_data *d, size_t n, uint32_t dim, uint32_t clusters,
-                  uint64_t seed);
+                  uint64_t center_seed, uint64_t seed);
 /* Uniform random in [-1, 1]. */
 void tu_uniform(tu_data *d, size_t n, uint32_t dim, uint64_t seed);
 /* The first n images of Fashion-MNIST (train or test set) as floats 0..255.

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# `make bench`, part 1: the index benchmark (docs/bench.md). Installs the
+# bench dependencies, prepares the data, builds build-bench/ in Release with
+# -DVECTRON_BENCH=ON, computes (or reuses) the exact ground truth, then runs
+# every library on every data set, each run in its own process:
+#   1 thread:  build only (build time, memory)
+#   2 threads: build (build time) + single-thread search sweep
+# and writes bench/out/index.csv, bench/out/index-<data>.png and the summary
+# table (also in bench/out/index-summary.txt).
+#
+# Knobs (environment):
+#   BENCH_QUICK=1       Fashion-MNIST only, first 20000 points; output goes
+#                       to bench/out/quick/ so full results are kept
+#   BENCH_LIBS="..."    libraries (default: vectron vectron-int8 hnswlib faiss)
+#   BENCH_DATA="..."    data sets (default: fashion glove)
+#   BENCH_M, BENCH_EFC  HNSW M and ef_construction (default 16, 200)
+#   BENCH_NO_INSTALL=1  skip scripts/install-deps.sh
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="$root/build-bench"
+data="$root/bench/data"
+out="$root/bench/out"
+libs="${BENCH_LIBS:-vectron vectron-int8 hnswlib faiss}"
+datasets="${BENCH_DATA:-fashion glove}"
+m="${BENCH_M:-16}"
+efc="${BENCH_EFC:-200}"
+n=0
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    datasets=fashion
+    n=20000
+    out="$out/quick"
+fi
+
+if [ "${BENCH_NO_INSTALL:-0}" = 1 ]; then
+    "$root/scripts/bench-data.sh" --no-install
+else
+    "$root/scripts/bench-data.sh"
+fi
+
+cmake -S "$root" -B "$build" -DVECTRON_BENCH=ON -DCMAKE_BUILD_TYPE=Release \
+    >/dev/null
+cmake --build "$build" -j"$(nproc)" --target bench_index bench_gt bench_report
+bin="$build/bench"
+
+metric_of() {
+    case "$1" in
+    fashion) echo l2 ;;
+    glove) echo cosine ;;
+    *) echo "bench: unknown data set $1" >&2; exit 1 ;;
+    esac
+}
+
+gt_prefix() {
+    if [ "$n" -gt 0 ]; then echo "$data/$1-n$n.gt"; else echo "$data/$1.gt"; fi
+}
+
+for d in $datasets; do
+    gt="$(gt_prefix "$d")"
+    if [ ! -s "$gt.fvecs" ] || [ ! -s "$gt.ivecs" ]; then
+        echo "bench: exact ground truth for $d (cached in $gt.*)"
+        "$bin/bench_gt" --base "$data/$d.base.fvecs" \
+            --query "$data/$d.query.fvecs" --n "$n" \
+            --metric "$(metric_of "$d")" --k 100 --out "$gt"
+    fi
+done
+
+mkdir -p "$out"
+csv="$out/index.csv"
+log="$out/index.log"
+rm -f "$csv" "$out"/index-*.dat "$out"/index-*.gp "$out"/index-*.png
+: >"$log"
+read -r load1 _ </proc/loadavg
+echo "bench: $(nproc) CPUs, load average $load1 (other work on the machine" \
+    "skews the timings)" | tee -a "$log"
+
+failed=0
+start=$(date +%s)
+for d in $datasets; do
+    for lib in $libs; do
+        for threads in 1 2; do
+            args=(--lib "$lib" --data "$d" --data-dir "$data" --n "$n"
+                --gt "$(gt_prefix "$d")" --threads "$threads" --m "$m"
+                --efc "$efc" --out "$csv")
+            if [ "$threads" = 1 ]; then
+                args+=(--no-search)
+            fi
+            echo "bench: $lib on $d, build with $threads thread(s)" |
+                tee -a "$log"
+            if ! "$bin/bench_index" "${args[@]}" 2>&1 | tee -a "$log"; then
+                echo "bench: FAILED: $lib on $d ($threads threads)" |
+                    tee -a "$log"
+                failed=1
+            fi
+        done
+    done
+done
+echo "bench: runs took $(($(date +%s) - start)) s" | tee -a "$log"
+
+"$bin/bench_report" --csv "$csv" --plot-dir "$out" |
+    tee "$out/index-summary.txt"
+for gp in "$out"/index-*.gp; do
+    [ -e "$gp" ] || continue
+    gnuplot "$gp"
+done
+echo
+echo "bench: CSV $csv, plots: $(ls "$out"/index-*.png 2>/dev/null | tr '\n' ' ')"
+exit "$failed"
