@@ -204,11 +204,12 @@ static void link_node(vectron_index *idx, hnsw_scratch *sc, uint32_t s,
 
         memcpy(sc->eps, sc->w, n_w * sizeof *sc->w);
         n_eps = n_w;
-        /* Tombstones guide the search but are never chosen as neighbours. */
+        /* Tombstones guide the search but are never chosen as neighbours;
+         * nor is s itself, which concurrent inserts may have linked. */
         {
             uint32_t kept = 0;
             for (uint32_t i = 0; i < n_w; i++) {
-                if (hnsw_live(idx, sc->w[i].s)) {
+                if (sc->w[i].s != s && hnsw_live(idx, sc->w[i].s)) {
                     sc->w[kept++] = sc->w[i];
                 }
             }
