@@ -284,6 +284,9 @@ void hnsw_relink(vectron_index *idx, uint32_t s, int level,
 /* ---- delete (hnsw_delete.c) ---- */
 /* Marks slot s deleted and repairs its neighbours; map already updated. */
 void hnsw_tombstone(vectron_index *idx, uint32_t s);
+/* Makes every live node reachable on layer 0 from the entry point (links
+ * orphans to their nearest reachable node). Exclusive access required. */
+void hnsw_reconnect(vectron_index *idx);
 /* Runs a vacuum if tombstones exceed the threshold. Takes the lock
  * exclusive; call with no lock held. */
 int hnsw_maybe_vacuum(vectron_index *idx, vectron_error *err);

@@ -231,7 +231,7 @@ static void attach(vectron_index *idx, hnsw_scratch *sc, uint32_t s,
 /* After tombstones are freed, makes every live node reachable on layer 0
  * from the entry point again. Exclusive lock held. Best effort on
  * allocation failure (the graph stays valid, only less connected). */
-static void reconnect(vectron_index *idx)
+void hnsw_reconnect(vectron_index *idx)
 {
     uint8_t *seen = NULL;
     uint32_t *queue = NULL, fixed = 0;
@@ -311,7 +311,7 @@ int hnsw_maybe_vacuum(vectron_index *idx, vectron_error *err)
     if (idx->entry != HNSW_NONE && hnsw_flags(idx, idx->entry) == 0) {
         choose_entry(idx);
     }
-    reconnect(idx);
+    hnsw_reconnect(idx);
 out:
     pthread_rwlock_unlock(&idx->lock);
     return rc;

@@ -349,6 +349,11 @@ static int load_nodes(vectron_index *idx, cursor *c, uint64_t n,
                 if (links[1 + j] >= n || links[1 + j] == i) {
                     CORRUPT("node %u: link %u out of range", i, links[1 + j]);
                 }
+                for (uint32_t k = 0; k < j; k++) {
+                    if (links[1 + k] == links[1 + j]) {
+                        CORRUPT("node %u: duplicate link %u", i, links[1 + j]);
+                    }
+                }
             }
         }
         if (hnsw_map_get(&idx->map, id) != HNSW_NONE) {
@@ -487,6 +492,9 @@ int vectron_index_load_buffer(const void *buf, size_t len,
             quant_encode(&idx->qz, hnsw_vec(idx, i), hnsw_code(idx, i));
         }
     }
+    /* A file written by save is fully connected; one that is not (edited
+     * or from a future writer) is made so rather than rejected. */
+    hnsw_reconnect(idx);
     *out = idx;
     idx = NULL;
 out:
