@@ -41,6 +41,9 @@ void *vx_calloc(size_t count, size_t size);
 void *vx_realloc(void *p, size_t n);
 void *vx_aligned_alloc(size_t alignment, size_t n); /* free with vx_free */
 void vx_free(void *p);
+/* A large block (free with vx_free) that the kernel may back with huge
+ * pages. */
+void *vx_huge_alloc(size_t n);
 
 /* CRC32C (Castagnoli), incremental: start with crc = 0. */
 uint32_t vx_crc32c(uint32_t crc, const void *buf, size_t len);

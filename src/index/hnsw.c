@@ -186,17 +186,20 @@ int hnsw_ensure_block(vectron_index *idx, uint32_t s, vectron_error *err)
         rc = VECTRON_NOMEM;
         goto out;
     }
-    b->vectors = vx_aligned_alloc(64, (size_t)HNSW_BLOCK * idx->p.dim *
-                                          sizeof(float));
-    b->links0 =
-        vx_calloc((size_t)HNSW_BLOCK * idx->link0_stride, sizeof(uint32_t));
+    b->vectors = vx_huge_alloc((size_t)HNSW_BLOCK * idx->p.dim * sizeof(float));
+    b->links0 = vx_huge_alloc((size_t)HNSW_BLOCK * idx->link0_stride *
+                              sizeof(uint32_t));
+    if (b->links0) {
+        memset(b->links0, 0,
+               (size_t)HNSW_BLOCK * idx->link0_stride * sizeof(uint32_t));
+    }
     b->indeg = vx_calloc(HNSW_BLOCK, sizeof(uint32_t));
     b->ids = vx_calloc(HNSW_BLOCK, sizeof(uint64_t));
     b->upper = vx_calloc(HNSW_BLOCK, sizeof(uint32_t *));
     b->levels = vx_calloc(HNSW_BLOCK, 1);
     b->flags = vx_calloc(HNSW_BLOCK, 1);
     if (idx->p.quant == VECTRON_QUANT_INT8) {
-        b->codes = vx_aligned_alloc(64, (size_t)HNSW_BLOCK * idx->p.dim);
+        b->codes = vx_huge_alloc((size_t)HNSW_BLOCK * idx->p.dim);
     }
     if (!b->vectors || !b->links0 || !b->indeg || !b->ids || !b->upper || !b->levels ||
         !b->flags || (idx->p.quant == VECTRON_QUANT_INT8 && !b->codes)) {

@@ -37,12 +37,15 @@
 #include "index/quant.h"
 #include "vectron/index.h"
 
-#define HNSW_BLOCK_SHIFT 12
+#define HNSW_BLOCK_SHIFT 14
 #define HNSW_BLOCK (1u << HNSW_BLOCK_SHIFT)
-#define HNSW_MAX_BLOCKS (1u << 20) /* 2^32 slots at most */
+#define HNSW_MAX_BLOCKS (1u << 18) /* 2^32 slots at most */
 #define HNSW_MAX_LEVEL 16
 #define HNSW_STRIPES 4096
 #define HNSW_NONE UINT32_MAX
+#ifndef HNSW_ABANDON_CHUNK
+#define HNSW_ABANDON_CHUNK 128 /* floats between early-abandon checks */
+#endif
 
 /* Node flags. */
 #define HNSW_F_USED 1u    /* slot holds a node (live or deleted) */
@@ -198,6 +201,17 @@ static inline uint32_t hnsw_max_links(const vectron_index *idx, int level)
 uint32_t hnsw_copy_links(vectron_index *idx, uint32_t s, int level,
                          uint32_t *out);
 
+/* Prefetches bytes at p into the L2 cache. A search prefetches all new
+ * neighbours of a node at once so their memory latencies overlap; a whole
+ * neighbour batch (16-32 vectors) exceeds L1, hence the L2 hint. */
+static inline void hnsw_prefetch(const void *p, size_t bytes)
+{
+    const char *c = p;
+    for (size_t o = 0; o < bytes; o += 64) {
+        __builtin_prefetch(c + o, 0, 2);
+    }
+}
+
 /* Float distance between a prepared query (normalised under cosine) and
  * node s. */
 static inline float hnsw_dist_q(const vectron_index *idx, const float *q,
@@ -207,10 +221,37 @@ static inline float hnsw_dist_q(const vectron_index *idx, const float *q,
     case VECTRON_METRIC_L2:
         return idx->k->l2sq_f32(q, v, idx->p.dim);
     case VECTRON_METRIC_COSINE:
-        return 1.0f - idx->k->dot_f32(q, v, idx->p.dim);
+        /* Unit vectors: 1 - cos = |q - v|^2 / 2, which unlike 1 - dot has
+         * no cancellation for near-duplicates and allows early abandon. */
+        return 0.5f * idx->k->l2sq_f32(q, v, idx->p.dim);
     default:
         return -idx->k->dot_f32(q, v, idx->p.dim);
     }
+}
+
+/* As hnsw_dist_q, but may stop early and return any value > bound once
+ * the distance is known to exceed bound (L2 and cosine: partial sums of
+ * squares only grow). */
+static inline float hnsw_dist_bounded(const vectron_index *idx,
+                                      const float *q, const float *v,
+                                      float bound)
+{
+    const uint32_t chunk = HNSW_ABANDON_CHUNK;
+    uint32_t dim = idx->p.dim;
+    float s = 0.0f, scale;
+
+    if (idx->p.metric == VECTRON_METRIC_DOT || dim <= 2 * chunk) {
+        return hnsw_dist_q(idx, q, v);
+    }
+    scale = idx->p.metric == VECTRON_METRIC_COSINE ? 0.5f : 1.0f;
+    for (uint32_t i = 0; i < dim; i += chunk) {
+        uint32_t n = dim - i < chunk ? dim - i : chunk;
+        s += idx->k->l2sq_f32(q + i, v + i, n);
+        if (s * scale > bound) {
+            break;
+        }
+    }
+    return s * scale;
 }
 
 int hnsw_level_of(const vectron_index *idx, uint64_t id);

@@ -195,19 +195,24 @@ uint32_t hnsw_search_level(vectron_index *idx, hnsw_scratch *sc,
     }
     while (cand->n > 0) {
         hnsw_cand c = heap_pop(cand, 0);
-        uint32_t n;
+        uint32_t n, n_todo;
         if (res->n >= ef && c.d > res->a[0].d) {
             break;
         }
         n = hnsw_copy_links(idx, c.s, level, sc->links);
+        n_todo = 0;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t t = sc->links[i];
-            float d;
-            if (t >= vis->size || vis->tags[t] == epoch) {
-                continue;
+            if (t < vis->size && vis->tags[t] != epoch) {
+                vis->tags[t] = epoch;
+                sc->links[n_todo++] = t;
+                hnsw_prefetch(hnsw_vec(idx, t), idx->p.dim * sizeof(float));
             }
-            vis->tags[t] = epoch;
-            d = hnsw_dist_q(idx, q, hnsw_vec(idx, t));
+        }
+        for (uint32_t i = 0; i < n_todo; i++) {
+            uint32_t t = sc->links[i];
+            float d = hnsw_dist_bounded(idx, q, hnsw_vec(idx, t),
+                                        res->n < ef ? INFINITY : res->a[0].d);
             if (res->n < ef || d < res->a[0].d) {
                 heap_push(cand, d, t, 0);
                 heap_push(res, d, t, 1);
@@ -230,6 +235,16 @@ typedef struct query_ctx {
     const uint64_t *allow;   /* sorted copy of sp->allow, or NULL */
     size_t n_allow;
 } query_ctx;
+
+static inline float node_dist_bounded(const query_ctx *c, uint32_t s,
+                                      float bound)
+{
+    if (c->qq) {
+        return quant_distance(c->qq, c->idx->k, hnsw_code(c->idx, s),
+                              c->idx->p.dim);
+    }
+    return hnsw_dist_bounded(c->idx, c->q, hnsw_vec(c->idx, s), bound);
+}
 
 static inline float node_dist(const query_ctx *c, uint32_t s)
 {
@@ -273,10 +288,11 @@ static inline int node_ok(const query_ctx *c, uint32_t s)
 
 static inline void prefetch_node(const query_ctx *c, uint32_t s)
 {
-    const char *p = c->qq ? (const char *)hnsw_code(c->idx, s)
-                          : (const char *)hnsw_vec(c->idx, s);
-    __builtin_prefetch(p);
-    __builtin_prefetch(p + 64);
+    if (c->qq) {
+        hnsw_prefetch(hnsw_code(c->idx, s), c->idx->p.dim);
+    } else {
+        hnsw_prefetch(hnsw_vec(c->idx, s), c->idx->p.dim * sizeof(float));
+    }
 }
 
 /* Greedy descent with the query's distance (float or int8). */
@@ -329,6 +345,11 @@ static uint32_t query_layer0(const query_ctx *c, hnsw_scratch *sc,
             break;
         }
         n = hnsw_copy_links(c->idx, cur.s, 0, sc->links);
+        if (cand->n > 0) {
+            /* The likely next expansion: fetch its links meanwhile. */
+            hnsw_prefetch(hnsw_links(c->idx, cand->a[0].s, 0),
+                          c->idx->link0_stride * sizeof(uint32_t));
+        }
         for (uint32_t i = 0; i < n; i++) {
             uint32_t t = sc->links[i];
             if (t < vis->size && vis->tags[t] != epoch) {
@@ -339,10 +360,8 @@ static uint32_t query_layer0(const query_ctx *c, hnsw_scratch *sc,
         }
         for (uint32_t i = 0; i < n_todo; i++) {
             uint32_t t = todo[i];
-            if (i + 1 < n_todo) {
-                prefetch_node(c, todo[i + 1]);
-            }
-            d = node_dist(c, t);
+            d = node_dist_bounded(c, t,
+                                  res->n < ef ? INFINITY : res->a[0].d);
             if (res->n < ef || d < res->a[0].d) {
                 heap_push(cand, d, t, 0);
                 if (node_ok(c, t)) {
