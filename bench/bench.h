@@ -35,8 +35,8 @@ int bench_read_vecs(const char *path, size_t max_n, bench_matrix *out,
                     char *err, size_t errlen);
 /* Writes n rows of dim 4-byte values as an fvecs/ivecs file, through
  * path.tmp and a rename. Returns 0 or -1 with a message in err. */
-int bench_write_vecs(const char *path, const void *data, size_t n,
-                     uint32_t dim, char *err, size_t errlen);
+int bench_write_vecs(const char *path, const void *data, size_t n, uint32_t dim,
+                     char *err, size_t errlen);
 void bench_matrix_free(bench_matrix *m);
 
 /* Monotonic wall clock in seconds. */
@@ -51,8 +51,8 @@ typedef enum bench_metric {
 
 /* Exact distance in double precision, the one definition used both for
  * the ground truth and for judging returned neighbours. */
-double bench_exact_distance(bench_metric metric, const float *a,
-                            const float *b, uint32_t dim);
+double bench_exact_distance(bench_metric metric, const float *a, const float *b,
+                            uint32_t dim);
 
 /* What a library is built with. */
 typedef struct bench_build_cfg {
@@ -62,8 +62,8 @@ typedef struct bench_build_cfg {
                             search them with inner product */
     uint32_t m;
     uint32_t ef_construction;
-    int int8;            /* Vectron only: int8 codes + rescoring */
-    int quant_per_dim;   /* Vectron int8: one range per dimension */
+    int int8;          /* Vectron only: int8 codes + rescoring */
+    int quant_per_dim; /* Vectron int8: one range per dimension */
     uint64_t seed;
 } bench_build_cfg;
 
@@ -81,8 +81,8 @@ typedef struct bench_lib {
     int needs_normalised; /* 1: give it L2-normalised vectors under cosine */
     void *(*create)(const bench_build_cfg *cfg, char *err, size_t errlen);
     /* Adds base[0..n) with ids 0..n-1 from `threads` threads. */
-    int (*build)(void *h, const float *base, size_t n, int threads,
-                 char *err, size_t errlen);
+    int (*build)(void *h, const float *base, size_t n, int threads, char *err,
+                 size_t errlen);
     /* Applies a search setting for the following single-thread searches. */
     int (*configure)(void *h, const bench_search_cfg *sc, char *err,
                      size_t errlen);

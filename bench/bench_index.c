@@ -146,8 +146,8 @@ static void parse_args(int argc, char **argv, options *o)
             usage();
         }
     }
-    if (o->lib == NULL || o->data == NULL || o->out == NULL ||
-        o->threads < 1 || o->m < 2 || o->efc < 1 || o->k < 1) {
+    if (o->lib == NULL || o->data == NULL || o->out == NULL || o->threads < 1 ||
+        o->m < 2 || o->efc < 1 || o->k < 1) {
         usage();
     }
 }
@@ -351,8 +351,7 @@ int main(int argc, char **argv)
     size_t rss1 = bench_rss_bytes();
     double rss_mb = (double)(rss1 - rss0) / 1048576.0;
     double self_mb = (double)lib->memory(h) / 1048576.0;
-    double theory_mb =
-        (double)n * (dim * 4.0 + 2.0 * o.m * 4.0) / 1048576.0;
+    double theory_mb = (double)n * (dim * 4.0 + 2.0 * o.m * 4.0) / 1048576.0;
     printf("%s %s n=%zu dim=%u M=%u efc=%u threads=%d: build %.2f s "
            "(%.0f points/s), RSS +%.1f MB, self-reported %.1f MB, "
            "vectors+links %.1f MB\n",
@@ -398,8 +397,8 @@ int main(int argc, char **argv)
                 }
                 double s0 = bench_now();
                 for (size_t q = 0; q < nq; q++) {
-                    if (lib->search(h, query + q * dim, o.k,
-                                    res + q * o.k) < 0) {
+                    if (lib->search(h, query + q * dim, o.k, res + q * o.k) <
+                        0) {
                         die("search", "library returned an error");
                     }
                 }

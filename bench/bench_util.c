@@ -62,8 +62,8 @@ int bench_read_vecs(const char *path, size_t max_n, bench_matrix *out,
         memcpy(&d, rowbuf, 4);
         if (d != dim) {
             free(rowbuf);
-            snprintf(err, errlen, "%s: row %zu has dimension %d, not %d",
-                     path, i, (int)d, (int)dim);
+            snprintf(err, errlen, "%s: row %zu has dimension %d, not %d", path,
+                     i, (int)d, (int)dim);
             goto out;
         }
         memcpy(buf + i * 4 * (size_t)dim, rowbuf + 4, 4 * (size_t)dim);
@@ -82,8 +82,8 @@ out:
     return rc;
 }
 
-int bench_write_vecs(const char *path, const void *data, size_t n,
-                     uint32_t dim, char *err, size_t errlen)
+int bench_write_vecs(const char *path, const void *data, size_t n, uint32_t dim,
+                     char *err, size_t errlen)
 {
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -140,8 +140,8 @@ size_t bench_rss_bytes(void)
     return kb * 1024;
 }
 
-double bench_exact_distance(bench_metric metric, const float *a,
-                            const float *b, uint32_t dim)
+double bench_exact_distance(bench_metric metric, const float *a, const float *b,
+                            uint32_t dim)
 {
     if (metric == BENCH_METRIC_L2) {
         double s = 0;

@@ -80,8 +80,7 @@ static void *build_worker(void *arg)
                               job->base + i * job->h->dim, &e) != 0) {
             pthread_mutex_lock(&job->mu);
             if (!atomic_load(&job->failed)) {
-                snprintf(job->msg, sizeof(job->msg), "add %zu: %s", i,
-                         e.msg);
+                snprintf(job->msg, sizeof(job->msg), "add %zu: %s", i, e.msg);
                 atomic_store(&job->failed, 1);
             }
             pthread_mutex_unlock(&job->mu);
@@ -120,8 +119,7 @@ static int vx_build(void *hv, const float *base, size_t n, int threads,
         pthread_join(tids[t], NULL);
     }
     if (started != threads - 1) {
-        snprintf(err, errlen, "vectron: could not start %d threads",
-                 threads);
+        snprintf(err, errlen, "vectron: could not start %d threads", threads);
         rc = -1;
     } else if (atomic_load(&job.failed)) {
         snprintf(err, errlen, "vectron: %s", job.msg);
@@ -184,6 +182,6 @@ static void vx_destroy(void *hv)
 }
 
 const bench_lib bench_lib_vectron = {
-    "vectron", 0,           vx_create, vx_build,  vx_configure,
-    vx_search, vx_memory, vx_destroy,
+    "vectron",    0,         vx_create, vx_build,
+    vx_configure, vx_search, vx_memory, vx_destroy,
 };

@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -119,8 +121,8 @@ size_t memory(void *h)
         bytes += ix->size_links_per_element_ *
                  static_cast<size_t>(ix->element_levels_[i]);
     }
-    bytes += ix->max_elements_ *
-             (sizeof(char *) + sizeof(int) + sizeof(std::mutex));
+    bytes +=
+        ix->max_elements_ * (sizeof(char *) + sizeof(int) + sizeof(std::mutex));
     return bytes;
 }
 

@@ -5,13 +5,18 @@
 # every library on every data set, each run in its own process:
 #   1 thread:  build only (build time, memory)
 #   2 threads: build (build time) + single-thread search sweep
+# faiss's 1-thread build is skipped unless BENCH_FAISS_1T=1: Debian's faiss
+# builds slowly (GloVe with 1 thread took ~470 s here), which would push
+# the run well past 25 minutes; its memory then comes from the 2-thread
+# build.
 # and writes bench/out/index.csv, bench/out/index-<data>.png and the summary
 # table (also in bench/out/index-summary.txt).
 #
 # Knobs (environment):
 #   BENCH_QUICK=1       Fashion-MNIST only, first 20000 points; output goes
 #                       to bench/out/quick/ so full results are kept
-#   BENCH_LIBS="..."    libraries (default: vectron vectron-int8 hnswlib faiss)
+#   BENCH_LIBS="..."    libraries (default: hnswlib vectron vectron-int8 faiss)
+#   BENCH_FAISS_1T=1    also time faiss's 1-thread build
 #   BENCH_DATA="..."    data sets (default: fashion glove)
 #   BENCH_M, BENCH_EFC  HNSW M and ef_construction (default 16, 200)
 #   BENCH_NO_INSTALL=1  skip scripts/install-deps.sh
@@ -21,7 +26,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build-bench"
 data="$root/bench/data"
 out="$root/bench/out"
-libs="${BENCH_LIBS:-vectron vectron-int8 hnswlib faiss}"
+libs="${BENCH_LIBS:-hnswlib vectron vectron-int8 faiss}"
+# int8 sweeps four oversampling factors, so it gets a coarser ef list.
+efs_int8="10,16,24,32,48,64,96,128,192,256,384,512"
 datasets="${BENCH_DATA:-fashion glove}"
 m="${BENCH_M:-16}"
 efc="${BENCH_EFC:-200}"
@@ -83,10 +90,17 @@ for d in $datasets; do
                 --gt "$(gt_prefix "$d")" --threads "$threads" --m "$m"
                 --efc "$efc" --out "$csv")
             if [ "$threads" = 1 ]; then
+                if [ "$lib" = faiss ] && [ "${BENCH_FAISS_1T:-0}" != 1 ]; then
+                    continue
+                fi
                 args+=(--no-search)
             fi
-            echo "bench: $lib on $d, build with $threads thread(s)" |
-                tee -a "$log"
+            if [ "$lib" = vectron-int8 ]; then
+                args+=(--efs "$efs_int8")
+            fi
+            read -r load1 _ </proc/loadavg
+            echo "bench: $lib on $d, build with $threads thread(s)" \
+                "(load average $load1)" | tee -a "$log"
             if ! "$bin/bench_index" "${args[@]}" 2>&1 | tee -a "$log"; then
                 echo "bench: FAILED: $lib on $d ($threads threads)" |
                     tee -a "$log"

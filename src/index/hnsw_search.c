@@ -599,7 +599,11 @@ int vectron_index_search(const vectron_index *cidx, const float *query,
         }
     }
     if (int8 && sp->rescore) {
-        /* Rescore the int8 candidates with float vectors. */
+        /* Rescore the int8 candidates with float vectors, fetched all at
+         * once so their memory latencies overlap. */
+        for (uint32_t i = 0; i < n; i++) {
+            hnsw_prefetch(hnsw_vec(idx, sc.w[i].s), idx->p.dim * sizeof(float));
+        }
         for (uint32_t i = 0; i < n; i++) {
             sc.w[i].d = hnsw_dist_q(idx, q, hnsw_vec(idx, sc.w[i].s));
         }
