@@ -28,7 +28,7 @@ test: build build-asan
 # Until `vectron serve` exists, run builds an index over Fashion-MNIST and
 # prints its recall and throughput.
 run: build
-	./build/bench/vectron-demo
+	./build/examples/vectron-index-demo
 
 bench:
 	scripts/bench.sh
