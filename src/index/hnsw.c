@@ -38,7 +38,10 @@ void vectron_search_params_default(vectron_search_params *sp, uint32_t k)
     sp->oversampling = 0.0f;
 }
 
-/* ---- id map ---- */
+/* ---- id map ----
+ * The map stores only slot numbers; a slot's key is its id in the block
+ * (hnsw_id), which saves 8 bytes per entry. An entry is written only after
+ * the slot's id is. */
 
 static size_t map_slot(uint64_t key, size_t cap)
 {
@@ -48,10 +51,8 @@ static size_t map_slot(uint64_t key, size_t cap)
 int hnsw_map_init(hnsw_map *m, size_t cap)
 {
     memset(m, 0, sizeof *m);
-    m->keys = vx_malloc(cap * sizeof *m->keys);
     m->vals = vx_malloc(cap * sizeof *m->vals);
-    if (!m->keys || !m->vals) {
-        hnsw_map_close(m);
+    if (!m->vals) {
         return VECTRON_NOMEM;
     }
     memset(m->vals, 0xff, cap * sizeof *m->vals);
@@ -61,40 +62,44 @@ int hnsw_map_init(hnsw_map *m, size_t cap)
 
 void hnsw_map_close(hnsw_map *m)
 {
-    vx_free(m->keys);
     vx_free(m->vals);
     memset(m, 0, sizeof *m);
 }
 
-uint32_t hnsw_map_get(const hnsw_map *m, uint64_t key)
+/* Index of key's entry, or of the empty entry ending its probe run. */
+static size_t map_find(const vectron_index *idx, const hnsw_map *m,
+                       uint64_t key)
 {
     for (size_t i = map_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
-        if (m->vals[i] == MAP_EMPTY) {
-            return HNSW_NONE;
-        }
-        if (m->vals[i] != MAP_REMOVED && m->keys[i] == key) {
-            return m->vals[i];
+        uint32_t v = m->vals[i];
+        if (v == MAP_EMPTY || (v != MAP_REMOVED && hnsw_id(idx, v) == key)) {
+            return i;
         }
     }
 }
 
-static void map_insert_raw(hnsw_map *m, uint64_t key, uint32_t val)
+uint32_t hnsw_map_get(const vectron_index *idx, uint64_t key)
 {
-    size_t i = map_slot(key, m->cap);
+    return idx->map.vals[map_find(idx, &idx->map, key)];
+}
+
+static void map_insert_raw(const vectron_index *idx, hnsw_map *m,
+                           uint32_t val)
+{
+    size_t i = map_slot(hnsw_id(idx, val), m->cap);
     while (m->vals[i] != MAP_EMPTY && m->vals[i] != MAP_REMOVED) {
         i = (i + 1) & (m->cap - 1);
     }
     if (m->vals[i] == MAP_EMPTY) {
         m->used++;
     }
-    m->keys[i] = key;
     m->vals[i] = val;
     m->live++;
 }
 
-int hnsw_map_reserve(hnsw_map *m, size_t extra)
+int hnsw_map_reserve(vectron_index *idx, size_t extra)
 {
-    hnsw_map bigger;
+    hnsw_map *m = &idx->map, bigger;
     size_t cap = m->cap;
 
     if ((m->used + extra) * 10 <= m->cap * 7) {
@@ -109,7 +114,7 @@ int hnsw_map_reserve(hnsw_map *m, size_t extra)
     }
     for (size_t i = 0; i < m->cap; i++) {
         if (m->vals[i] != MAP_EMPTY && m->vals[i] != MAP_REMOVED) {
-            map_insert_raw(&bigger, m->keys[i], m->vals[i]);
+            map_insert_raw(idx, &bigger, m->vals[i]);
         }
     }
     hnsw_map_close(m);
@@ -117,31 +122,22 @@ int hnsw_map_reserve(hnsw_map *m, size_t extra)
     return 0;
 }
 
-void hnsw_map_put(hnsw_map *m, uint64_t key, uint32_t val)
+void hnsw_map_put(vectron_index *idx, uint64_t key, uint32_t val)
 {
-    for (size_t i = map_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
-        if (m->vals[i] == MAP_EMPTY) {
-            break;
-        }
-        if (m->vals[i] != MAP_REMOVED && m->keys[i] == key) {
-            m->vals[i] = val;
-            return;
-        }
+    size_t i = map_find(idx, &idx->map, key);
+    if (idx->map.vals[i] != MAP_EMPTY) {
+        idx->map.vals[i] = val; /* replace: same key */
+        return;
     }
-    map_insert_raw(m, key, val);
+    map_insert_raw(idx, &idx->map, val);
 }
 
-void hnsw_map_del(hnsw_map *m, uint64_t key)
+void hnsw_map_del(vectron_index *idx, uint64_t key)
 {
-    for (size_t i = map_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
-        if (m->vals[i] == MAP_EMPTY) {
-            return;
-        }
-        if (m->vals[i] != MAP_REMOVED && m->keys[i] == key) {
-            m->vals[i] = MAP_REMOVED;
-            m->live--;
-            return;
-        }
+    size_t i = map_find(idx, &idx->map, key);
+    if (idx->map.vals[i] != MAP_EMPTY) {
+        idx->map.vals[i] = MAP_REMOVED;
+        idx->map.live--;
     }
 }
 
@@ -486,7 +482,7 @@ int vectron_index_get(const vectron_index *idx, uint64_t id, float *out,
 
     pthread_rwlock_rdlock(&w->lock);
     pthread_mutex_lock(&w->map_lock);
-    s = hnsw_map_get(&w->map, id);
+    s = hnsw_map_get(w, id);
     if (s == HNSW_NONE) {
         rc = vx_err(err, VECTRON_NOT_FOUND, "point %llu not found",
                     (unsigned long long)id);
@@ -510,7 +506,7 @@ size_t vectron_index_memory(const vectron_index *idx)
     pthread_rwlock_rdlock(&w->lock);
     total = sizeof *w + w->n_blocks * per_block +
             HNSW_MAX_BLOCKS * sizeof(hnsw_block *) / 64 +
-            w->map.cap * (sizeof(uint64_t) + sizeof(uint32_t)) +
+            w->map.cap * sizeof(uint32_t) +
             w->cap_free * sizeof(uint32_t);
     for (uint32_t s = 0; s < w->n_slots; s++) {
         int level = hnsw_level(w, s);

@@ -63,10 +63,10 @@ typedef struct hnsw_block {
     uint8_t *flags;
 } hnsw_block;
 
-/* Slot-indexed id map: open addressing, linear probing. */
+/* Id -> slot map: open addressing, linear probing; keys are the slots'
+ * ids. */
 typedef struct hnsw_map {
-    uint64_t *keys;
-    uint32_t *vals; /* HNSW_NONE = empty, HNSW_NONE - 1 = removed */
+    uint32_t *vals; /* slot; HNSW_NONE = empty, HNSW_NONE - 1 = removed */
     size_t cap;     /* power of two */
     size_t used;    /* live + removed entries */
     size_t live;
@@ -265,12 +265,14 @@ int hnsw_prepare_vector(const vectron_index *idx, const float *vec,
 /* ---- id map (hnsw.c); callers hold map_lock ---- */
 int hnsw_map_init(hnsw_map *m, size_t cap);
 void hnsw_map_close(hnsw_map *m);
-uint32_t hnsw_map_get(const hnsw_map *m, uint64_t key);
+/* The slot of key, or HNSW_NONE. */
+uint32_t hnsw_map_get(const vectron_index *idx, uint64_t key);
 /* Makes room for extra more keys (may rehash); NOMEM on failure. */
-int hnsw_map_reserve(hnsw_map *m, size_t extra);
-/* Inserts or replaces; room must have been reserved. */
-void hnsw_map_put(hnsw_map *m, uint64_t key, uint32_t val);
-void hnsw_map_del(hnsw_map *m, uint64_t key);
+int hnsw_map_reserve(vectron_index *idx, size_t extra);
+/* Maps key to val (whose id must already be key); room must have been
+ * reserved. */
+void hnsw_map_put(vectron_index *idx, uint64_t key, uint32_t val);
+void hnsw_map_del(vectron_index *idx, uint64_t key);
 
 /* ---- visited sets (hnsw.c) ---- */
 hnsw_visited *hnsw_visited_get(vectron_index *idx, uint32_t n_slots);

@@ -96,14 +96,14 @@ int vectron_index_remove(vectron_index *idx, uint64_t id, vectron_error *err)
     }
     pthread_rwlock_rdlock(&idx->lock);
     pthread_mutex_lock(&idx->map_lock);
-    s = hnsw_map_get(&idx->map, id);
+    s = hnsw_map_get(idx, id);
     if (s == HNSW_NONE) {
         pthread_mutex_unlock(&idx->map_lock);
         pthread_rwlock_unlock(&idx->lock);
         return vx_err(err, VECTRON_NOT_FOUND, "remove point %llu: not found",
                       (unsigned long long)id);
     }
-    hnsw_map_del(&idx->map, id);
+    hnsw_map_del(idx, id);
     hnsw_set_flags(idx, s, HNSW_F_USED | HNSW_F_DELETED);
     idx->n_deleted++;
     pthread_mutex_unlock(&idx->map_lock);

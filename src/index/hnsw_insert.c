@@ -286,7 +286,7 @@ int vectron_index_add(vectron_index *idx, uint64_t id, const float *vec,
     s = idx->n_free > 0 ? idx->free_slots[idx->n_free - 1] : idx->n_slots;
     if (s >= HNSW_NONE - 2) {
         rc = vx_err(err, VECTRON_LIMIT, "index is full (%u slots)", s);
-    } else if (hnsw_map_reserve(&idx->map, 1) != 0) {
+    } else if (hnsw_map_reserve(idx, 1) != 0) {
         rc = vx_err(err, VECTRON_NOMEM, "out of memory");
     } else {
         rc = hnsw_ensure_block(idx, s, err);
@@ -318,13 +318,13 @@ int vectron_index_add(vectron_index *idx, uint64_t id, const float *vec,
     /* The old node is marked deleted before the new one is marked used:
      * a search that sees the new node live then sees the old one deleted,
      * so its final check drops the duplicate. */
-    old = hnsw_map_get(&idx->map, id);
+    old = hnsw_map_get(idx, id);
     if (old != HNSW_NONE) {
         hnsw_set_flags(idx, old, HNSW_F_USED | HNSW_F_DELETED);
         idx->n_deleted++;
     }
     hnsw_set_flags(idx, s, HNSW_F_USED);
-    hnsw_map_put(&idx->map, id, s);
+    hnsw_map_put(idx, id, s);
     pthread_mutex_unlock(&idx->map_lock);
 
     if (old != HNSW_NONE) {

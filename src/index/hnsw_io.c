@@ -356,10 +356,10 @@ static int load_nodes(vectron_index *idx, cursor *c, uint64_t n,
                 }
             }
         }
-        if (hnsw_map_get(&idx->map, id) != HNSW_NONE) {
+        if (hnsw_map_get(idx, id) != HNSW_NONE) {
             CORRUPT("node %u: duplicate id %llu", i, (unsigned long long)id);
         }
-        hnsw_map_put(&idx->map, id, i);
+        hnsw_map_put(idx, id, i);
     }
     /* Every link at level l must reach a node that has level l. */
     for (uint32_t i = 0; i < n; i++) {
@@ -458,7 +458,7 @@ int vectron_index_load_buffer(const void *buf, size_t len,
             goto out;
         }
     }
-    if (hnsw_map_reserve(&idx->map, n) != 0) {
+    if (hnsw_map_reserve(idx, n) != 0) {
         rc = vx_err(err, VECTRON_NOMEM, "out of memory");
         goto out;
     }

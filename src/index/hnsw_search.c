@@ -393,7 +393,7 @@ static uint32_t exact_scan(const query_ctx *c, hnsw_scratch *sc,
                 continue;
             }
             pthread_mutex_lock(&idx->map_lock);
-            s = hnsw_map_get(&idx->map, c->allow[i]);
+            s = hnsw_map_get(idx, c->allow[i]);
             pthread_mutex_unlock(&idx->map_lock);
             if (s == HNSW_NONE || s >= n_slots || !node_ok(c, s)) {
                 continue;
