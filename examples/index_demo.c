@@ -85,8 +85,8 @@ static void *builder(void *arg)
     job *j = arg;
     vectron_error err;
     for (size_t i = j->start; i < j->base->n; i += 2) {
-        if (vectron_index_add(j->idx, i, j->base->v + i * j->base->dim,
-                              &err) != 0) {
+        if (vectron_index_add(j->idx, i, j->base->v + i * j->base->dim, &err) !=
+            0) {
             fprintf(stderr, "add %zu: %s\n", i, err.msg);
             exit(1);
         }
@@ -94,8 +94,7 @@ static void *builder(void *arg)
     return NULL;
 }
 
-static int exact_topk(const vectron_index *idx, const images *q,
-                      uint64_t *gt)
+static int exact_topk(const vectron_index *idx, const images *q, uint64_t *gt)
 {
     vectron_search_params sp;
     vectron_hit hits[K];
@@ -104,8 +103,8 @@ static int exact_topk(const vectron_index *idx, const images *q,
     vectron_search_params_default(&sp, K);
     sp.exact = 1;
     for (size_t i = 0; i < q->n; i++) {
-        if (vectron_index_search(idx, q->v + i * q->dim, &sp, hits, &n,
-                                 &err) != 0) {
+        if (vectron_index_search(idx, q->v + i * q->dim, &sp, hits, &n, &err) !=
+            0) {
             fprintf(stderr, "exact search: %s\n", err.msg);
             return -1;
         }
@@ -116,8 +115,8 @@ static int exact_topk(const vectron_index *idx, const images *q,
     return 0;
 }
 
-static void sweep(const vectron_index *idx, const images *q,
-                  const uint64_t *gt, const char *label)
+static void sweep(const vectron_index *idx, const images *q, const uint64_t *gt,
+                  const char *label)
 {
     static const uint32_t efs[] = {10, 16, 32, 64, 128};
     for (size_t e = 0; e < sizeof efs / sizeof efs[0]; e++) {

@@ -44,8 +44,8 @@ enum vectron_error_code {
 #define VECTRON_ERROR_MSG_SIZE 256
 
 typedef struct vectron_error {
-    int code;                          /* a vectron_error_code */
-    char msg[VECTRON_ERROR_MSG_SIZE];  /* always NUL-terminated */
+    int code;                         /* a vectron_error_code */
+    char msg[VECTRON_ERROR_MSG_SIZE]; /* always NUL-terminated */
 } vectron_error;
 
 /* Returns the constant name of a code ("NOMEM"), or "UNKNOWN". The pointer

@@ -39,7 +39,7 @@ typedef enum vectron_metric {
 
 typedef enum vectron_quant {
     VECTRON_QUANT_NONE = 0,
-    VECTRON_QUANT_INT8 = 1  /* int8 scalar codes for traversal + rescoring */
+    VECTRON_QUANT_INT8 = 1 /* int8 scalar codes for traversal + rescoring */
 } vectron_quant;
 
 /* Limits enforced on input. */
@@ -49,7 +49,7 @@ typedef enum vectron_quant {
 #define VECTRON_MAX_K 100000u
 
 typedef struct vectron_index_params {
-    uint32_t dim;              /* 1..VECTRON_MAX_DIM */
+    uint32_t dim; /* 1..VECTRON_MAX_DIM */
     vectron_metric metric;
     uint32_t m;                /* max links per node on upper layers (2m on
                                   layer 0); 2..VECTRON_MAX_M, default 16 */
@@ -99,9 +99,9 @@ uint32_t vectron_index_dim(const vectron_index *idx);
 typedef int (*vectron_filter_fn)(uint64_t id, void *arg);
 
 typedef struct vectron_search_params {
-    uint32_t k;            /* results wanted, 1..VECTRON_MAX_K */
-    uint32_t ef;           /* candidate list size, >= k; 0 = max(k, 64) */
-    int exact;             /* non-zero: brute force over every point */
+    uint32_t k;  /* results wanted, 1..VECTRON_MAX_K */
+    uint32_t ef; /* candidate list size, >= k; 0 = max(k, 64) */
+    int exact;   /* non-zero: brute force over every point */
     /* Filtering: predicate and/or allow-list (ids, any order). A point must
      * pass both when both are given. */
     vectron_filter_fn filter;
@@ -143,8 +143,8 @@ int vectron_index_save(const vectron_index *idx, const char *path,
 int vectron_index_load(const char *path, vectron_index **out,
                        vectron_error *err);
 /* Same as load, from a caller-owned buffer (borrowed for the call). */
-int vectron_index_load_buffer(const void *buf, size_t len,
-                              vectron_index **out, vectron_error *err);
+int vectron_index_load_buffer(const void *buf, size_t len, vectron_index **out,
+                              vectron_error *err);
 
 /* Memory the index holds (vectors, codes, links, maps), in bytes. */
 size_t vectron_index_memory(const vectron_index *idx);

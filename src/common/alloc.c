@@ -52,8 +52,7 @@ void *vx_realloc(void *p, size_t n)
     if (n == 0) {
         n = 1;
     }
-    return hooks.realloc_fn ? hooks.realloc_fn(p, n, hooks.arg)
-                            : realloc(p, n);
+    return hooks.realloc_fn ? hooks.realloc_fn(p, n, hooks.arg) : realloc(p, n);
 }
 
 void vx_free(void *p)

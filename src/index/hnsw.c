@@ -83,8 +83,7 @@ uint32_t hnsw_map_get(const vectron_index *idx, uint64_t key)
     return idx->map.vals[map_find(idx, &idx->map, key)];
 }
 
-static void map_insert_raw(const vectron_index *idx, hnsw_map *m,
-                           uint32_t val)
+static void map_insert_raw(const vectron_index *idx, hnsw_map *m, uint32_t val)
 {
     size_t i = map_slot(hnsw_id(idx, val), m->cap);
     while (m->vals[i] != MAP_EMPTY && m->vals[i] != MAP_REMOVED) {
@@ -197,8 +196,9 @@ int hnsw_ensure_block(vectron_index *idx, uint32_t s, vectron_error *err)
     if (idx->p.quant == VECTRON_QUANT_INT8) {
         b->codes = vx_huge_alloc((size_t)HNSW_BLOCK * idx->p.dim);
     }
-    if (!b->vectors || !b->links0 || !b->indeg || !b->ids || !b->upper || !b->levels ||
-        !b->flags || (idx->p.quant == VECTRON_QUANT_INT8 && !b->codes)) {
+    if (!b->vectors || !b->links0 || !b->indeg || !b->ids || !b->upper ||
+        !b->levels || !b->flags ||
+        (idx->p.quant == VECTRON_QUANT_INT8 && !b->codes)) {
         block_free(b);
         rc = VECTRON_NOMEM;
         goto out;
@@ -244,9 +244,8 @@ uint32_t hnsw_copy_links(vectron_index *idx, uint32_t s, int level,
 static int check_params(const vectron_index_params *p, vectron_error *err)
 {
     if (p->dim < 1 || p->dim > VECTRON_MAX_DIM) {
-        return vx_err(err, VECTRON_INVALID,
-                      "dimension %u out of range 1..%u", p->dim,
-                      VECTRON_MAX_DIM);
+        return vx_err(err, VECTRON_INVALID, "dimension %u out of range 1..%u",
+                      p->dim, VECTRON_MAX_DIM);
     }
     if (p->metric != VECTRON_METRIC_L2 && p->metric != VECTRON_METRIC_COSINE &&
         p->metric != VECTRON_METRIC_DOT) {
@@ -372,8 +371,8 @@ int hnsw_level_of(const vectron_index *idx, uint64_t id)
     return l >= HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (int)l;
 }
 
-int hnsw_prepare_vector(const vectron_index *idx, const float *vec,
-                        float *out, vectron_error *err)
+int hnsw_prepare_vector(const vectron_index *idx, const float *vec, float *out,
+                        vectron_error *err)
 {
     uint32_t dim = idx->p.dim;
     double norm = 0.0;
@@ -506,8 +505,7 @@ size_t vectron_index_memory(const vectron_index *idx)
     pthread_rwlock_rdlock(&w->lock);
     total = sizeof *w + w->n_blocks * per_block +
             HNSW_MAX_BLOCKS * sizeof(hnsw_block *) / 64 +
-            w->map.cap * sizeof(uint32_t) +
-            w->cap_free * sizeof(uint32_t);
+            w->map.cap * sizeof(uint32_t) + w->cap_free * sizeof(uint32_t);
     for (uint32_t s = 0; s < w->n_slots; s++) {
         int level = hnsw_level(w, s);
         if (level > 0 && (hnsw_flags(w, s) & HNSW_F_USED)) {

@@ -48,17 +48,17 @@
 #endif
 
 /* Node flags. */
-#define HNSW_F_USED 1u    /* slot holds a node (live or deleted) */
-#define HNSW_F_DELETED 2u /* tombstone: traversed, never returned */
+#define HNSW_F_USED 1u      /* slot holds a node (live or deleted) */
+#define HNSW_F_DELETED 2u   /* tombstone: traversed, never returned */
 #define HNSW_F_UNCOUNTED 4u /* tombstone whose links left the in-degrees */
 
 typedef struct hnsw_block {
-    float *vectors;    /* HNSW_BLOCK * dim */
-    uint8_t *codes;    /* HNSW_BLOCK * dim, int8 indexes only */
-    uint32_t *links0;  /* HNSW_BLOCK * (1 + 2m) */
-    uint32_t *indeg;   /* layer-0 in-degree (links from used slots) */
+    float *vectors;   /* HNSW_BLOCK * dim */
+    uint8_t *codes;   /* HNSW_BLOCK * dim, int8 indexes only */
+    uint32_t *links0; /* HNSW_BLOCK * (1 + 2m) */
+    uint32_t *indeg;  /* layer-0 in-degree (links from used slots) */
     uint64_t *ids;
-    uint32_t **upper;  /* per slot: level * (1 + m) uint32, or NULL */
+    uint32_t **upper; /* per slot: level * (1 + m) uint32, or NULL */
     uint8_t *levels;
     uint8_t *flags;
 } hnsw_block;
@@ -93,10 +93,10 @@ struct vectron_index {
 
     pthread_mutex_t map_lock;
     hnsw_map map;
-    uint32_t n_slots;   /* slots handed out (used or freed) */
+    uint32_t n_slots; /* slots handed out (used or freed) */
     uint32_t *free_slots;
     uint32_t n_free, cap_free;
-    size_t n_deleted;   /* tombstones not yet vacuumed */
+    size_t n_deleted; /* tombstones not yet vacuumed */
 
     pthread_mutex_t grow_lock;
     hnsw_block **blocks; /* HNSW_MAX_BLOCKS entries, lazily filled */
@@ -106,7 +106,7 @@ struct vectron_index {
     uint32_t entry;
     int max_level;
 
-    quant qz;           /* int8 quantizer (p.quant == INT8) */
+    quant qz; /* int8 quantizer (p.quant == INT8) */
 
     pthread_mutex_t pool_lock;
     hnsw_visited *pool;
@@ -131,7 +131,8 @@ static inline float *hnsw_vec(const vectron_index *idx, uint32_t s)
 }
 static inline uint8_t *hnsw_code(const vectron_index *idx, uint32_t s)
 {
-    return hnsw_blk(idx, s)->codes + (size_t)(s & (HNSW_BLOCK - 1)) * idx->p.dim;
+    return hnsw_blk(idx, s)->codes +
+           (size_t)(s & (HNSW_BLOCK - 1)) * idx->p.dim;
 }
 static inline uint32_t *hnsw_links(const vectron_index *idx, uint32_t s,
                                    int level)
@@ -159,8 +160,8 @@ static inline unsigned hnsw_flags(const vectron_index *idx, uint32_t s)
 static inline void hnsw_set_flags(const vectron_index *idx, uint32_t s,
                                   unsigned f)
 {
-    __atomic_store_n(&hnsw_blk(idx, s)->flags[s & (HNSW_BLOCK - 1)],
-                     (uint8_t)f, __ATOMIC_RELEASE);
+    __atomic_store_n(&hnsw_blk(idx, s)->flags[s & (HNSW_BLOCK - 1)], (uint8_t)f,
+                     __ATOMIC_RELEASE);
 }
 /* Layer-0 in-degree: the number of live nodes linking to s, kept so that
  * relinking never silently drops a node's last incoming link (which would
@@ -232,9 +233,8 @@ static inline float hnsw_dist_q(const vectron_index *idx, const float *q,
 /* As hnsw_dist_q, but may stop early and return any value > bound once
  * the distance is known to exceed bound (L2 and cosine: partial sums of
  * squares only grow). */
-static inline float hnsw_dist_bounded(const vectron_index *idx,
-                                      const float *q, const float *v,
-                                      float bound)
+static inline float hnsw_dist_bounded(const vectron_index *idx, const float *q,
+                                      const float *v, float bound)
 {
     const uint32_t chunk = HNSW_ABANDON_CHUNK;
     uint32_t dim = idx->p.dim;
@@ -259,8 +259,8 @@ int hnsw_level_of(const vectron_index *idx, uint64_t id);
 int hnsw_ensure_block(vectron_index *idx, uint32_t s, vectron_error *err);
 void hnsw_free_node_links(vectron_index *idx, uint32_t s);
 /* Validates and copies vec into out (normalising under cosine). */
-int hnsw_prepare_vector(const vectron_index *idx, const float *vec,
-                        float *out, vectron_error *err);
+int hnsw_prepare_vector(const vectron_index *idx, const float *vec, float *out,
+                        vectron_error *err);
 
 /* ---- id map (hnsw.c); callers hold map_lock ---- */
 int hnsw_map_init(hnsw_map *m, size_t cap);
@@ -289,12 +289,12 @@ void hnsw_heap_close(hnsw_heap *h);
 /* Per-operation search state, allocated before anything is published so
  * that linking and searching cannot fail halfway. */
 typedef struct hnsw_scratch {
-    hnsw_heap cand;    /* min-heap of candidates to expand */
-    hnsw_heap res;     /* max-heap of the best results so far */
+    hnsw_heap cand; /* min-heap of candidates to expand */
+    hnsw_heap res;  /* max-heap of the best results so far */
     hnsw_visited *vis;
-    hnsw_cand *w;      /* ef entries: results of one level */
-    hnsw_cand *eps;    /* ef entries: entry points of the next level */
-    uint32_t *links;   /* 2m entries: a copied link list */
+    hnsw_cand *w;    /* ef entries: results of one level */
+    hnsw_cand *eps;  /* ef entries: entry points of the next level */
+    uint32_t *links; /* 2m entries: a copied link list */
     uint32_t ef;
 } hnsw_scratch;
 int hnsw_scratch_init(vectron_index *idx, hnsw_scratch *sc, uint32_t ef);
@@ -303,22 +303,22 @@ void hnsw_scratch_close(vectron_index *idx, hnsw_scratch *sc);
 /* ---- search (hnsw_search.c) ---- */
 /* Greedy walk towards q from ep down to level stop+1; returns the closest
  * node found. */
-uint32_t hnsw_descend(vectron_index *idx, const float *q, uint32_t ep,
-                      int top, int stop);
+uint32_t hnsw_descend(vectron_index *idx, const float *q, uint32_t ep, int top,
+                      int stop);
 /* Beam search at one level with float distances from sc->eps (n_eps of
  * them), keeping sc->ef results, deleted nodes included; writes them to
  * sc->w sorted ascending and returns their count. Cannot fail. Used by
  * insert. */
-uint32_t hnsw_search_level(vectron_index *idx, hnsw_scratch *sc,
-                           const float *q, uint32_t n_eps, int level);
+uint32_t hnsw_search_level(vectron_index *idx, hnsw_scratch *sc, const float *q,
+                           uint32_t n_eps, int level);
 
 /* ---- neighbour selection (hnsw_insert.c) ---- */
 /* Malkov & Yashunin's heuristic: from cands (sorted ascending by distance
  * to the base node), keeps up to max entries that are closer to the base
  * than to any already kept entry, then tops up to min_keep with the
  * closest pruned ones. Rewrites cands in place; returns the count. */
-uint32_t hnsw_select_neighbors(vectron_index *idx, hnsw_cand *cands,
-                               uint32_t n, uint32_t max, uint32_t min_keep);
+uint32_t hnsw_select_neighbors(vectron_index *idx, hnsw_cand *cands, uint32_t n,
+                               uint32_t max, uint32_t min_keep);
 /* Re-selects node s's links at level from its current links plus extra
  * candidates; caller holds s's stripe lock. Skips deleted nodes and s. */
 void hnsw_relink(vectron_index *idx, uint32_t s, int level,

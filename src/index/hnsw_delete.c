@@ -216,8 +216,8 @@ static void attach(vectron_index *idx, hnsw_scratch *sc, uint32_t s,
         uint32_t far = 0;
         float far_d = -1.0f;
         for (uint32_t i = 0; i < l[0]; i++) {
-            float d = hnsw_dist_q(idx, hnsw_vec(idx, y),
-                                  hnsw_vec(idx, l[1 + i]));
+            float d =
+                hnsw_dist_q(idx, hnsw_vec(idx, y), hnsw_vec(idx, l[1 + i]));
             if (hnsw_indeg(idx, l[1 + i]) > 1 && d > far_d) {
                 far_d = d;
                 far = i;

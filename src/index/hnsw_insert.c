@@ -25,8 +25,8 @@ int hnsw_cmp_cand(const void *a, const void *b)
     return (x->s > y->s) - (x->s < y->s);
 }
 
-uint32_t hnsw_select_neighbors(vectron_index *idx, hnsw_cand *cands,
-                               uint32_t n, uint32_t max, uint32_t min_keep)
+uint32_t hnsw_select_neighbors(vectron_index *idx, hnsw_cand *cands, uint32_t n,
+                               uint32_t max, uint32_t min_keep)
 {
     uint32_t kept = 0, n_pruned = 0;
     hnsw_cand pruned[4 * VECTRON_MAX_M];
@@ -73,14 +73,14 @@ void hnsw_relink(vectron_index *idx, uint32_t s, int level,
     uint32_t max = hnsw_max_links(idx, level);
     uint32_t *l = hnsw_links(idx, s, level);
     hnsw_cand cands[2 * VECTRON_MAX_M + 2 * VECTRON_MAX_M + 1];
-    uint32_t old[2 * VECTRON_MAX_M], n_old = l[0], n = 0, sel[2 * VECTRON_MAX_M];
+    uint32_t old[2 * VECTRON_MAX_M], n_old = l[0], n = 0,
+                                     sel[2 * VECTRON_MAX_M];
     const float *vs = hnsw_vec(idx, s);
 
     memcpy(old, l + 1, n_old * sizeof(uint32_t));
     for (uint32_t i = 0; i < n_old + n_extra; i++) {
         uint32_t t = i < n_old ? old[i] : extra[i - n_old];
-        if (t == s || t == HNSW_NONE ||
-            (hnsw_flags(idx, t) & HNSW_F_DELETED) ||
+        if (t == s || t == HNSW_NONE || (hnsw_flags(idx, t) & HNSW_F_DELETED) ||
             n == sizeof cands / sizeof cands[0]) {
             continue;
         }
@@ -342,8 +342,7 @@ out:
     vx_free(upper);
     vx_free(tmp);
     if (rc) {
-        return vx_err_wrap(err, rc, "add point %llu",
-                           (unsigned long long)id);
+        return vx_err_wrap(err, rc, "add point %llu", (unsigned long long)id);
     }
     return 0;
 }

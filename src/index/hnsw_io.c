@@ -153,10 +153,8 @@ int vectron_index_save(const vectron_index *cidx, const char *path,
     vx_put_u32(hdr + 32, (uint32_t)idx->p.quant);
     vx_put_u32(hdr + 36, (uint32_t)idx->p.quant_per_dim);
     vx_put_u32(hdr + 40, idx->p.quant_train_size);
-    vx_put_u32(hdr + 44, idx->p.quant == VECTRON_QUANT_INT8 &&
-                                 idx->qz.trained
-                             ? 1u
-                             : 0u);
+    vx_put_u32(hdr + 44,
+               idx->p.quant == VECTRON_QUANT_INT8 && idx->qz.trained ? 1u : 0u);
     vx_put_u64(hdr + 48, idx->p.seed);
     vx_put_u64(hdr + 56, n);
     vx_put_u32(hdr + 64, entry);
@@ -371,8 +369,8 @@ static int load_nodes(vectron_index *idx, cursor *c, uint64_t n,
             uint32_t *links = hnsw_links(idx, i, l);
             for (uint32_t j = 0; j < links[0]; j++) {
                 if (hnsw_level(idx, links[1 + j]) < l) {
-                    CORRUPT("node %u: level-%d link to node %u of level %d",
-                            i, l, links[1 + j], hnsw_level(idx, links[1 + j]));
+                    CORRUPT("node %u: level-%d link to node %u of level %d", i,
+                            l, links[1 + j], hnsw_level(idx, links[1 + j]));
                 }
             }
         }
@@ -381,8 +379,8 @@ out:
     return rc;
 }
 
-int vectron_index_load_buffer(const void *buf, size_t len,
-                              vectron_index **out, vectron_error *err)
+int vectron_index_load_buffer(const void *buf, size_t len, vectron_index **out,
+                              vectron_error *err)
 {
     const uint8_t *b = buf, *hdr;
     vectron_index *idx = NULL;
@@ -401,8 +399,10 @@ int vectron_index_load_buffer(const void *buf, size_t len,
         CORRUPT("not a Vectron index (bad magic)");
     }
     if (vx_get_u32(b + 8) != VERSION) {
-        rc = vx_err(err, VECTRON_UNSUPPORTED, "index format version %u, "
-                    "this build reads version %u", vx_get_u32(b + 8), VERSION);
+        rc = vx_err(err, VECTRON_UNSUPPORTED,
+                    "index format version %u, "
+                    "this build reads version %u",
+                    vx_get_u32(b + 8), VERSION);
         goto out;
     }
     crc = vx_get_u32(b + len - 4);
@@ -432,14 +432,14 @@ int vectron_index_load_buffer(const void *buf, size_t len,
         CORRUPT("bad quant_per_dim %d", p.quant_per_dim);
     }
     if ((rc = vectron_index_new(&p, &idx, err)) != 0) {
-        rc = vx_err(err, VECTRON_CORRUPT, "bad parameters: %s", err ? err->msg : "");
+        rc = vx_err(err, VECTRON_CORRUPT, "bad parameters: %s",
+                    err ? err->msg : "");
         goto out;
     }
     /* Each node needs at least id + level + vector + one count. */
     if (n > (size_t)(c.end - c.p) / (16 + (size_t)p.dim * 4) ||
         n >= HNSW_NONE - 2) {
-        CORRUPT("node count %llu does not fit the file",
-                (unsigned long long)n);
+        CORRUPT("node count %llu does not fit the file", (unsigned long long)n);
     }
     if (trained > 1 || (trained && p.quant != VECTRON_QUANT_INT8)) {
         CORRUPT("bad quantizer flag %u", trained);

@@ -74,8 +74,8 @@ static inline hnsw_cand heap_pop(hnsw_heap *h, int max_heap)
         if (c >= h->n) {
             break;
         }
-        if (c + 1 < h->n &&
-            (max_heap ? h->a[c + 1].d > h->a[c].d : h->a[c + 1].d < h->a[c].d)) {
+        if (c + 1 < h->n && (max_heap ? h->a[c + 1].d > h->a[c].d
+                                      : h->a[c + 1].d < h->a[c].d)) {
             c++;
         }
         if (max_heap ? last.d >= h->a[c].d : last.d <= h->a[c].d) {
@@ -167,8 +167,8 @@ uint32_t hnsw_descend(vectron_index *idx, const float *q, uint32_t ep, int top,
     return ep;
 }
 
-uint32_t hnsw_search_level(vectron_index *idx, hnsw_scratch *sc,
-                           const float *q, uint32_t n_eps, int level)
+uint32_t hnsw_search_level(vectron_index *idx, hnsw_scratch *sc, const float *q,
+                           uint32_t n_eps, int level)
 {
     hnsw_heap *cand = &sc->cand, *res = &sc->res;
     hnsw_visited *vis = sc->vis;
@@ -229,10 +229,10 @@ uint32_t hnsw_search_level(vectron_index *idx, hnsw_scratch *sc,
 
 typedef struct query_ctx {
     vectron_index *idx;
-    const float *q;          /* prepared float query */
-    const quant_query *qq;   /* non-NULL: traverse with int8 codes */
+    const float *q;        /* prepared float query */
+    const quant_query *qq; /* non-NULL: traverse with int8 codes */
     const vectron_search_params *sp;
-    const uint64_t *allow;   /* sorted copy of sp->allow, or NULL */
+    const uint64_t *allow; /* sorted copy of sp->allow, or NULL */
     size_t n_allow;
 } query_ctx;
 
@@ -296,8 +296,8 @@ static inline void prefetch_node(const query_ctx *c, uint32_t s)
 }
 
 /* Greedy descent with the query's distance (float or int8). */
-static uint32_t query_descend(const query_ctx *c, hnsw_scratch *sc,
-                              uint32_t ep, int top)
+static uint32_t query_descend(const query_ctx *c, hnsw_scratch *sc, uint32_t ep,
+                              int top)
 {
     float best = node_dist(c, ep);
     for (int l = top; l > 0; l--) {
@@ -320,8 +320,7 @@ static uint32_t query_descend(const query_ctx *c, hnsw_scratch *sc,
 
 /* Beam search on layer 0 from ep keeping ef filtered results; returns
  * their count in sc->w, ascending. */
-static uint32_t query_layer0(const query_ctx *c, hnsw_scratch *sc,
-                             uint32_t ep)
+static uint32_t query_layer0(const query_ctx *c, hnsw_scratch *sc, uint32_t ep)
 {
     hnsw_heap *cand = &sc->cand, *res = &sc->res;
     hnsw_visited *vis = sc->vis;
@@ -360,8 +359,7 @@ static uint32_t query_layer0(const query_ctx *c, hnsw_scratch *sc,
         }
         for (uint32_t i = 0; i < n_todo; i++) {
             uint32_t t = todo[i];
-            d = node_dist_bounded(c, t,
-                                  res->n < ef ? INFINITY : res->a[0].d);
+            d = node_dist_bounded(c, t, res->n < ef ? INFINITY : res->a[0].d);
             if (res->n < ef || d < res->a[0].d) {
                 heap_push(cand, d, t, 0);
                 if (node_ok(c, t)) {
@@ -378,8 +376,8 @@ static uint32_t query_layer0(const query_ctx *c, hnsw_scratch *sc,
 
 /* Exact scan: the best `want` allowed points by float distance, into
  * sc->w (capacity sc->ef >= want), ascending. */
-static uint32_t exact_scan(const query_ctx *c, hnsw_scratch *sc,
-                           uint32_t want, uint32_t n_slots)
+static uint32_t exact_scan(const query_ctx *c, hnsw_scratch *sc, uint32_t want,
+                           uint32_t n_slots)
 {
     hnsw_heap *res = &sc->res;
     vectron_index *idx = c->idx;
@@ -437,9 +435,8 @@ static float estimate_selectivity(const query_ctx *c, uint32_t n_slots,
     if (c->sp->filter && n_slots > 0) {
         /* A deterministic spread sample of slots. */
         uint32_t seen = 0, pass = 0;
-        uint64_t step = n_slots > SELECTIVITY_SAMPLE
-                            ? n_slots / SELECTIVITY_SAMPLE
-                            : 1;
+        uint64_t step =
+            n_slots > SELECTIVITY_SAMPLE ? n_slots / SELECTIVITY_SAMPLE : 1;
         for (uint64_t s = 0; s < n_slots && seen < SELECTIVITY_SAMPLE;
              s += step) {
             if (hnsw_flags(c->idx, (uint32_t)s) != HNSW_F_USED) {
@@ -509,8 +506,8 @@ int vectron_index_search(const vectron_index *cidx, const float *query,
     *n_out = 0;
     k = sp->k;
     ef = sp->ef ? sp->ef : (k > DEFAULT_EF_MIN ? k : DEFAULT_EF_MIN);
-    oversampling = sp->oversampling >= 1.0f ? sp->oversampling
-                                            : DEFAULT_OVERSAMPLING;
+    oversampling =
+        sp->oversampling >= 1.0f ? sp->oversampling : DEFAULT_OVERSAMPLING;
     exact_sel = sp->exact_selectivity >= 0.0f ? sp->exact_selectivity
                                               : DEFAULT_EXACT_SELECTIVITY;
     q = vx_malloc(idx->p.dim * sizeof(float));
@@ -533,8 +530,7 @@ int vectron_index_search(const vectron_index *cidx, const float *query,
     }
 
     pthread_rwlock_rdlock(&idx->lock);
-    int8 = idx->p.quant == VECTRON_QUANT_INT8 && idx->qz.trained &&
-           !sp->exact;
+    int8 = idx->p.quant == VECTRON_QUANT_INT8 && idx->qz.trained && !sp->exact;
     want = k;
     if (int8 && sp->rescore) {
         double w = ceil((double)k * oversampling);

@@ -181,8 +181,8 @@ void quant_prepare(const quant *qz, const float *x, quant_query *qq)
             base += (double)x[d] * qz->lo[d];
             qq->q[d] = x[d] * qz->scale[d];
         }
-        qq->offset = (qz->metric == VECTRON_METRIC_COSINE ? 1.0f : 0.0f) -
-                     (float)base;
+        qq->offset =
+            (qz->metric == VECTRON_METRIC_COSINE ? 1.0f : 0.0f) - (float)base;
         qq->mult = -1.0f;
     }
 }

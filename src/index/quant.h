@@ -31,11 +31,11 @@ typedef struct quant {
 
 /* Query prepared for distance evaluation against codes. */
 typedef struct quant_query {
-    int mode;       /* QUANT_SYM_L2, QUANT_ASYM_L2 or QUANT_ASYM_DOT */
-    uint8_t *code;  /* dim bytes: the coded query (symmetric mode) */
-    float *q;       /* dim floats: query in code space, or folded weights */
-    float *w;       /* dim floats: per-dimension weights (asym L2) */
-    float mult;     /* result = offset + mult * kernel(...) */
+    int mode;      /* QUANT_SYM_L2, QUANT_ASYM_L2 or QUANT_ASYM_DOT */
+    uint8_t *code; /* dim bytes: the coded query (symmetric mode) */
+    float *q;      /* dim floats: query in code space, or folded weights */
+    float *w;      /* dim floats: per-dimension weights (asym L2) */
+    float mult;    /* result = offset + mult * kernel(...) */
     float offset;
 } quant_query;
 

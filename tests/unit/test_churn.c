@@ -68,8 +68,8 @@ Test(churn, delete_30pct_and_reinsert, .timeout = 600)
     }
     for (size_t i = 0; i < base.n; i++) {
         if (gone[i]) {
-            cr_assert_eq(vectron_index_add(b, i, base.vecs + i * base.dim,
-                                           NULL), 0);
+            cr_assert_eq(
+                vectron_index_add(b, i, base.vecs + i * base.dim, NULL), 0);
         }
     }
     cr_assert_eq(vectron_index_size(b), base.n);
@@ -78,8 +78,8 @@ Test(churn, delete_30pct_and_reinsert, .timeout = 600)
     printf("churn: fresh %.4f, after deleting 30%% %.4f, after re-insert "
            "%.4f (ef %d)\n",
            r_fresh, r_deleted, r_churn, EF);
-    cr_assert_geq(r_churn, r_fresh - 0.01, "churn %.4f vs fresh %.4f",
-                  r_churn, r_fresh);
+    cr_assert_geq(r_churn, r_fresh - 0.01, "churn %.4f vs fresh %.4f", r_churn,
+                  r_fresh);
     cr_assert_geq(r_deleted, r_fresh - 0.01);
     free(gone);
     free(gt);

@@ -21,8 +21,7 @@ Test(error, wrap_adds_context)
 {
     vectron_error err;
     vectron_error_clear(&err);
-    cr_assert_eq(vx_err(&err, VECTRON_CORRUPT, "node %d", 12),
-                 VECTRON_CORRUPT);
+    cr_assert_eq(vx_err(&err, VECTRON_CORRUPT, "node %d", 12), VECTRON_CORRUPT);
     cr_assert_eq(vx_err_wrap(&err, VECTRON_IO, "load %s", "x.idx"),
                  VECTRON_CORRUPT);
     cr_assert_str_eq(err.msg, "load x.idx: node 12");
@@ -55,8 +54,8 @@ Test(crc32c, incremental_and_paths_agree)
         uint32_t whole = vx_crc32c(0, buf, len);
         cr_assert_eq(whole, vx_crc32c_sw(0, buf, len));
         size_t half = len / 3;
-        uint32_t inc = vx_crc32c(vx_crc32c(0, buf, half), buf + half,
-                                 len - half);
+        uint32_t inc =
+            vx_crc32c(vx_crc32c(0, buf, half), buf + half, len - half);
         cr_assert_eq(whole, inc, "len %zu", len);
     }
 }

@@ -61,8 +61,8 @@ static void *reader(void *arg)
             atomic_fetch_add(&failures, 1);
         }
         for (size_t i = 1; i < n; i++) {
-            if (hits[i].distance < hits[i - 1].distance ||
-                hits[i].id >= N || hits[i].id == hits[i - 1].id) {
+            if (hits[i].distance < hits[i - 1].distance || hits[i].id >= N ||
+                hits[i].id == hits[i - 1].id) {
                 fprintf(stderr, "bad result %zu: id %llu d %g\n", i,
                         (unsigned long long)hits[i].id, hits[i].distance);
                 atomic_fetch_add(&failures, 1);
@@ -105,8 +105,8 @@ Test(concurrency, search_during_insert_update_delete, .timeout = 600)
     gt = tu_ground_truth(&base, &q, 10, VECTRON_METRIC_L2, NULL);
     vectron_search_params_default(&sp, 10);
     rec = tu_recall(idx, &q, gt, &sp);
-    printf("concurrent build: recall@10 %.4f, %ld searches during build\n",
-           rec, atomic_load(&searches));
+    printf("concurrent build: recall@10 %.4f, %ld searches during build\n", rec,
+           atomic_load(&searches));
     cr_assert_geq(rec, 0.95);
     cr_assert_gt(atomic_load(&searches), 0);
     free(gt);

@@ -150,16 +150,16 @@ Test(basic, update_replaces_and_remove_hides)
     cr_assert_eq(vectron_index_get(idx, 5, got, NULL), 0);
     cr_assert(memcmp(got, d.vecs + 1500 * 16, sizeof got) == 0);
     vectron_search_params_default(&sp, 2);
-    cr_assert_eq(vectron_index_search(idx, d.vecs + 1500 * 16, &sp, hits, &n,
-                                      NULL), 0);
+    cr_assert_eq(
+        vectron_index_search(idx, d.vecs + 1500 * 16, &sp, hits, &n, NULL), 0);
     cr_assert_eq(n, 2);
     cr_assert((hits[0].id == 5 && hits[1].id == 1500) ||
               (hits[0].id == 1500 && hits[1].id == 5));
     /* Remove 1500: it never comes back, 5 still does. */
     cr_assert_eq(vectron_index_remove(idx, 1500, NULL), 0);
     cr_assert_eq(vectron_index_get(idx, 1500, got, NULL), VECTRON_NOT_FOUND);
-    cr_assert_eq(vectron_index_search(idx, d.vecs + 1500 * 16, &sp, hits, &n,
-                                      NULL), 0);
+    cr_assert_eq(
+        vectron_index_search(idx, d.vecs + 1500 * 16, &sp, hits, &n, NULL), 0);
     cr_assert_eq(hits[0].id, 5);
     cr_assert_neq(hits[1].id, 1500);
     cr_assert_eq(vectron_index_size(idx), 1999);
@@ -231,8 +231,7 @@ Test(filter, predicate_and_allow_list_return_k_matches)
         sp.filter_arg = &bound;
         for (int force = 0; force < 2; force++) {
             sp.exact_selectivity = force ? 0.0f : -1.0f;
-            cr_assert_eq(vectron_index_search(idx, qv, &sp, hits, &n, NULL),
-                         0);
+            cr_assert_eq(vectron_index_search(idx, qv, &sp, hits, &n, NULL), 0);
             cr_assert_eq(n, 10, "force %d: %zu results", force, n);
             for (size_t i = 0; i < n; i++) {
                 cr_assert_lt(hits[i].id, 12);
@@ -327,8 +326,7 @@ Test(faults, failed_allocations_change_nothing)
             int rc;
             alloc_budget = budget;
             vectron_search_params_default(&sp, 5);
-            rc = vectron_index_search(idx, d.vecs + i * 8, &sp, hits, &n,
-                                      &err);
+            rc = vectron_index_search(idx, d.vecs + i * 8, &sp, hits, &n, &err);
             if (rc == 0) {
                 break;
             }

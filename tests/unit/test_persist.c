@@ -42,10 +42,12 @@ static void same_answers(const vectron_index *a, const vectron_index *b,
     size_t na, nb;
     vectron_search_params_default(&sp, 10);
     for (size_t i = 0; i < q->n; i++) {
-        cr_assert_eq(vectron_index_search(a, q->vecs + i * q->dim, &sp, ha,
-                                          &na, NULL), 0);
-        cr_assert_eq(vectron_index_search(b, q->vecs + i * q->dim, &sp, hb,
-                                          &nb, NULL), 0);
+        cr_assert_eq(
+            vectron_index_search(a, q->vecs + i * q->dim, &sp, ha, &na, NULL),
+            0);
+        cr_assert_eq(
+            vectron_index_search(b, q->vecs + i * q->dim, &sp, hb, &nb, NULL),
+            0);
         cr_assert_eq(na, nb);
         for (size_t j = 0; j < na; j++) {
             cr_assert_eq(ha[j].id, hb[j].id, "query %zu rank %zu", i, j);
@@ -208,8 +210,7 @@ Test(corruption, forged_content_with_valid_checksum)
             } else {
                 /* Accepted: it must then be a usable index. */
                 char msg[256];
-                cr_assert_eq(tu_check_graph(b, msg, sizeof msg), 0, "%s",
-                             msg);
+                cr_assert_eq(tu_check_graph(b, msg, sizeof msg), 0, "%s", msg);
                 vectron_index_free(b);
             }
         }

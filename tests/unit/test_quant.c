@@ -65,8 +65,8 @@ static void check(vectron_metric metric, int per_dim, double tol)
             scale = fabs(e);
         }
     }
-    cr_assert_lt(worst / scale, tol, "metric %d per_dim %d: error %.4f",
-                 metric, per_dim, worst / scale);
+    cr_assert_lt(worst / scale, tol, "metric %d per_dim %d: error %.4f", metric,
+                 per_dim, worst / scale);
     quant_query_close(&qq);
     quant_close(&qz);
 }

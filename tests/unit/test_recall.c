@@ -100,8 +100,8 @@ Test(recall, int8_with_rescoring, .timeout = 300)
         r = tu_recall(idx, &q, gt, &sp);
         sp.rescore = 0;
         r_norescore = tu_recall(idx, &q, gt, &sp);
-        printf("int8 per_dim=%d: recall@10 %.4f rescored, %.4f not\n",
-               per_dim, r, r_norescore);
+        printf("int8 per_dim=%d: recall@10 %.4f rescored, %.4f not\n", per_dim,
+               r, r_norescore);
         cr_assert_geq(r, 0.95, "int8 recall %.4f < 0.95", r);
         cr_assert_geq(r, r_norescore - 0.002);
         vectron_index_free(idx);
@@ -131,8 +131,7 @@ Test(recall, int8_cosine_and_dot, .timeout = 300)
             r = tu_recall(idx, &q, gt, &sp);
             printf("int8 metric %d per_dim %d: recall@10 %.4f\n", m, per_dim,
                    r);
-            cr_assert_geq(r, 0.95, "metric %d per_dim %d: %.4f", m, per_dim,
-                          r);
+            cr_assert_geq(r, 0.95, "metric %d per_dim %d: %.4f", m, per_dim, r);
             free(gt);
             vectron_index_free(idx);
         }

@@ -45,8 +45,8 @@ void tu_clustered(tu_data *d, size_t n, uint32_t dim, uint32_t clusters,
         uint32_t c = (uint32_t)(uniform01(&seed) * clusters);
         for (uint32_t j = 0; j < dim; j++) {
             /* Sum of 4 uniforms: roughly Gaussian, unit-ish spread. */
-            double g = uniform01(&seed) + uniform01(&seed) +
-                       uniform01(&seed) + uniform01(&seed) - 2.0;
+            double g = uniform01(&seed) + uniform01(&seed) + uniform01(&seed) +
+                       uniform01(&seed) - 2.0;
             d->vecs[i * dim + j] = centers[(size_t)c * dim + j] + (float)g * 2;
         }
     }
@@ -171,8 +171,8 @@ double tu_recall(const vectron_index *idx, const tu_data *queries,
     cr_assert_not_null(hits);
     for (size_t q = 0; q < queries->n; q++) {
         size_t n;
-        int rc = vectron_index_search(idx, queries->vecs + q * queries->dim,
-                                      sp, hits, &n, &err);
+        int rc = vectron_index_search(idx, queries->vecs + q * queries->dim, sp,
+                                      hits, &n, &err);
         cr_assert_eq(rc, 0, "search: %s", err.msg);
         for (size_t i = 0; i < n; i++) {
             for (uint32_t j = 0; j < k; j++) {
@@ -223,8 +223,8 @@ int tu_check_graph(const vectron_index *cidx, char *msg, size_t msg_size)
         for (int l = 0; l <= hnsw_level(idx, s); l++) {
             uint32_t *links = hnsw_links(idx, s, l);
             if (links[0] > hnsw_max_links(idx, l)) {
-                snprintf(msg, msg_size, "slot %u level %d degree %u > %u", s,
-                         l, links[0], hnsw_max_links(idx, l));
+                snprintf(msg, msg_size, "slot %u level %d degree %u > %u", s, l,
+                         links[0], hnsw_max_links(idx, l));
                 goto out;
             }
             for (uint32_t i = 0; i < links[0]; i++) {
@@ -237,8 +237,8 @@ int tu_check_graph(const vectron_index *cidx, char *msg, size_t msg_size)
                 }
                 for (uint32_t j = 0; j < i; j++) {
                     if (links[1 + j] == t) {
-                        snprintf(msg, msg_size, "slot %u duplicate link %u",
-                                 s, t);
+                        snprintf(msg, msg_size, "slot %u duplicate link %u", s,
+                                 t);
                         goto out;
                     }
                 }
@@ -260,8 +260,8 @@ int tu_check_graph(const vectron_index *cidx, char *msg, size_t msg_size)
         for (uint32_t s = 0; s < n; s++) {
             if (hnsw_flags(idx, s) == HNSW_F_USED &&
                 count[s] != hnsw_indeg(idx, s)) {
-                snprintf(msg, msg_size, "slot %u in-degree %u, links say %u",
-                         s, hnsw_indeg(idx, s), count[s]);
+                snprintf(msg, msg_size, "slot %u in-degree %u, links say %u", s,
+                         hnsw_indeg(idx, s), count[s]);
                 free(count);
                 goto out;
             }
@@ -277,8 +277,8 @@ int tu_check_graph(const vectron_index *cidx, char *msg, size_t msg_size)
         rc = 0;
         goto out;
     }
-    if (idx->entry == HNSW_NONE || hnsw_level(idx, idx->entry) !=
-                                       idx->max_level) {
+    if (idx->entry == HNSW_NONE ||
+        hnsw_level(idx, idx->entry) != idx->max_level) {
         snprintf(msg, msg_size, "entry point %u not at max level %d",
                  idx->entry, idx->max_level);
         goto out;
