@@ -228,14 +228,33 @@ void hnsw_free_node_links(vectron_index *idx, uint32_t s)
 uint32_t hnsw_copy_links(vectron_index *idx, uint32_t s, int level,
                          uint32_t *out)
 {
-    pthread_mutex_t *mu = hnsw_stripe(idx, s);
-    uint32_t *l, n;
+    hnsw_stripe_lock *st = &idx->stripes[s % HNSW_STRIPES];
+    const uint32_t *l = hnsw_links(idx, s, level);
+    uint32_t max = hnsw_max_links(idx, level), n;
 
-    pthread_mutex_lock(mu);
-    l = hnsw_links(idx, s, level);
+    for (int attempt = 0; attempt < 4; attempt++) {
+        uint32_t v1 = __atomic_load_n(&st->seq, __ATOMIC_ACQUIRE), v2;
+        if (v1 & 1) {
+            continue; /* a writer is active */
+        }
+        n = __atomic_load_n(&l[0], __ATOMIC_RELAXED);
+        if (n > max) {
+            continue; /* torn read; the counter check would reject it */
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            out[i] = __atomic_load_n(&l[1 + i], __ATOMIC_RELAXED);
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        v2 = __atomic_load_n(&st->seq, __ATOMIC_RELAXED);
+        if (v1 == v2) {
+            return n;
+        }
+    }
+    /* Contended: wait for the writer. */
+    pthread_mutex_lock(&st->mu);
     n = l[0];
     memcpy(out, l + 1, n * sizeof(uint32_t));
-    pthread_mutex_unlock(mu);
+    pthread_mutex_unlock(&st->mu);
     return n;
 }
 
@@ -310,7 +329,7 @@ int vectron_index_new(const vectron_index_params *params, vectron_index **out,
     pthread_rwlock_init(&idx->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     for (int i = 0; i < HNSW_STRIPES; i++) {
-        pthread_mutex_init(&idx->stripes[i], NULL);
+        pthread_mutex_init(&idx->stripes[i].mu, NULL);
     }
     pthread_mutex_init(&idx->map_lock, NULL);
     pthread_mutex_init(&idx->grow_lock, NULL);
@@ -350,7 +369,7 @@ void vectron_index_free(vectron_index *idx)
     vx_free(idx->blocks);
     pthread_rwlock_destroy(&idx->lock);
     for (int i = 0; i < HNSW_STRIPES; i++) {
-        pthread_mutex_destroy(&idx->stripes[i]);
+        pthread_mutex_destroy(&idx->stripes[i].mu);
     }
     pthread_mutex_destroy(&idx->map_lock);
     pthread_mutex_destroy(&idx->grow_lock);

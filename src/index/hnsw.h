@@ -15,9 +15,10 @@
  * - idx->lock (rwlock, writer-preferring): every public operation holds it
  *   shared; operations that touch all nodes at once (int8 training,
  *   vacuum) hold it exclusive. It is never taken recursively.
- * - Link lists of node s are read and written only under
- *   idx->stripes[s % HNSW_STRIPES]. A thread holds at most one stripe at a
- *   time, so stripes cannot deadlock.
+ * - Link lists of node s are written only under
+ *   idx->stripes[s % HNSW_STRIPES] (hnsw_node_lock) and read either under
+ *   it or optimistically through its sequence counter (hnsw_copy_links). A
+ *   thread holds at most one stripe at a time, so stripes cannot deadlock.
  * - idx->map_lock guards the id map, the slot allocator (n_slots, free
  *   list) and the live count.
  * - idx->entry_lock guards the entry point and max level.
@@ -72,6 +73,14 @@ typedef struct hnsw_map {
     size_t live;
 } hnsw_map;
 
+/* A stripe of node locks: writers of a link list hold mu and make seq odd
+ * while they write; readers copy lists without locking and retry when seq
+ * was odd or changed (a seqlock), so searches never block on each other. */
+typedef struct hnsw_stripe_lock {
+    pthread_mutex_t mu;
+    uint32_t seq;
+} hnsw_stripe_lock;
+
 /* Visited-set tags, reused across searches through a pool. */
 typedef struct hnsw_visited {
     uint16_t *tags;
@@ -89,7 +98,7 @@ struct vectron_index {
     double ml;             /* level multiplier 1 / ln(m) */
 
     pthread_rwlock_t lock;
-    pthread_mutex_t stripes[HNSW_STRIPES];
+    hnsw_stripe_lock stripes[HNSW_STRIPES];
 
     pthread_mutex_t map_lock;
     hnsw_map map;
@@ -189,16 +198,32 @@ static inline int hnsw_live(const vectron_index *idx, uint32_t s)
 {
     return hnsw_flags(idx, s) == HNSW_F_USED;
 }
-static inline pthread_mutex_t *hnsw_stripe(vectron_index *idx, uint32_t s)
+/* Takes the write side of node s's stripe. */
+static inline void hnsw_node_lock(vectron_index *idx, uint32_t s)
 {
-    return &idx->stripes[s % HNSW_STRIPES];
+    hnsw_stripe_lock *st = &idx->stripes[s % HNSW_STRIPES];
+    pthread_mutex_lock(&st->mu);
+    __atomic_store_n(&st->seq, st->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+static inline void hnsw_node_unlock(vectron_index *idx, uint32_t s)
+{
+    hnsw_stripe_lock *st = &idx->stripes[s % HNSW_STRIPES];
+    __atomic_store_n(&st->seq, st->seq + 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&st->mu);
+}
+/* Link-list element stores that optimistic readers may race with. */
+static inline void hnsw_store_link(uint32_t *p, uint32_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 static inline uint32_t hnsw_max_links(const vectron_index *idx, int level)
 {
     return level == 0 ? idx->m0 : idx->p.m;
 }
 /* Copies the link list of s at level into out (capacity max links) and
- * returns the count, under the node's stripe lock. */
+ * returns the count: a consistent snapshot, read optimistically (see
+ * hnsw_stripe_lock). */
 uint32_t hnsw_copy_links(vectron_index *idx, uint32_t s, int level,
                          uint32_t *out);
 

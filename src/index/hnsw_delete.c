@@ -21,14 +21,14 @@ void hnsw_tombstone(vectron_index *idx, uint32_t s)
     int level = hnsw_level(idx, s);
 
     /* Its layer-0 links stop counting towards in-degrees. */
-    pthread_mutex_lock(hnsw_stripe(idx, s));
+    hnsw_node_lock(idx, s);
     n0 = hnsw_links(idx, s, 0)[0];
     memcpy(nb, hnsw_links(idx, s, 0) + 1, n0 * sizeof(uint32_t));
     for (uint32_t i = 0; i < n0; i++) {
         hnsw_indeg_add(idx, nb[i], -1);
     }
     hnsw_or_flags(idx, s, HNSW_F_UNCOUNTED);
-    pthread_mutex_unlock(hnsw_stripe(idx, s));
+    hnsw_node_unlock(idx, s);
 
     for (int l = 0; l <= level; l++) {
         uint32_t n = hnsw_copy_links(idx, s, l, nb);
@@ -38,7 +38,7 @@ void hnsw_tombstone(vectron_index *idx, uint32_t s)
             if (!hnsw_live(idx, t)) {
                 continue;
             }
-            pthread_mutex_lock(hnsw_stripe(idx, t));
+            hnsw_node_lock(idx, t);
             tl = hnsw_links(idx, t, l);
             for (uint32_t j = 0; j < tl[0]; j++) {
                 if (tl[1 + j] == s) {
@@ -49,7 +49,7 @@ void hnsw_tombstone(vectron_index *idx, uint32_t s)
             if (linked) {
                 hnsw_relink(idx, t, l, nb, n);
             }
-            pthread_mutex_unlock(hnsw_stripe(idx, t));
+            hnsw_node_unlock(idx, t);
         }
         if (l > 0) {
             continue;
@@ -75,11 +75,11 @@ void hnsw_tombstone(vectron_index *idx, uint32_t s)
                 }
             }
             if (y != HNSW_NONE) {
-                pthread_mutex_lock(hnsw_stripe(idx, y));
+                hnsw_node_lock(idx, y);
                 if (hnsw_live(idx, y)) {
                     hnsw_relink(idx, y, 0, &z, 1);
                 }
-                pthread_mutex_unlock(hnsw_stripe(idx, y));
+                hnsw_node_unlock(idx, y);
             }
         }
     }

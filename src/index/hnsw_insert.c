@@ -137,8 +137,10 @@ void hnsw_relink(vectron_index *idx, uint32_t s, int level,
             }
         }
     }
-    memcpy(l + 1, sel, n * sizeof(uint32_t));
-    l[0] = n;
+    for (uint32_t i = 0; i < n; i++) {
+        hnsw_store_link(&l[1 + i], sel[i]);
+    }
+    hnsw_store_link(&l[0], n);
 }
 
 /* Adds a reverse link t -> s at level, shrinking t's list with the
@@ -146,10 +148,9 @@ void hnsw_relink(vectron_index *idx, uint32_t s, int level,
 static void add_reverse_link(vectron_index *idx, uint32_t t, uint32_t s,
                              int level)
 {
-    pthread_mutex_t *mu = hnsw_stripe(idx, t);
     uint32_t *l;
 
-    pthread_mutex_lock(mu);
+    hnsw_node_lock(idx, t);
     if (hnsw_flags(idx, t) & HNSW_F_DELETED) {
         goto out; /* deleted since it was selected */
     }
@@ -160,8 +161,8 @@ static void add_reverse_link(vectron_index *idx, uint32_t t, uint32_t s,
         }
     }
     if (l[0] < hnsw_max_links(idx, level)) {
-        l[1 + l[0]] = s;
-        l[0]++;
+        hnsw_store_link(&l[1 + l[0]], s);
+        hnsw_store_link(&l[0], l[0] + 1);
         if (level == 0) {
             hnsw_indeg_add(idx, s, 1);
         }
@@ -169,7 +170,7 @@ static void add_reverse_link(vectron_index *idx, uint32_t t, uint32_t s,
         hnsw_relink(idx, t, level, &s, 1);
     }
 out:
-    pthread_mutex_unlock(mu);
+    hnsw_node_unlock(idx, t);
 }
 
 /* Links the already stored node s (level, vector q) into the graph with
@@ -227,9 +228,9 @@ static void link_node(vectron_index *idx, hnsw_scratch *sc, uint32_t s,
         }
         /* Merge rather than overwrite: a concurrent insert may already have
          * linked itself to s on this level. */
-        pthread_mutex_lock(hnsw_stripe(idx, s));
+        hnsw_node_lock(idx, s);
         hnsw_relink(idx, s, l, sel, n_sel);
-        pthread_mutex_unlock(hnsw_stripe(idx, s));
+        hnsw_node_unlock(idx, s);
         for (uint32_t i = 0; i < n_sel; i++) {
             add_reverse_link(idx, sc->w[i].s, s, l);
         }

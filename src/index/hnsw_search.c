@@ -234,6 +234,7 @@ typedef struct query_ctx {
     const vectron_search_params *sp;
     const uint64_t *allow; /* sorted copy of sp->allow, or NULL */
     size_t n_allow;
+    int check; /* filter or tombstones present: test each node */
 } query_ctx;
 
 static inline float node_dist_bounded(const query_ctx *c, uint32_t s,
@@ -273,6 +274,12 @@ static int in_sorted(const uint64_t *a, size_t n, uint64_t id)
 static inline int node_ok(const query_ctx *c, uint32_t s)
 {
     uint64_t id;
+    if (!c->check) {
+        /* No filter and no tombstones when the search began: every linked
+         * node is live. Deletes racing with the search are dropped by the
+         * final check in vectron_index_search. */
+        return 1;
+    }
     if (hnsw_flags(c->idx, s) != HNSW_F_USED) {
         return 0;
     }
@@ -393,7 +400,8 @@ static uint32_t exact_scan(const query_ctx *c, hnsw_scratch *sc, uint32_t want,
             pthread_mutex_lock(&idx->map_lock);
             s = hnsw_map_get(idx, c->allow[i]);
             pthread_mutex_unlock(&idx->map_lock);
-            if (s == HNSW_NONE || s >= n_slots || !node_ok(c, s)) {
+            if (s == HNSW_NONE || s >= n_slots || !hnsw_live(idx, s) ||
+                !node_ok(c, s)) {
                 continue;
             }
             float d = hnsw_dist_q(idx, c->q, hnsw_vec(idx, s));
@@ -406,7 +414,7 @@ static uint32_t exact_scan(const query_ctx *c, hnsw_scratch *sc, uint32_t want,
         }
     } else {
         for (uint32_t s = 0; s < n_slots; s++) {
-            if (!node_ok(c, s)) {
+            if (!hnsw_live(idx, s) || !node_ok(c, s)) {
                 continue;
             }
             float d = hnsw_dist_q(idx, c->q, hnsw_vec(idx, s));
@@ -569,6 +577,7 @@ int vectron_index_search(const vectron_index *cidx, const float *query,
     pthread_mutex_lock(&idx->map_lock);
     n_slots = idx->n_slots;
     live = idx->map.live;
+    c.check = sp->filter || c.allow || idx->n_deleted > 0;
     pthread_mutex_unlock(&idx->map_lock);
     pthread_mutex_lock(&idx->entry_lock);
     entry = idx->entry;
