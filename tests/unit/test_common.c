@@ -92,3 +92,39 @@ Test(alloc, hooks_fail_and_restore)
     vx_free(a);
     cr_assert_null(vx_calloc(SIZE_MAX / 2, 4));
 }
+
+#include "common/point_id.h"
+
+Test(point_id, uuid_round_trip_and_order)
+{
+    const char *s = "550e8400-E29B-41d4-a716-446655440000";
+    point_id a, b, n1 = {0, 5, {0}}, n2 = {0, 300, {0}};
+    uint8_t key[POINT_KEY_MAX], key2[POINT_KEY_MAX];
+    char buf[40];
+
+    cr_assert_eq(point_id_parse_uuid(s, strlen(s), &a, NULL), 0);
+    cr_assert_eq(point_id_format(&a, buf), 36);
+    cr_assert_str_eq(buf, "550e8400-e29b-41d4-a716-446655440000");
+    cr_assert_eq(point_id_parse_uuid("550e8400e29b41d4a716446655440000", 32,
+                                     &b, NULL),
+                 0);
+    cr_assert_eq(point_id_cmp(&a, &b), 0);
+    cr_assert_eq(point_id_key(&a, key), 17);
+    cr_assert_eq(point_id_from_key(key, 17, &b, NULL), 0);
+    cr_assert_eq(point_id_cmp(&a, &b), 0);
+    /* Numbers order before UUIDs and numerically, in key form too. */
+    cr_assert_lt(point_id_cmp(&n1, &n2), 0);
+    cr_assert_lt(point_id_cmp(&n2, &a), 0);
+    point_id_key(&n1, key);
+    point_id_key(&n2, key2);
+    cr_assert_lt(memcmp(key, key2, 9), 0);
+    cr_assert_eq(point_id_format(&n2, buf), 3);
+    cr_assert_neq(point_id_parse_uuid("550e8400-e29b-41d4-a716-44665544000g",
+                                      36, &b, NULL),
+                  0);
+    cr_assert_neq(point_id_parse_uuid("550e8400_e29b-41d4-a716-446655440000",
+                                      36, &b, NULL),
+                  0);
+    cr_assert_neq(point_id_parse_uuid("12", 2, &b, NULL), 0);
+    cr_assert_neq(point_id_from_key(key, 5, &b, NULL), 0);
+}
