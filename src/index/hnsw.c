@@ -358,7 +358,8 @@ void vectron_index_free(vectron_index *idx)
     while (idx->pool) {
         hnsw_visited *v = idx->pool;
         idx->pool = v->next;
-        vx_free(v->tags);
+        vx_free(v->bits);
+        vx_free(v->dirty);
         vx_free(v);
     }
     if (idx->p.quant == VECTRON_QUANT_INT8) {
@@ -448,26 +449,28 @@ hnsw_visited *hnsw_visited_get(vectron_index *idx, uint32_t n_slots)
     }
     if (v->size < n_slots) {
         /* Grow with slack so a growing index does not realloc each time. */
-        uint32_t size = n_slots + n_slots / 4 + 1024;
-        uint16_t *tags = vx_realloc(v->tags, (size_t)size * sizeof *tags);
-        if (!tags) {
+        uint32_t words = (n_slots + n_slots / 4 + 1024) / 64 + 1;
+        uint64_t *bits = vx_calloc(words, sizeof *bits);
+        uint32_t *dirty = vx_malloc((size_t)words * sizeof *dirty);
+        if (!bits || !dirty) {
+            vx_free(bits);
+            vx_free(dirty);
             hnsw_visited_put(idx, v);
             return NULL;
         }
-        memset(tags, 0, (size_t)size * sizeof *tags);
-        v->tags = tags;
-        v->size = size;
-        v->epoch = 0;
-    }
-    if (++v->epoch == 0) {
-        memset(v->tags, 0, (size_t)v->size * sizeof *v->tags);
-        v->epoch = 1;
+        vx_free(v->bits);
+        vx_free(v->dirty);
+        v->bits = bits;
+        v->dirty = dirty;
+        v->n_dirty = 0;
+        v->size = words * 64;
     }
     return v;
 }
 
 void hnsw_visited_put(vectron_index *idx, hnsw_visited *v)
 {
+    hnsw_visited_clear(v);
     pthread_mutex_lock(&idx->pool_lock);
     v->next = idx->pool;
     idx->pool = v;

@@ -172,21 +172,13 @@ uint32_t hnsw_search_level(vectron_index *idx, hnsw_scratch *sc, const float *q,
 {
     hnsw_heap *cand = &sc->cand, *res = &sc->res;
     hnsw_visited *vis = sc->vis;
-    uint16_t epoch = vis->epoch;
     uint32_t ef = sc->ef;
 
-    /* A fresh epoch for each level's search. */
-    if (++vis->epoch == 0) {
-        memset(vis->tags, 0, (size_t)vis->size * sizeof *vis->tags);
-        vis->epoch = 1;
-    }
-    epoch = vis->epoch;
+    hnsw_visited_clear(vis); /* each level's search starts afresh */
     cand->n = res->n = 0;
     for (uint32_t i = 0; i < n_eps; i++) {
         uint32_t s = sc->eps[i].s;
-        if (s < vis->size) {
-            vis->tags[s] = epoch;
-        }
+        hnsw_visit(vis, s);
         heap_push(cand, sc->eps[i].d, s, 0);
         heap_push(res, sc->eps[i].d, s, 1);
         if (res->n > ef) {
@@ -203,8 +195,7 @@ uint32_t hnsw_search_level(vectron_index *idx, hnsw_scratch *sc, const float *q,
         n_todo = 0;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t t = sc->links[i];
-            if (t < vis->size && vis->tags[t] != epoch) {
-                vis->tags[t] = epoch;
+            if (!hnsw_visit(vis, t)) {
                 sc->links[n_todo++] = t;
                 hnsw_prefetch(hnsw_vec(idx, t), idx->p.dim * sizeof(float));
             }
@@ -332,14 +323,11 @@ static uint32_t query_layer0(const query_ctx *c, hnsw_scratch *sc, uint32_t ep)
     hnsw_heap *cand = &sc->cand, *res = &sc->res;
     hnsw_visited *vis = sc->vis;
     uint32_t ef = sc->ef;
-    uint16_t epoch = vis->epoch;
     float d = node_dist(c, ep);
     uint32_t todo[2 * VECTRON_MAX_M];
 
     cand->n = res->n = 0;
-    if (ep < vis->size) {
-        vis->tags[ep] = epoch;
-    }
+    hnsw_visit(vis, ep);
     heap_push(cand, d, ep, 0);
     if (node_ok(c, ep)) {
         heap_push(res, d, ep, 1);
@@ -358,8 +346,7 @@ static uint32_t query_layer0(const query_ctx *c, hnsw_scratch *sc, uint32_t ep)
         }
         for (uint32_t i = 0; i < n; i++) {
             uint32_t t = sc->links[i];
-            if (t < vis->size && vis->tags[t] != epoch) {
-                vis->tags[t] = epoch;
+            if (!hnsw_visit(vis, t)) {
                 todo[n_todo++] = t;
                 prefetch_node(c, t);
             }
