@@ -147,9 +147,9 @@ static void block_free(hnsw_block *b)
     if (!b) {
         return;
     }
-    if (b->upper) {
-        for (uint32_t i = 0; i < HNSW_BLOCK; i++) {
-            vx_free(b->upper[i]);
+    if (b->upper_list) {
+        for (uint32_t i = 0; i < b->n_upper; i++) {
+            vx_free(b->upper_list[i]);
         }
     }
     vx_free(b->vectors);
@@ -157,7 +157,8 @@ static void block_free(hnsw_block *b)
     vx_free(b->links0);
     vx_free(b->indeg);
     vx_free(b->ids);
-    vx_free(b->upper);
+    vx_free(b->upper_idx);
+    vx_free(b->upper_list);
     vx_free(b->levels);
     vx_free(b->flags);
     vx_free(b);
@@ -190,13 +191,16 @@ int hnsw_ensure_block(vectron_index *idx, uint32_t s, vectron_error *err)
     }
     b->indeg = vx_calloc(HNSW_BLOCK, sizeof(uint32_t));
     b->ids = vx_calloc(HNSW_BLOCK, sizeof(uint64_t));
-    b->upper = vx_calloc(HNSW_BLOCK, sizeof(uint32_t *));
+    b->upper_idx = vx_calloc(HNSW_BLOCK, sizeof(uint16_t));
+    /* Large enough to be mmap'ed: only the entries used become resident. */
+    b->upper_list = vx_calloc(HNSW_BLOCK, sizeof(uint32_t *));
     b->levels = vx_calloc(HNSW_BLOCK, 1);
     b->flags = vx_calloc(HNSW_BLOCK, 1);
     if (idx->p.quant == VECTRON_QUANT_INT8) {
         b->codes = vx_huge_alloc((size_t)HNSW_BLOCK * idx->p.dim);
     }
-    if (!b->vectors || !b->links0 || !b->indeg || !b->ids || !b->upper ||
+    if (!b->vectors || !b->links0 || !b->indeg || !b->ids || !b->upper_idx ||
+        !b->upper_list ||
         !b->levels || !b->flags ||
         (idx->p.quant == VECTRON_QUANT_INT8 && !b->codes)) {
         block_free(b);
@@ -221,8 +225,23 @@ void hnsw_free_node_links(vectron_index *idx, uint32_t s)
     hnsw_block *b = hnsw_blk(idx, s);
     uint32_t i = s & (HNSW_BLOCK - 1);
     hnsw_links(idx, s, 0)[0] = 0;
-    vx_free(b->upper[i]);
-    b->upper[i] = NULL;
+    if (b->upper_idx[i]) {
+        vx_free(b->upper_list[b->upper_idx[i] - 1]);
+        b->upper_list[b->upper_idx[i] - 1] = NULL;
+    }
+}
+
+void hnsw_set_upper(vectron_index *idx, uint32_t s, uint32_t *upper)
+{
+    hnsw_block *b = hnsw_blk(idx, s);
+    uint32_t i = s & (HNSW_BLOCK - 1);
+    if (!upper && !b->upper_idx[i]) {
+        return;
+    }
+    if (!b->upper_idx[i]) {
+        b->upper_idx[i] = (uint16_t)++b->n_upper;
+    }
+    b->upper_list[b->upper_idx[i] - 1] = upper;
 }
 
 uint32_t hnsw_copy_links(vectron_index *idx, uint32_t s, int level,
@@ -522,7 +541,7 @@ size_t vectron_index_memory(const vectron_index *idx)
 
     per_block = (size_t)HNSW_BLOCK *
                 (w->p.dim * sizeof(float) + w->link0_stride * 4 + 4 + 8 +
-                 sizeof(uint32_t *) + 2 +
+                 sizeof(uint16_t) + 2 +
                  (w->p.quant == VECTRON_QUANT_INT8 ? w->p.dim : 0));
     pthread_rwlock_rdlock(&w->lock);
     total = sizeof *w + w->n_blocks * per_block +

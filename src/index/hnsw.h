@@ -59,7 +59,15 @@ typedef struct hnsw_block {
     uint32_t *links0; /* HNSW_BLOCK * (1 + 2m) */
     uint32_t *indeg;  /* layer-0 in-degree (links from used slots) */
     uint64_t *ids;
-    uint32_t **upper; /* per slot: level * (1 + m) uint32, or NULL */
+    /* Upper-layer link arrays (level * (1 + m) uint32) exist for about one
+     * node in m. A slot finds its array through a 2-byte 1-based index into
+     * upper_list (0: none) instead of an 8-byte pointer per slot. A slot
+     * keeps its list entry when freed and reused, so the append-only list
+     * never exceeds HNSW_BLOCK entries. Written under map_lock (or
+     * exclusively) before the node is published. */
+    uint16_t *upper_idx;
+    uint32_t **upper_list;
+    uint32_t n_upper;
     uint8_t *levels;
     uint8_t *flags;
 } hnsw_block;
@@ -183,7 +191,8 @@ static inline uint32_t *hnsw_links(const vectron_index *idx, uint32_t s,
     if (level == 0) {
         return b->links0 + (size_t)i * idx->link0_stride;
     }
-    return b->upper[i] + (size_t)(level - 1) * idx->upper_stride;
+    return b->upper_list[b->upper_idx[i] - 1] +
+           (size_t)(level - 1) * idx->upper_stride;
 }
 static inline uint64_t hnsw_id(const vectron_index *idx, uint32_t s)
 {
@@ -315,6 +324,9 @@ int hnsw_level_of(const vectron_index *idx, uint64_t id);
 /* Makes sure the block holding slot s exists. Takes grow_lock. */
 int hnsw_ensure_block(vectron_index *idx, uint32_t s, vectron_error *err);
 void hnsw_free_node_links(vectron_index *idx, uint32_t s);
+/* Gives slot s the upper-layer array upper (owned from then on; NULL for a
+ * level-0 node). Caller holds map_lock or exclusive access. */
+void hnsw_set_upper(vectron_index *idx, uint32_t s, uint32_t *upper);
 /* Validates and copies vec into out (normalising under cosine). */
 int hnsw_prepare_vector(const vectron_index *idx, const float *vec, float *out,
                         vectron_error *err);

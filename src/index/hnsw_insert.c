@@ -308,7 +308,7 @@ int vectron_index_add(vectron_index *idx, uint64_t id, const float *vec,
     memcpy(hnsw_vec(idx, s), tmp, idx->p.dim * sizeof(float));
     b->ids[bi] = id;
     b->levels[bi] = (uint8_t)level;
-    b->upper[bi] = upper;
+    hnsw_set_upper(idx, s, upper);
     upper = NULL;
     b->links0[(size_t)bi * idx->link0_stride] = 0;
     b->indeg[bi] = 0;

@@ -321,12 +321,13 @@ static int load_nodes(vectron_index *idx, cursor *c, uint64_t n,
         b->ids[bi] = id;
         b->levels[bi] = (uint8_t)level;
         if (level > 0) {
-            b->upper[bi] =
+            uint32_t *upper =
                 vx_calloc((size_t)level * idx->upper_stride, sizeof(uint32_t));
-            if (!b->upper[bi]) {
+            if (!upper) {
                 rc = vx_err(err, VECTRON_NOMEM, "out of memory");
                 goto out;
             }
+            hnsw_set_upper(idx, i, upper);
         }
         b->flags[bi] = HNSW_F_USED;
         idx->n_slots = i + 1;
