@@ -12,3 +12,28 @@ mkdir -p "$corpus"
 ./build-fuzz/fuzz/fuzz_gen_seeds "$corpus"
 ./build-fuzz/fuzz/fuzz_index_load -max_total_time="$secs" -max_len=65536 \
     -artifact_prefix=build-fuzz/ "$corpus"
+
+# Gateway JSON decoders: byte 0 picks the decoder, byte 1 the dimension
+# (see fuzz/fuzz_qdrant_json.c); a few seeds per decoder.
+corpus=build-fuzz/corpus-qdrant-json
+mkdir -p "$corpus"
+seed() { printf "$2" > "$corpus/$1"; printf '%s' "$3" >> "$corpus/$1"; }
+seed create '\x00\x00' '{"vectors":{"size":4,"distance":"Cosine"},"hnsw_config":{"m":16,"ef_construct":100},"quantization_config":{"scalar":{"type":"int8","quantile":0.99}},"shard_number":2,"consistency":"bounded"}'
+seed upsert '\x01\x02' '{"points":[{"id":1,"vector":[1,2,3],"payload":{"a":[1,{"b":"c"}],"n":18446744073709551615}},{"id":"550e8400-e29b-41d4-a716-446655440000","vector":[0.5,-1,1e3]}]}'
+seed batch '\x01\x01' '{"batch":{"ids":[18446744073709551615,2],"vectors":[[1,2],[3,4]],"payloads":[null,{"k":1}]}}'
+seed query '\x02\x02' '{"query":[1,2,3],"filter":{"must":[{"key":"a.b","match":{"any":["x","y"]}},{"key":"n","range":{"gt":1}}],"should":[{"has_id":[1,"550e8400-e29b-41d4-a716-446655440000"]}],"must_not":[{"is_empty":{"key":"e"}}]},"params":{"hnsw_ef":64,"quantization":{"rescore":true}},"limit":5,"with_payload":{"include":["a"]}}'
+seed search '\x03\x02' '{"vector":[1,2,3],"top":3,"with_vectors":true,"score_threshold":0.5}'
+seed qbatch '\x04\x00' '{"searches":[{"query":5},{"query":{"nearest":[1]}}]}'
+seed sbatch '\x05\x00' '{"searches":[{"vector":[1],"limit":2,"filter":{"should":{"is_null":{"key":"a"}}}}]}'
+seed retrieve '\x06\x00' '{"ids":[1,2],"with_payload":["a"],"with_vector":true}'
+seed delete '\x07\x00' '{"filter":{"must":{"nested":{"key":"arr","filter":{"must":[{"key":"k","match":{"value":1}}]}}}}}'
+seed setpl '\x08\x00' '{"payload":{"a":1},"points":[1],"key":"x"}'
+seed delpl '\x09\x00' '{"keys":["a"],"filter":{}}'
+seed scroll '\x0a\x00' '{"filter":{"min_should":{"conditions":[{"is_null":{"key":"a"}}],"min_count":1}},"offset":"550e8400-e29b-41d4-a716-446655440000","limit":3}'
+seed index '\x0b\x00' '{"field_name":"a","field_schema":{"type":"keyword"}}'
+seed bulk '\x0c\x05VXBULK\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x3f\x00\x00\x00\xc0\x07\x00\x00\x00' '{"a":1}0000'
+seed filter '\x0d\x00' '{"must":[{"key":"c","match":{"except":[1,2]}},{"key":"t","match":{"text":"ab"}},{"key":"v","values_count":{"lt":3}}]}'
+seed json '\x0e\x00' '{"a":[1,-2.5e3,18446744073709551615,"s\u00e9"],"b":{"c":null}}'
+seed text '\x0f\x00' '18446744073709551615'
+./build-fuzz/fuzz/fuzz_qdrant_json -max_total_time="$secs" -max_len=65536 \
+    -artifact_prefix=build-fuzz/ "$corpus"
