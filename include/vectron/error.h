@@ -32,7 +32,10 @@ extern "C" {
     X(IO, 7, "input/output error")                                             \
     X(UNSUPPORTED, 8, "unsupported")                                           \
     X(LIMIT, 9, "limit exceeded")                                              \
-    X(INTERNAL, 10, "internal error")
+    X(INTERNAL, 10, "internal error")                                          \
+    X(NOT_LEADER, 11, "not the leader of this group")                          \
+    X(TIMEOUT, 12, "timed out")                                                \
+    X(UNAVAILABLE, 13, "temporarily unavailable")
 
 enum vectron_error_code {
 #define VECTRON_X_ENUM(name, value, msg) VECTRON_##name = value,
