@@ -146,6 +146,13 @@ int vectron_index_load(const char *path, vectron_index **out,
 int vectron_index_load_buffer(const void *buf, size_t len, vectron_index **out,
                               vectron_error *err);
 
+/* The index's distance (lower is closer) between a query and a vector,
+ * both raw (dim floats each; normalised here under cosine), as a search
+ * would report it. For callers that score points not (yet) in the index.
+ * Errors: INVALID (non-finite values, zero vector under cosine). */
+int vectron_index_distance(const vectron_index *idx, const float *query,
+                           const float *vec, float *out, vectron_error *err);
+
 /* Memory the index holds (vectors, codes, links, maps), in bytes. */
 size_t vectron_index_memory(const vectron_index *idx);
 

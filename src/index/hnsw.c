@@ -448,6 +448,23 @@ int hnsw_prepare_vector(const vectron_index *idx, const float *vec, float *out,
     return 0;
 }
 
+int vectron_index_distance(const vectron_index *idx, const float *query,
+                           const float *vec, float *out, vectron_error *err)
+{
+    float *a = vx_malloc(2 * (size_t)idx->p.dim * sizeof(float));
+    int rc;
+
+    if (!a) {
+        return vx_err(err, VECTRON_NOMEM, "distance: out of memory");
+    }
+    if ((rc = hnsw_prepare_vector(idx, query, a, err)) == 0 &&
+        (rc = hnsw_prepare_vector(idx, vec, a + idx->p.dim, err)) == 0) {
+        *out = hnsw_dist_q(idx, a, a + idx->p.dim);
+    }
+    vx_free(a);
+    return rc;
+}
+
 /* ---- visited pool ---- */
 
 hnsw_visited *hnsw_visited_get(vectron_index *idx, uint32_t n_slots)

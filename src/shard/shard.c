@@ -1,0 +1,391 @@
+/*
+ * shard.c - shard lifecycle (open: store + index rebuild + indexer
+ * thread), the indexer that drains the pending buffer into the HNSW graph,
+ * and searches over graph ∪ pending.
+ *
+ * Threading: see shard.h and shard_int.h. Search never blocks on the
+ * indexer except for the brief pending-buffer snapshot under `mu`.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/common.h"
+#include "shard/shard_int.h"
+
+#define INDEXER_BATCH 256
+
+/* ---- pending buffer ---- */
+
+int shard_pending_reserve(shard *sh, size_t n)
+{
+    int rc = 0;
+    pthread_mutex_lock(&sh->mu);
+    if (sh->tail + n > sh->cap) {
+        size_t cap = sh->cap ? sh->cap : 1024;
+        pending_entry *p;
+        while (cap < sh->tail + n) {
+            cap *= 2;
+        }
+        p = vx_realloc(sh->pend, cap * sizeof *p);
+        if (!p) {
+            rc = VECTRON_NOMEM;
+        } else {
+            sh->pend = p;
+            sh->cap = cap;
+        }
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return rc;
+}
+
+void shard_pending_push(shard *sh, uint64_t internal_id, int op, float *vec)
+{
+    pthread_mutex_lock(&sh->mu);
+    sh->pend[sh->tail].internal_id = internal_id;
+    sh->pend[sh->tail].op = op;
+    sh->pend[sh->tail].vec = vec;
+    sh->tail++;
+    pthread_cond_signal(&sh->cv_work);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+void shard_set_applied(shard *sh, uint64_t index)
+{
+    pthread_mutex_lock(&sh->mu);
+    sh->applied = index;
+    pthread_mutex_unlock(&sh->mu);
+}
+
+static void *indexer_main(void *arg)
+{
+    shard *sh = arg;
+    vectron_error err;
+
+    pthread_mutex_lock(&sh->mu);
+    for (;;) {
+        size_t n;
+        while (sh->head == sh->tail && !sh->stop) {
+            pthread_cond_wait(&sh->cv_work, &sh->mu);
+        }
+        if (sh->stop) {
+            break;
+        }
+        n = sh->tail - sh->head;
+        if (n > INDEXER_BATCH) {
+            n = INDEXER_BATCH;
+        }
+        sh->taken = n;
+        /* Entries stay visible to searches while they are indexed; the
+         * array may be reallocated by pushes, so work on a copy. */
+        pending_entry batch[INDEXER_BATCH];
+        memcpy(batch, sh->pend + sh->head, n * sizeof *batch);
+        pthread_mutex_unlock(&sh->mu);
+
+        for (size_t i = 0; i < n; i++) {
+            int rc;
+            if (batch[i].op == PENDING_UPSERT) {
+                rc = vectron_index_add(sh->idx, batch[i].internal_id,
+                                       batch[i].vec, &err);
+            } else {
+                rc = vectron_index_remove(sh->idx, batch[i].internal_id, &err);
+                if (rc == VECTRON_NOT_FOUND) {
+                    rc = 0;
+                }
+            }
+            if (rc) {
+                /* The store holds the truth; the point stays searchable
+                 * only through an exact scan of the store (future work:
+                 * retry). Log loudly. */
+                vx_log(VECTRON_LOG_ERROR, "shard",
+                       "indexer: internal id "
+                       "%llu: %s",
+                       (unsigned long long)batch[i].internal_id, err.msg);
+            }
+        }
+
+        pthread_mutex_lock(&sh->mu);
+        for (size_t i = 0; i < n; i++) {
+            vx_free(sh->pend[sh->head + i].vec);
+        }
+        sh->head += n;
+        sh->taken = 0;
+        if (sh->head == sh->tail) {
+            sh->head = sh->tail = 0;
+        } else if (sh->head > sh->cap / 2) {
+            memmove(sh->pend, sh->pend + sh->head,
+                    (sh->tail - sh->head) * sizeof *sh->pend);
+            sh->tail -= sh->head;
+            sh->head = 0;
+        }
+        pthread_cond_broadcast(&sh->cv_done);
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static int rebuild_one(void *arg, const store_point_view *p, vectron_error *err)
+{
+    shard *sh = arg;
+    return vectron_index_add(sh->idx, p->internal_id, p->vector, err);
+}
+
+int shard_open(const char *dir, const shard_params *p, shard **out,
+               vectron_error *err)
+{
+    shard *sh = vx_calloc(1, sizeof *sh);
+    int rc = 0, have_sync = 0;
+
+    if (!sh) {
+        return vx_err(err, VECTRON_NOMEM, "open shard %s: out of memory", dir);
+    }
+    sh->p = *p;
+    sh->p.store.dim = p->index.dim;
+    if ((rc = vectron_index_new(&sh->p.index, &sh->idx, err)) != 0 ||
+        (rc = store_open(dir, &sh->p.store, &sh->st, err)) != 0 ||
+        (rc = store_applied_index(sh->st, NULL, &sh->applied, err)) != 0 ||
+        (rc = store_foreach(sh->st, NULL, rebuild_one, sh, err)) != 0) {
+        goto fail;
+    }
+    pthread_mutex_init(&sh->mu, NULL);
+    pthread_cond_init(&sh->cv_work, NULL);
+    pthread_cond_init(&sh->cv_done, NULL);
+    have_sync = 1;
+    if ((rc = pthread_create(&sh->indexer, NULL, indexer_main, sh)) != 0) {
+        rc = vx_err(err, VECTRON_INTERNAL, "start indexer: %s", strerror(rc));
+        goto fail;
+    }
+    *out = sh;
+    return 0;
+fail:
+    if (have_sync) {
+        pthread_mutex_destroy(&sh->mu);
+        pthread_cond_destroy(&sh->cv_work);
+        pthread_cond_destroy(&sh->cv_done);
+    }
+    store_close(sh->st);
+    vectron_index_free(sh->idx);
+    vx_free(sh);
+    return vx_err_wrap(err, rc, "open shard %s", dir);
+}
+
+void shard_close(shard *sh)
+{
+    if (!sh) {
+        return;
+    }
+    pthread_mutex_lock(&sh->mu);
+    sh->stop = 1;
+    pthread_cond_signal(&sh->cv_work);
+    pthread_mutex_unlock(&sh->mu);
+    pthread_join(sh->indexer, NULL);
+    for (size_t i = sh->head; i < sh->tail; i++) {
+        vx_free(sh->pend[i].vec);
+    }
+    vx_free(sh->pend);
+    pthread_mutex_destroy(&sh->mu);
+    pthread_cond_destroy(&sh->cv_work);
+    pthread_cond_destroy(&sh->cv_done);
+    store_close(sh->st);
+    vectron_index_free(sh->idx);
+    vx_free(sh);
+}
+
+store *shard_store(shard *sh)
+{
+    return sh->st;
+}
+
+uint64_t shard_applied_index(shard *sh)
+{
+    uint64_t a;
+    pthread_mutex_lock(&sh->mu);
+    a = sh->applied;
+    pthread_mutex_unlock(&sh->mu);
+    return a;
+}
+
+size_t shard_pending(shard *sh)
+{
+    size_t n;
+    pthread_mutex_lock(&sh->mu);
+    n = sh->tail - sh->head;
+    pthread_mutex_unlock(&sh->mu);
+    return n;
+}
+
+int shard_wait_indexed(shard *sh, unsigned timeout_ms, vectron_error *err)
+{
+    struct timespec until;
+    int rc = 0;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&sh->mu);
+    while (sh->head != sh->tail && rc == 0) {
+        if (pthread_cond_timedwait(&sh->cv_done, &sh->mu, &until) ==
+            ETIMEDOUT) {
+            rc = vx_err(err, VECTRON_TIMEOUT,
+                        "%zu writes still waiting for the indexer",
+                        sh->tail - sh->head);
+        }
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return rc;
+}
+
+/* ---- search ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct pos_entry {
+    uint64_t id;
+    size_t pos;
+} pos_entry;
+
+/* By id ascending, then newest (highest position) first. */
+static int cmp_pos(const void *a, const void *b)
+{
+    const pos_entry *x = a, *y = b;
+    if (x->id != y->id) {
+        return x->id < y->id ? -1 : 1;
+    }
+    return (x->pos < y->pos) - (x->pos > y->pos);
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+    const vectron_hit *x = a, *y = b;
+    if (x->distance != y->distance) {
+        return x->distance < y->distance ? -1 : 1;
+    }
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int allowed(const vectron_search_params *sp, uint64_t id)
+{
+    if (sp->allow) {
+        int found = 0;
+        for (size_t i = 0; i < sp->n_allow && !found; i++) {
+            found = sp->allow[i] == id;
+        }
+        if (!found) {
+            return 0;
+        }
+    }
+    return !sp->filter || sp->filter(id, sp->filter_arg);
+}
+
+int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
+                 shard_hit *out, size_t *n_out, vectron_error *err)
+{
+    uint64_t *touched = NULL;
+    pos_entry *order = NULL;
+    vectron_hit *cands = NULL;
+    size_t n_touched = 0, n_cands = 0, n_graph = 0, k = sp->k;
+    vectron_search_params gsp = *sp;
+    store_read *rd = NULL;
+    int rc = 0;
+
+    *n_out = 0;
+    if (k < 1 || k > VECTRON_MAX_K) {
+        return vx_err(err, VECTRON_INVALID, "search: k = %zu out of range", k);
+    }
+    /* 1. Snapshot the pending buffer: the newest entry of each internal id
+     * is its current state; the graph's copy of such an id is stale.
+     * Entries are sorted by (id, newest first) to find them. */
+    pthread_mutex_lock(&sh->mu);
+    size_t n_pend = sh->tail - sh->head;
+    touched = vx_malloc((n_pend + 1) * sizeof *touched);
+    order = vx_malloc((n_pend + 1) * sizeof *order);
+    cands = vx_malloc((n_pend + k + n_pend + 1) * sizeof *cands);
+    if (!touched || !order || !cands) {
+        pthread_mutex_unlock(&sh->mu);
+        rc = vx_err(err, VECTRON_NOMEM, "search: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n_pend; i++) {
+        order[i].id = sh->pend[sh->head + i].internal_id;
+        order[i].pos = i;
+    }
+    qsort(order, n_pend, sizeof *order, cmp_pos);
+    for (size_t i = 0; i < n_pend; i++) {
+        pending_entry *e;
+        if (i > 0 && order[i].id == order[i - 1].id) {
+            continue; /* an older entry of an id already decided */
+        }
+        e = &sh->pend[sh->head + order[i].pos];
+        touched[n_touched++] = e->internal_id;
+        if (e->op == PENDING_UPSERT && allowed(sp, e->internal_id)) {
+            float d;
+            if (vectron_index_distance(sh->idx, query, e->vec, &d, err) != 0) {
+                pthread_mutex_unlock(&sh->mu);
+                rc = vx_err_wrap(err, VECTRON_INVALID, "search: query");
+                goto out;
+            }
+            cands[n_cands].id = e->internal_id;
+            cands[n_cands].distance = d;
+            n_cands++;
+        }
+    }
+    pthread_mutex_unlock(&sh->mu);
+
+    /* 2. The graph, asking for enough extra results to replace stale
+     * ones. */
+    gsp.k = (uint32_t)(k + n_touched > VECTRON_MAX_K ? VECTRON_MAX_K
+                                                     : k + n_touched);
+    if (gsp.ef != 0 && gsp.ef < gsp.k) {
+        gsp.ef = gsp.k;
+    }
+    if ((rc = vectron_index_search(sh->idx, query, &gsp, cands + n_cands,
+                                   &n_graph, err)) != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < n_graph; i++) {
+        vectron_hit h = cands[n_cands + i];
+        if (!bsearch(&h.id, touched, n_touched, sizeof *touched, cmp_u64)) {
+            cands[n_cands++] = h;
+        }
+    }
+    qsort(cands, n_cands, sizeof *cands, cmp_hit);
+
+    /* 3. Resolve to point ids; points deleted since are dropped. */
+    if ((rc = store_read_begin(sh->st, &rd, err)) != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < n_cands && *n_out < k; i++) {
+        point_id pid;
+        int r = store_get_by_internal(sh->st, rd, cands[i].id, &pid, err);
+        if (r == VECTRON_NOT_FOUND) {
+            continue;
+        }
+        if (r) {
+            rc = r;
+            goto out;
+        }
+        out[*n_out].id = pid;
+        out[*n_out].internal_id = cands[i].id;
+        out[*n_out].distance = cands[i].distance;
+        (*n_out)++;
+    }
+out:
+    if (rd) {
+        store_read_end(rd);
+    }
+    vx_free(touched);
+    vx_free(order);
+    vx_free(cands);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/*
+ * shard.h - the shard state machine: the deterministic "apply" of command
+ * batches (the Raft log entries of one shard) to its LMDB point store and
+ * its HNSW index, and searches over it.
+ *
+ * Apply writes the store in one transaction together with the Raft index
+ * it brings the store to, so replaying the log after a crash skips what is
+ * already there. The HNSW index is fed through a pending buffer that an
+ * indexer thread drains; searches cover graph ∪ pending (brute force over
+ * pending), so a write is searchable as soon as it is applied.
+ *
+ * Threading: shard_apply is called by one thread at a time (the Raft loop
+ * thread). shard_search and the read functions may run concurrently with
+ * it and with each other from any threads. The shard owns one indexer
+ * thread, started by shard_open and joined by shard_close.
+ */
+#ifndef VECTRON_SHARD_H
+#define VECTRON_SHARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/point_id.h"
+#include "store/store.h"
+#include "vectron/index.h"
+
+typedef struct shard shard;
+
+typedef struct shard_params {
+    vectron_index_params index; /* dim, metric, m, ef_construction, quant */
+    store_options store;        /* store.dim is set from index.dim */
+} shard_params;
+
+/* Opens (or creates) the shard in dir: opens the store, rebuilds the index
+ * from the stored points, and starts the indexer thread. On success *out
+ * is owned by the caller (shard_close). */
+int shard_open(const char *dir, const shard_params *p, shard **out,
+               vectron_error *err);
+
+/* Stops the indexer and closes everything. NULL is a no-op. */
+void shard_close(shard *sh);
+
+/* The store underneath, for reads (scroll, retrieve, count); owned by the
+ * shard, valid until shard_close. */
+store *shard_store(shard *sh);
+
+/* The Raft index the store has applied. */
+uint64_t shard_applied_index(shard *sh);
+
+/* ---- commands (format: docs/formats/shard-commands.md) ---- */
+
+typedef struct shard_cmd {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t n_ops;
+    int failed; /* an append ran out of memory: finish reports NOMEM */
+} shard_cmd;
+
+void shard_cmd_init(shard_cmd *c);
+void shard_cmd_close(shard_cmd *c);
+void shard_cmd_upsert(shard_cmd *c, const point_id *id, const float *vec,
+                      uint32_t dim, const char *payload, size_t payload_len);
+void shard_cmd_delete(shard_cmd *c, const point_id *id);
+void shard_cmd_set_payload(shard_cmd *c, const point_id *id, const char *json,
+                           size_t len, int merge);
+void shard_cmd_delete_payload(shard_cmd *c, const point_id *id,
+                              const char *const *keys, size_t n);
+void shard_cmd_create_index(shard_cmd *c, const char *field,
+                            store_index_type type);
+/* Seals the command (header counts, CRC32C). *buf points into c (valid
+ * until shard_cmd_close). Errors: NOMEM (an append failed), LIMIT. */
+int shard_cmd_finish(shard_cmd *c, const uint8_t **buf, size_t *len,
+                     vectron_error *err);
+
+/* Applies the command at Raft index `index`. Entries at or below the
+ * applied index are skipped (replay). A command that does not decode or
+ * validate (bad CRC, wrong dimension, ...) changes no point but still
+ * advances the applied index, deterministically on every replica, and
+ * returns INVALID. Any other error (IO, LIMIT from a full map) means the
+ * store could not be written: the caller must stop this replica rather
+ * than skip the entry. */
+int shard_apply(shard *sh, uint64_t index, const void *cmd, size_t len,
+                vectron_error *err);
+
+/* ---- search ---- */
+
+typedef struct shard_hit {
+    point_id id;
+    uint64_t internal_id;
+    float distance; /* the index's distance: lower is closer */
+} shard_hit;
+
+/* Searches graph ∪ pending. sp->filter / sp->allow, when given, act on
+ * internal ids. Results are resolved to point ids through the store;
+ * points deleted meanwhile are dropped. out has room for sp->k hits. */
+int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
+                 shard_hit *out, size_t *n_out, vectron_error *err);
+
+/* Waits until every applied write is in the graph (tests, benchmarks,
+ * snapshots). Returns TIMEOUT after timeout_ms. */
+int shard_wait_indexed(shard *sh, unsigned timeout_ms, vectron_error *err);
+
+/* Number of writes applied but not yet in the graph. */
+size_t shard_pending(shard *sh);
+
+#endif
