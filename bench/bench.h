@@ -41,6 +41,8 @@ void bench_matrix_free(bench_matrix *m);
 
 /* Monotonic wall clock in seconds. */
 double bench_now(void);
+/* CPU time (user + system) this process has used, in seconds. */
+double bench_cpu_seconds(void);
 /* Resident set size of this process in bytes (VmRSS), or 0 if unknown. */
 size_t bench_rss_bytes(void);
 

@@ -284,7 +284,7 @@ static FILE *open_csv(const char *path)
     if (ftell(f) == 0) {
         fprintf(f, "kind,dataset,lib,n,dim,m,efc,threads,build_s,build_pps,"
                    "rss_mb,self_mb,theory_mb,k,ef,oversampling,recall,qps,"
-                   "mean_us\n");
+                   "mean_us,cpu_util\n");
     }
     return f;
 }
@@ -343,23 +343,27 @@ int main(int argc, char **argv)
     if (h == NULL) {
         die("create", err);
     }
-    double t0 = bench_now();
+    double t0 = bench_now(), c0 = bench_cpu_seconds();
     if (lib->build(h, base, n, o.threads, err, sizeof(err)) != 0) {
         die("build", err);
     }
     double build_s = bench_now() - t0;
+    /* CPU time over (wall time x threads): well below 1 means other
+     * processes took CPU from the build (or it waited on locks). */
+    double build_util = (bench_cpu_seconds() - c0) / (build_s * o.threads);
     size_t rss1 = bench_rss_bytes();
     double rss_mb = (double)(rss1 - rss0) / 1048576.0;
     double self_mb = (double)lib->memory(h) / 1048576.0;
     double theory_mb = (double)n * (dim * 4.0 + 2.0 * o.m * 4.0) / 1048576.0;
     printf("%s %s n=%zu dim=%u M=%u efc=%u threads=%d: build %.2f s "
            "(%.0f points/s), RSS +%.1f MB, self-reported %.1f MB, "
-           "vectors+links %.1f MB\n",
+           "vectors+links %.1f MB, CPU utilisation %.2f\n",
            o.lib, o.data, n, dim, o.m, o.efc, o.threads, build_s,
-           (double)n / build_s, rss_mb, self_mb, theory_mb);
-    fprintf(csv, "build,%s,%s,%zu,%u,%u,%u,%d,%.4f,%.1f,%.2f,%.2f,%.2f,,,,,,\n",
+           (double)n / build_s, rss_mb, self_mb, theory_mb, build_util);
+    fprintf(csv,
+            "build,%s,%s,%zu,%u,%u,%u,%d,%.4f,%.1f,%.2f,%.2f,%.2f,,,,,,,%.3f\n",
             o.data, o.lib, n, dim, o.m, o.efc, o.threads, build_s,
-            (double)n / build_s, rss_mb, self_mb, theory_mb);
+            (double)n / build_s, rss_mb, self_mb, theory_mb, build_util);
     fflush(csv);
 
     if (o.search) {
@@ -395,7 +399,7 @@ int main(int argc, char **argv)
                 for (size_t i = 0; i < nq * o.k; i++) {
                     res[i] = -1;
                 }
-                double s0 = bench_now();
+                double s0 = bench_now(), sc0 = bench_cpu_seconds();
                 for (size_t q = 0; q < nq; q++) {
                     if (lib->search(h, query + q * dim, o.k, res + q * o.k) <
                         0) {
@@ -403,18 +407,19 @@ int main(int argc, char **argv)
                     }
                 }
                 double secs = bench_now() - s0;
+                double util = (bench_cpu_seconds() - sc0) / secs;
                 double recall = recall_at_k(&ds, res, o.k);
                 double qps = (double)nq / secs;
                 printf("  ef=%-4u os=%-4.2g recall@%u=%.4f  QPS=%.0f  "
-                       "(%.1f us/query)\n",
+                       "(%.1f us/query, CPU utilisation %.2f)\n",
                        sc.ef, sc.oversampling, o.k, recall, qps,
-                       1e6 * secs / (double)nq);
+                       1e6 * secs / (double)nq, util);
                 fprintf(csv,
                         "search,%s,%s,%zu,%u,%u,%u,%d,,,,,,%u,%u,%.2f,%.5f,"
-                        "%.1f,%.2f\n",
+                        "%.1f,%.2f,%.3f\n",
                         o.data, o.lib, n, dim, o.m, o.efc, o.threads, o.k,
                         sc.ef, sc.oversampling, recall, qps,
-                        1e6 * secs / (double)nq);
+                        1e6 * secs / (double)nq, util);
                 fflush(csv);
                 if (o.stop_recall > 0 && recall >= o.stop_recall) {
                     break;

@@ -39,12 +39,18 @@ typedef struct point {
     double recall, qps;
     unsigned ef;
     double os;
+    double util; /* CPU time / wall time of the measurement, NAN if unknown */
 } point;
 
 typedef struct build_row {
     int threads;
     double secs, pps, rss_mb, self_mb, theory_mb;
+    double util; /* CPU time / (wall time x threads), NAN if unknown */
 } build_row;
+
+/* Below these CPU utilisations a measurement is flagged as contended. */
+#define BUILD_UTIL_MIN 0.85
+#define SEARCH_UTIL_MIN 0.90
 
 typedef struct group {
     char data[32], lib[32];
@@ -58,6 +64,7 @@ typedef struct group {
     size_t n_frontier;
     double qps_at[N_TARGETS];
     int lower_bound[N_TARGETS];
+    int search_contended; /* a measured search point had low utilisation */
 } group;
 
 static group groups[MAX_GROUPS];
@@ -118,15 +125,24 @@ static int split(char *line, char **f)
     return n;
 }
 
-static int col(char **hdr, int nh, const char *name)
+static int col_opt(char **hdr, int nh, const char *name)
 {
     for (int i = 0; i < nh; i++) {
         if (strcmp(hdr[i], name) == 0) {
             return i;
         }
     }
-    fprintf(stderr, "bench_report: CSV has no column %s\n", name);
-    exit(1);
+    return -1;
+}
+
+static int col(char **hdr, int nh, const char *name)
+{
+    int c = col_opt(hdr, nh, name);
+    if (c < 0) {
+        fprintf(stderr, "bench_report: CSV has no column %s\n", name);
+        exit(1);
+    }
+    return c;
 }
 
 static void read_csv(const char *path)
@@ -148,6 +164,7 @@ static void read_csv(const char *path)
     int c_self = col(hdr, nh, "self_mb"), c_th = col(hdr, nh, "theory_mb");
     int c_ef = col(hdr, nh, "ef"), c_os = col(hdr, nh, "oversampling");
     int c_rec = col(hdr, nh, "recall"), c_qps = col(hdr, nh, "qps");
+    int c_util = col_opt(hdr, nh, "cpu_util");
     while (fgets(line, sizeof(line), f) != NULL) {
         if (strncmp(line, "kind,", 5) == 0) {
             continue; /* a repeated header from another run */
@@ -159,9 +176,16 @@ static void read_csv(const char *path)
         group *g = find_group(v[c_data], v[c_lib], 1);
         g->n = strtoull(v[c_n], NULL, 10);
         int threads = atoi(v[c_thr]);
+        double util =
+            c_util >= 0 && v[c_util][0] != '\0' ? atof(v[c_util]) : NAN;
         if (strcmp(v[c_kind], "build") == 0) {
-            build_row b = {threads,        atof(v[c_bs]),   atof(v[c_pps]),
-                           atof(v[c_rss]), atof(v[c_self]), atof(v[c_th])};
+            build_row b = {threads,
+                           atof(v[c_bs]),
+                           atof(v[c_pps]),
+                           atof(v[c_rss]),
+                           atof(v[c_self]),
+                           atof(v[c_th]),
+                           util};
             int j;
             for (j = 0; j < g->n_builds; j++) {
                 if (g->builds[j].threads == threads) {
@@ -186,7 +210,7 @@ static void read_csv(const char *path)
                 }
             }
             point p = {atof(v[c_rec]), atof(v[c_qps]), (unsigned)atoi(v[c_ef]),
-                       atof(v[c_os])};
+                       atof(v[c_os]), util};
             g->point_threads[g->n_points] = threads;
             g->points[g->n_points++] = p;
         }
@@ -248,6 +272,7 @@ static void make_frontier(group *g)
     for (size_t i = 0; i < g->n_points; i++) {
         if (g->point_threads[i] == use_threads) {
             tmp[m++] = g->points[i];
+            g->search_contended |= g->points[i].util < SEARCH_UTIL_MIN;
         }
     }
     qsort(tmp, m, sizeof(point), by_recall_desc);
@@ -288,12 +313,13 @@ static const build_row *build_with(const group *g, int threads)
     return NULL;
 }
 
-static void fmt_num(char *buf, size_t len, double v, int lower)
+static void fmt_num(char *buf, size_t len, double v, int lower, int contended)
 {
     if (isnan(v)) {
         snprintf(buf, len, "n/a");
     } else {
-        snprintf(buf, len, "%s%.0f", lower ? ">" : "", v);
+        snprintf(buf, len, "%s%.0f%s", lower ? ">" : "", v,
+                 contended ? "!" : "");
     }
 }
 
@@ -321,10 +347,12 @@ static void print_table(const char *baseline)
         char s1[32] = "n/a", s2[32] = "n/a", pps[32] = "n/a", rel[32] = "n/a";
         char rss[32] = "n/a", th[32] = "n/a", ratio[32] = "n/a";
         if (b1) {
-            snprintf(s1, sizeof(s1), "%.1f", b1->secs);
+            snprintf(s1, sizeof(s1), "%.1f%s", b1->secs,
+                     b1->util < BUILD_UTIL_MIN ? "!" : "");
         }
         if (b2) {
-            snprintf(s2, sizeof(s2), "%.1f", b2->secs);
+            snprintf(s2, sizeof(s2), "%.1f%s", b2->secs,
+                     b2->util < BUILD_UTIL_MIN ? "!" : "");
             snprintf(pps, sizeof(pps), "%.0f", b2->pps);
             if (bb2) {
                 fmt_ratio(rel, sizeof(rel), b2->pps, bb2->pps, 0);
@@ -337,7 +365,8 @@ static void print_table(const char *baseline)
         }
         char q[N_TARGETS][32], r[N_TARGETS][32];
         for (int t = 0; t < N_TARGETS; t++) {
-            fmt_num(q[t], sizeof(q[t]), g->qps_at[t], g->lower_bound[t]);
+            fmt_num(q[t], sizeof(q[t]), g->qps_at[t], g->lower_bound[t],
+                    g->search_contended);
             if (b != NULL) {
                 fmt_ratio(r[t], sizeof(r[t]), g->qps_at[t], b->qps_at[t],
                           g->lower_bound[t] || b->lower_bound[t]);
@@ -357,8 +386,12 @@ static void print_table(const char *baseline)
            "QPS: one thread, one query at a time, k=10, interpolated on the "
            "recall/QPS frontier\n"
            "('>' lower bound: the sweep started above that recall; '~' ratio "
-           "involving a lower bound).\n",
-           baseline);
+           "involving a lower bound).\n"
+           "'!': measured while the process got less CPU than it could use "
+           "(build below %.0f%%, a search point\n"
+           "below %.0f%% of its threads' time): another process competed; "
+           "rerun on an idle machine.\n",
+           baseline, 100 * BUILD_UTIL_MIN, 100 * SEARCH_UTIL_MIN);
 }
 
 /* Prints one target line. bound: 0 = value is exact; 1 = value is a lower
