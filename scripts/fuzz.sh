@@ -37,3 +37,12 @@ seed json '\x0e\x00' '{"a":[1,-2.5e3,18446744073709551615,"s\u00e9"],"b":{"c":nu
 seed text '\x0f\x00' '18446744073709551615'
 ./build-fuzz/fuzz/fuzz_qdrant_json -max_total_time="$secs" -max_len=65536 \
     -artifact_prefix=build-fuzz/ "$corpus"
+
+# Shard commands: seeds are real commands built by the unit-test helpers'
+# format (a header-only command and a one-upsert command).
+corpus=build-fuzz/corpus-shard
+mkdir -p "$corpus"
+printf 'VXCM\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' > "$corpus/empty"
+printf 'VXCM\x01\x00\x00\x00\x01\x00\x00\x00\x01\x09\x00\x00\x00\x00\x00\x00\x00\x00\x07\x04\x00\x00\x00\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40\x00\x00\x80\x40\x02\x00\x00\x00{}\x00\x00\x00\x00' > "$corpus/upsert"
+./build-fuzz/fuzz/fuzz_shard_cmd -max_total_time="$secs" -max_len=4096 \
+    -artifact_prefix=build-fuzz/ "$corpus"

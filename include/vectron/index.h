@@ -146,6 +146,12 @@ int vectron_index_load(const char *path, vectron_index **out,
 int vectron_index_load_buffer(const void *buf, size_t len, vectron_index **out,
                               vectron_error *err);
 
+/* Checks that vec (dim floats) is acceptable to vectron_index_add: finite
+ * components, a squared norm that cannot overflow distances, non-zero under
+ * cosine. Errors: INVALID with the reason. */
+int vectron_index_check_vector(const vectron_index *idx, const float *vec,
+                               vectron_error *err);
+
 /* The index's distance (lower is closer) between a query and a vector,
  * both raw (dim floats each; normalised here under cosine), as a search
  * would report it. For callers that score points not (yet) in the index.

@@ -448,6 +448,19 @@ int hnsw_prepare_vector(const vectron_index *idx, const float *vec, float *out,
     return 0;
 }
 
+int vectron_index_check_vector(const vectron_index *idx, const float *vec,
+                               vectron_error *err)
+{
+    float *tmp = vx_malloc((size_t)idx->p.dim * sizeof(float));
+    int rc;
+    if (!tmp) {
+        return vx_err(err, VECTRON_NOMEM, "check vector: out of memory");
+    }
+    rc = hnsw_prepare_vector(idx, vec, tmp, err);
+    vx_free(tmp);
+    return rc;
+}
+
 int vectron_index_distance(const vectron_index *idx, const float *query,
                            const float *vec, float *out, vectron_error *err)
 {

@@ -303,6 +303,9 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
     if (k < 1 || k > VECTRON_MAX_K) {
         return vx_err(err, VECTRON_INVALID, "search: k = %zu out of range", k);
     }
+    if ((rc = vectron_index_check_vector(sh->idx, query, err)) != 0) {
+        return vx_err_wrap(err, rc, "search: query");
+    }
     /* 1. Snapshot the pending buffer: the newest entry of each internal id
      * is its current state; the graph's copy of such an id is stale.
      * Entries are sorted by (id, newest first) to find them. */
@@ -330,10 +333,8 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
         touched[n_touched++] = e->internal_id;
         if (e->op == PENDING_UPSERT && allowed(sp, e->internal_id)) {
             float d;
-            if (vectron_index_distance(sh->idx, query, e->vec, &d, err) != 0) {
-                pthread_mutex_unlock(&sh->mu);
-                rc = vx_err_wrap(err, VECTRON_INVALID, "search: query");
-                goto out;
+            if (vectron_index_distance(sh->idx, query, e->vec, &d, NULL) != 0) {
+                continue; /* cannot happen: apply checked the vector */
             }
             cands[n_cands].id = e->internal_id;
             cands[n_cands].distance = d;
@@ -353,8 +354,8 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
                                    &n_graph, err)) != 0) {
         goto out;
     }
-    for (size_t i = 0; i < n_graph; i++) {
-        vectron_hit h = cands[n_cands + i];
+    for (size_t i = 0, base = n_cands; i < n_graph; i++) {
+        vectron_hit h = cands[base + i]; /* writes never overtake reads */
         if (!bsearch(&h.id, touched, n_touched, sizeof *touched, cmp_u64)) {
             cands[n_cands++] = h;
         }

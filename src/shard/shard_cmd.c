@@ -11,7 +11,6 @@
  * Threading: shard_cmd builders are plain caller-owned buffers. shard_apply
  * runs on one thread at a time.
  */
-#include <math.h>
 #include <string.h>
 
 #include "common/common.h"
@@ -325,10 +324,11 @@ static int decode(shard *sh, const uint8_t *b, size_t len, op **out,
                 goto out;
             }
             memcpy(o->copy, o->vec, (size_t)o->dim * 4);
-            for (uint32_t d = 0; d < o->dim; d++) {
-                if (!isfinite(o->copy[d])) {
-                    BAD("op %u: vector component %u is not finite", i, d);
-                }
+            /* The index's own rules, so that no stored point can be one
+             * the index refuses. */
+            if ((rc = vectron_index_check_vector(sh->idx, o->copy, err)) != 0) {
+                vx_err_wrap(err, rc, "op %u", i);
+                goto out;
             }
             break;
         case OP_DELETE:
@@ -349,21 +349,23 @@ static int decode(shard *sh, const uint8_t *b, size_t len, op **out,
             o->data = (const char *)c.p;
             c.p += o->data_len;
             break;
-        case OP_DELETE_PAYLOAD:
+        case OP_DELETE_PAYLOAD: {
+            size_t nk;
             if (get_key(&c, &o->id, err) || !need(&c, 4)) {
                 BAD("op %u: bad point key", i);
             }
-            o->n_keys = vx_get_u32(c.p);
+            nk = vx_get_u32(c.p);
             c.p += 4;
-            if (o->n_keys > (size_t)(c.end - c.p) / 2) {
+            if (nk > (size_t)(c.end - c.p) / 2) {
                 BAD("op %u: key count does not fit", i);
             }
-            o->keys = vx_calloc(o->n_keys ? o->n_keys : 1, sizeof *o->keys);
+            /* n_keys is set only once keys exists (free_ops walks it). */
+            o->keys = vx_calloc(nk ? nk : 1, sizeof *o->keys);
             if (!o->keys) {
-                o->n_keys = 0;
                 rc = vx_err(err, VECTRON_NOMEM, "out of memory");
                 goto out;
             }
+            o->n_keys = nk;
             for (size_t k = 0; k < o->n_keys; k++) {
                 size_t l;
                 if (!need(&c, 2) || !need(&c, 2 + (l = c.p[0] | c.p[1] << 8))) {
@@ -379,6 +381,7 @@ static int decode(shard *sh, const uint8_t *b, size_t len, op **out,
                 c.p += 2 + l;
             }
             break;
+        }
         case OP_CREATE_INDEX: {
             size_t l;
             if (!need(&c, 2) || !need(&c, 2 + (l = c.p[0] | c.p[1] << 8) + 1)) {
