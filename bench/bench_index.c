@@ -7,7 +7,7 @@
  *   bench_index --lib vectron|vectron-int8|hnswlib|faiss
  *               --data fashion|glove [--data-dir DIR] [--n N]
  *               [--threads T] [--m 16] [--efc 200] [--k 10]
- *               [--efs 10,16,...] [--oversampling 1.5,2,3,4]
+ *               [--efs 10,16,...] [--oversampling 1,2,4]
  *               [--stop-recall 0.995] [--no-search] [--quant-per-dim 0|1]
  *               [--gt PREFIX] --out CSV
  *
@@ -35,8 +35,11 @@
 #define MAX_SWEEP 64
 
 static const char *default_efs =
-    "10,12,14,16,20,24,32,40,48,64,80,96,128,160,192,256,320,384,512";
-static const char *default_os = "1.5,2,3,4";
+    "10,12,14,16,20,24,32,40,48,64,80,96,128,160,192,256,320,384,512,768,"
+    "1024";
+/* Oversampling 1 rescores exactly the k int8 candidates: the cheapest
+ * setting, which reaches the 0.95-0.97 recall region on Fashion-MNIST. */
+static const char *default_os = "1,2,4";
 
 typedef struct options {
     const char *lib;
