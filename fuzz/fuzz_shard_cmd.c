@@ -22,9 +22,11 @@ static uint64_t next_index = 1;
 
 static void open_once(void)
 {
-    char dir[64];
+    char dir[512];
     shard_params p;
-    snprintf(dir, sizeof dir, "/tmp/vectron-fuzz-shard-%d", (int)getpid());
+    const char *base = getenv("VECTRON_FUZZ_DIR");
+    snprintf(dir, sizeof dir, "%s/vectron-fuzz-shard-%d", base ? base : "/tmp",
+             (int)getpid());
     vectron_index_params_default(&p.index, 4);
     store_options_default(&p.store);
     p.store.map_size = (size_t)256 << 20;

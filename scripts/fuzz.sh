@@ -44,5 +44,8 @@ corpus=build-fuzz/corpus-shard
 mkdir -p "$corpus"
 printf 'VXCM\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' > "$corpus/empty"
 printf 'VXCM\x01\x00\x00\x00\x01\x00\x00\x00\x01\x09\x00\x00\x00\x00\x00\x00\x00\x00\x07\x04\x00\x00\x00\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40\x00\x00\x80\x40\x02\x00\x00\x00{}\x00\x00\x00\x00' > "$corpus/upsert"
-./build-fuzz/fuzz/fuzz_shard_cmd -max_total_time="$secs" -max_len=4096 \
+rm -rf build-fuzz/shard-data && mkdir -p build-fuzz/shard-data
+VECTRON_FUZZ_DIR=build-fuzz/shard-data \
+    ./build-fuzz/fuzz/fuzz_shard_cmd -max_total_time="$secs" -max_len=4096 \
     -artifact_prefix=build-fuzz/ "$corpus"
+rm -rf build-fuzz/shard-data
