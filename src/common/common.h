@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "vectron/common.h"
 #include "vectron/error.h"
@@ -47,6 +48,17 @@ void *vx_huge_alloc(size_t n);
 
 /* CRC32C (Castagnoli), incremental: start with crc = 0. */
 uint32_t vx_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Advances ts by ms milliseconds (for condition-variable deadlines). */
+static inline void vx_timespec_add_ms(struct timespec *ts, unsigned ms)
+{
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
 
 /* splitmix64: a deterministic 64-bit mixer / PRNG step. */
 static inline uint64_t vx_mix64(uint64_t x)

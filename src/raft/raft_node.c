@@ -571,12 +571,7 @@ static int waiter_wait(waiter *w, unsigned timeout_ms, vxr_result *out,
     int status;
 
     clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    vx_timespec_add_ms(&deadline, timeout_ms);
     pthread_mutex_lock(&w->mu);
     while (!w->done) {
         if (timeout_ms == 0) {

@@ -223,12 +223,7 @@ int shard_wait_indexed(shard *sh, unsigned timeout_ms, vectron_error *err)
     int rc = 0;
 
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    vx_timespec_add_ms(&until, timeout_ms);
     pthread_mutex_lock(&sh->mu);
     while (sh->head != sh->tail && rc == 0) {
         if (pthread_cond_timedwait(&sh->cv_done, &sh->mu, &until) ==
