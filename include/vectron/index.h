@@ -146,18 +146,19 @@ int vectron_index_load(const char *path, vectron_index **out,
 int vectron_index_load_buffer(const void *buf, size_t len, vectron_index **out,
                               vectron_error *err);
 
-/* Checks that vec (dim floats) is acceptable to vectron_index_add: finite
- * components, a squared norm that cannot overflow distances, non-zero under
- * cosine. Errors: INVALID with the reason. */
-int vectron_index_check_vector(const vectron_index *idx, const float *vec,
-                               vectron_error *err);
+/* Validates vec (dim floats) by vectron_index_add's rules (finite
+ * components, a squared norm that cannot overflow distances, non-zero
+ * under cosine) and writes its stored form to out (dim floats; normalised
+ * under cosine; out may equal vec). Errors: INVALID with the reason. */
+int vectron_index_prepare(const vectron_index *idx, const float *vec,
+                          float *out, vectron_error *err);
 
-/* The index's distance (lower is closer) between a query and a vector,
- * both raw (dim floats each; normalised here under cosine), as a search
- * would report it. For callers that score points not (yet) in the index.
- * Errors: INVALID (non-finite values, zero vector under cosine). */
-int vectron_index_distance(const vectron_index *idx, const float *query,
-                           const float *vec, float *out, vectron_error *err);
+/* The index's distance (lower is closer) between two vectors already in
+ * stored form (from vectron_index_prepare), as a search reports it. For
+ * callers that score points not (yet) in the index. Cannot fail and does
+ * not allocate. */
+float vectron_index_distance(const vectron_index *idx, const float *a,
+                             const float *b);
 
 /* Memory the index holds (vectors, codes, links, maps), in bytes. */
 size_t vectron_index_memory(const vectron_index *idx);

@@ -200,8 +200,7 @@ int hnsw_ensure_block(vectron_index *idx, uint32_t s, vectron_error *err)
         b->codes = vx_huge_alloc((size_t)HNSW_BLOCK * idx->p.dim);
     }
     if (!b->vectors || !b->links0 || !b->indeg || !b->ids || !b->upper_idx ||
-        !b->upper_list ||
-        !b->levels || !b->flags ||
+        !b->upper_list || !b->levels || !b->flags ||
         (idx->p.quant == VECTRON_QUANT_INT8 && !b->codes)) {
         block_free(b);
         rc = VECTRON_NOMEM;
@@ -448,34 +447,16 @@ int hnsw_prepare_vector(const vectron_index *idx, const float *vec, float *out,
     return 0;
 }
 
-int vectron_index_check_vector(const vectron_index *idx, const float *vec,
-                               vectron_error *err)
+int vectron_index_prepare(const vectron_index *idx, const float *vec,
+                          float *out, vectron_error *err)
 {
-    float *tmp = vx_malloc((size_t)idx->p.dim * sizeof(float));
-    int rc;
-    if (!tmp) {
-        return vx_err(err, VECTRON_NOMEM, "check vector: out of memory");
-    }
-    rc = hnsw_prepare_vector(idx, vec, tmp, err);
-    vx_free(tmp);
-    return rc;
+    return hnsw_prepare_vector(idx, vec, out, err);
 }
 
-int vectron_index_distance(const vectron_index *idx, const float *query,
-                           const float *vec, float *out, vectron_error *err)
+float vectron_index_distance(const vectron_index *idx, const float *a,
+                             const float *b)
 {
-    float *a = vx_malloc(2 * (size_t)idx->p.dim * sizeof(float));
-    int rc;
-
-    if (!a) {
-        return vx_err(err, VECTRON_NOMEM, "distance: out of memory");
-    }
-    if ((rc = hnsw_prepare_vector(idx, query, a, err)) == 0 &&
-        (rc = hnsw_prepare_vector(idx, vec, a + idx->p.dim, err)) == 0) {
-        *out = hnsw_dist_q(idx, a, a + idx->p.dim);
-    }
-    vx_free(a);
-    return rc;
+    return hnsw_dist_q(idx, a, b);
 }
 
 /* ---- visited pool ---- */
@@ -599,6 +580,14 @@ int hnsw_maybe_train(vectron_index *idx, vectron_error *err)
         __atomic_load_n(&idx->qz.trained, __ATOMIC_ACQUIRE)) {
         return 0;
     }
+    /* Not due yet: do not stall every add on the exclusive lock. */
+    pthread_mutex_lock(&idx->map_lock);
+    n = idx->map.live;
+    pthread_mutex_unlock(&idx->map_lock);
+    if (n < idx->p.quant_train_size) {
+        return 0;
+    }
+    n = 0;
     pthread_rwlock_wrlock(&idx->lock);
     if (idx->qz.trained || idx->map.live < idx->p.quant_train_size) {
         goto out;

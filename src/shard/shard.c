@@ -287,6 +287,7 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
                  shard_hit *out, size_t *n_out, vectron_error *err)
 {
     uint64_t *touched = NULL;
+    float *q = NULL;
     pos_entry *order = NULL;
     vectron_hit *cands = NULL;
     size_t n_touched = 0, n_cands = 0, n_graph = 0, k = sp->k;
@@ -298,7 +299,13 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
     if (k < 1 || k > VECTRON_MAX_K) {
         return vx_err(err, VECTRON_INVALID, "search: k = %zu out of range", k);
     }
-    if ((rc = vectron_index_check_vector(sh->idx, query, err)) != 0) {
+    /* The query in stored form, prepared once outside the lock. */
+    q = vx_malloc((size_t)sh->p.index.dim * sizeof(float));
+    if (!q) {
+        return vx_err(err, VECTRON_NOMEM, "search: out of memory");
+    }
+    if ((rc = vectron_index_prepare(sh->idx, query, q, err)) != 0) {
+        vx_free(q);
         return vx_err_wrap(err, rc, "search: query");
     }
     /* 1. Snapshot the pending buffer: the newest entry of each internal id
@@ -327,12 +334,9 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
         e = &sh->pend[sh->head + order[i].pos];
         touched[n_touched++] = e->internal_id;
         if (e->op == PENDING_UPSERT && allowed(sp, e->internal_id)) {
-            float d;
-            if (vectron_index_distance(sh->idx, query, e->vec, &d, NULL) != 0) {
-                continue; /* cannot happen: apply checked the vector */
-            }
             cands[n_cands].id = e->internal_id;
-            cands[n_cands].distance = d;
+            cands[n_cands].distance =
+                vectron_index_distance(sh->idx, q, e->vec);
             n_cands++;
         }
     }
@@ -345,8 +349,8 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
     if (gsp.ef != 0 && gsp.ef < gsp.k) {
         gsp.ef = gsp.k;
     }
-    if ((rc = vectron_index_search(sh->idx, query, &gsp, cands + n_cands,
-                                   &n_graph, err)) != 0) {
+    if ((rc = vectron_index_search(sh->idx, q, &gsp, cands + n_cands, &n_graph,
+                                   err)) != 0) {
         goto out;
     }
     for (size_t i = 0, base = n_cands; i < n_graph; i++) {
@@ -383,5 +387,6 @@ out:
     vx_free(touched);
     vx_free(order);
     vx_free(cands);
+    vx_free(q);
     return rc;
 }

@@ -13,6 +13,9 @@
  * thread). shard_search and the read functions may run concurrently with
  * it and with each other from any threads. The shard owns one indexer
  * thread, started by shard_open and joined by shard_close.
+ *
+ * Vectors are stored in the index's stored form: under cosine they are
+ * normalised on apply (as Qdrant does), so the store returns unit vectors.
  */
 #ifndef VECTRON_SHARD_H
 #define VECTRON_SHARD_H

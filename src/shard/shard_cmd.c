@@ -325,8 +325,10 @@ static int decode(shard *sh, const uint8_t *b, size_t len, op **out,
             }
             memcpy(o->copy, o->vec, (size_t)o->dim * 4);
             /* The index's own rules, so that no stored point can be one
-             * the index refuses. */
-            if ((rc = vectron_index_check_vector(sh->idx, o->copy, err)) != 0) {
+             * the index refuses; the pending copy is kept in stored form
+             * (normalised under cosine) so searches score it directly. */
+            if ((rc = vectron_index_prepare(sh->idx, o->copy, o->copy, err)) !=
+                0) {
                 vx_err_wrap(err, rc, "op %u", i);
                 goto out;
             }

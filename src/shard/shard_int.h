@@ -18,7 +18,7 @@ enum { PENDING_UPSERT = 1, PENDING_DELETE = 2 };
 typedef struct pending_entry {
     uint64_t internal_id;
     int op;
-    float *vec; /* PENDING_UPSERT: dim floats, owned */
+    float *vec; /* PENDING_UPSERT: dim floats in stored form, owned */
 } pending_entry;
 
 struct shard {
