@@ -2957,7 +2957,11 @@ int gw_http_status(int code)
     case VECTRON_EXISTS:
         return 409;
     case VECTRON_NOMEM:
+    case VECTRON_UNAVAILABLE:
+    case VECTRON_NOT_LEADER:
         return 503;
+    case VECTRON_TIMEOUT:
+        return 504;
     default:
         return 500;
     }

@@ -481,8 +481,8 @@ int gw_respond_error(const char *msg, double time_s, char **out,
                      size_t *out_len, vectron_error *err);
 
 /* The HTTP status for a Vectron error code: 400 for INVALID, DIMENSION,
- * UNSUPPORTED and LIMIT; 404 NOT_FOUND; 409 EXISTS; 503 NOMEM; 500
- * otherwise; 200 for OK. */
+ * UNSUPPORTED and LIMIT; 404 NOT_FOUND; 409 EXISTS; 503 NOMEM, UNAVAILABLE and
+ * NOT_LEADER; 504 TIMEOUT; 500 otherwise; 200 for OK. */
 int gw_http_status(int code);
 
 #endif

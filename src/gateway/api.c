@@ -1,0 +1,258 @@
+/*
+ * api.c - shared helpers of the REST handlers, the service routes (/,
+ * /healthz, /readyz) and the route table. See api.h.
+ *
+ * Threading: as api.h; nothing here keeps state between requests.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/common.h"
+#include "gateway/api.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void api_begin(api_call *c, void *ctx, const http_request *req,
+               http_response *resp)
+{
+    c->api = ctx;
+    c->req = req;
+    c->resp = resp;
+    c->t0 = now_s();
+}
+
+static void send_text(http_response *w, int status, const char *type,
+                      const char *text)
+{
+    size_t n = strlen(text);
+    w->body = vx_malloc(n + 1);
+    if (!w->body) {
+        w->status = 503;
+        return;
+    }
+    memcpy(w->body, text, n + 1);
+    w->len = n;
+    w->status = status;
+    w->content_type = type;
+}
+
+void api_ok(api_call *c, json_t *result)
+{
+    vectron_error err = {0};
+    if (gw_respond_ok(result, now_s() - c->t0, 0, &c->resp->body,
+                      &c->resp->len, &err)) {
+        api_fail(c, VECTRON_NOMEM, "out of memory building the response");
+        return;
+    }
+    c->resp->status = 200;
+    c->resp->content_type = "application/json";
+}
+
+void api_fail(api_call *c, int code, const char *msg)
+{
+    vectron_error err = {0};
+    vx_free(c->resp->body);
+    c->resp->body = NULL;
+    c->resp->status = gw_http_status(code);
+    c->resp->content_type = "application/json";
+    if (gw_respond_error(msg, now_s() - c->t0, &c->resp->body, &c->resp->len,
+                         &err))
+        c->resp->status = 503;
+}
+
+void api_fail_err(api_call *c, int code, const vectron_error *err)
+{
+    api_fail(c, code, err->msg[0] ? err->msg : vectron_error_name(code));
+}
+
+int api_collection(api_call *c, pd_collection *out)
+{
+    vectron_error err = {0};
+    const char *name = c->req->nparams ? c->req->params[0] : "";
+    int rc = pd_catalog_get(c->api->catalog, name, out, &err);
+    if (rc) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "Not found: Collection `%.255s` doesn't exist!",
+                 name);
+        api_fail(c, rc, msg);
+    }
+    return rc;
+}
+
+int api_wait(api_call *c)
+{
+    const char *v = http_query_arg(c->req, "wait");
+    if (!v || strcmp(v, "true") == 0 || strcmp(v, "") == 0)
+        return 1;
+    if (strcmp(v, "false") == 0)
+        return 0;
+    api_fail(c, VECTRON_INVALID, "wait: expected true or false");
+    return -1;
+}
+
+int api_acquire_shards(api_call *c, const pd_collection *col,
+                       host_shard ***out)
+{
+    host_shard **s = vx_calloc(col->p.shard_number, sizeof(*s));
+    if (!s) {
+        api_fail(c, VECTRON_NOMEM, "out of memory");
+        return VECTRON_NOMEM;
+    }
+    for (uint32_t i = 0; i < col->p.shard_number; i++) {
+        s[i] = host_acquire(c->api->host, col->first_group + i);
+        if (!s[i]) {
+            api_release_shards(col, s);
+            char msg[400];
+            snprintf(msg, sizeof msg,
+                     "Service unavailable: shard %u of collection `%s` is "
+                     "not open on this node",
+                     i, col->name);
+            api_fail(c, VECTRON_UNAVAILABLE, msg);
+            return VECTRON_UNAVAILABLE;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+void api_release_shards(const pd_collection *col, host_shard **s)
+{
+    if (!s)
+        return;
+    for (uint32_t i = 0; i < col->p.shard_number; i++)
+        host_release(s[i]);
+    vx_free(s);
+}
+
+int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
+                    gw_consistency want)
+{
+    if (want == GW_CONSISTENCY_DEFAULT)
+        want = col->p.read_consistency == PD_READ_STRONG
+                   ? GW_CONSISTENCY_STRONG
+                   : GW_CONSISTENCY_EVENTUAL;
+    if (want != GW_CONSISTENCY_STRONG)
+        return 0; /* one replica: bounded and eventual read it as is */
+    for (uint32_t i = 0; i < col->p.shard_number; i++) {
+        vectron_error err = {0};
+        int rc = host_barrier(c->api->host, s[i],
+                              c->api->o.request_timeout_ms, &err);
+        if (rc) {
+            api_fail_err(c, rc, &err);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int api_payload(const char *text, size_t len, const gw_payload_select *sel,
+                json_t **out, vectron_error *err)
+{
+    *out = NULL;
+    if (sel->mode == GW_PAYLOAD_NONE)
+        return 0;
+    json_t *j = NULL;
+    int rc;
+    if (len) {
+        if ((rc = gw_json_load(text, len, &j, err)))
+            return rc;
+    } else if (!(j = json_object())) {
+        return vx_err(err, VECTRON_NOMEM, "payload");
+    }
+    rc = gw_payload_project(j, sel, out, err);
+    json_decref(j);
+    return rc;
+}
+
+float api_score(vectron_metric m, float distance)
+{
+    switch (m) {
+    case VECTRON_METRIC_L2:
+        return sqrtf(distance > 0 ? distance : 0);
+    case VECTRON_METRIC_COSINE:
+        return 1.0f - distance;
+    case VECTRON_METRIC_DOT:
+        return -distance;
+    }
+    return distance;
+}
+
+/* ---------------------------------------------------------- service */
+
+static void root(void *ctx, const http_request *r, http_response *w)
+{
+    (void)ctx;
+    (void)r;
+    send_text(w, 200, "application/json",
+              "{\"title\":\"vectron - vector database\",\"version\":\"" VECTRON_VERSION
+              "\"}");
+}
+
+static void healthz(void *ctx, const http_request *r, http_response *w)
+{
+    (void)ctx;
+    (void)r;
+    send_text(w, 200, "text/plain", "healthz check passed");
+}
+
+static void readyz(void *ctx, const http_request *r, http_response *w)
+{
+    gw_api *api = ctx;
+    (void)r;
+    if (api->ready)
+        send_text(w, 200, "text/plain", "all shards are ready");
+    else
+        send_text(w, 503, "text/plain", "some shards are not ready");
+}
+
+/* ---------------------------------------------------------- routes */
+
+#define C "/collections/{collection_name}"
+
+static const http_route routes[] = {
+    {"GET", "/", root, "root"},
+    {"GET", "/healthz", healthz, "healthz"},
+    {"GET", "/livez", healthz, "livez"},
+    {"GET", "/readyz", readyz, "readyz"},
+    {"GET", "/metrics", gw_api_metrics, "metrics"},
+    {"GET", "/openapi.json", gw_api_openapi, "openapi"},
+    {"GET", "/collections", gw_api_list_collections, "collections_list"},
+    {"GET", C, gw_api_get_collection, "collection_get"},
+    {"PUT", C, gw_api_create_collection, "collection_create"},
+    {"DELETE", C, gw_api_delete_collection, "collection_delete"},
+    {"GET", C "/exists", gw_api_collection_exists, "collection_exists"},
+    {"PUT", C "/index", gw_api_create_index, "index_create"},
+    {"PUT", C "/points", gw_api_upsert, "points_upsert"},
+    {"POST", C "/points", gw_api_retrieve, "points_retrieve"},
+    {"GET", C "/points/{id}", gw_api_get_point, "point_get"},
+    {"POST", C "/points/delete", gw_api_delete_points, "points_delete"},
+    {"POST", C "/points/payload", gw_api_set_payload, "payload_set"},
+    {"PUT", C "/points/payload", gw_api_overwrite_payload,
+     "payload_overwrite"},
+    {"POST", C "/points/payload/delete", gw_api_delete_payload,
+     "payload_delete"},
+    {"POST", C "/points/payload/clear", gw_api_clear_payload,
+     "payload_clear"},
+    {"POST", C "/points/scroll", gw_api_scroll, "points_scroll"},
+    {"POST", C "/points/count", gw_api_count, "points_count"},
+    {"POST", C "/points/query", gw_api_query, "points_query"},
+    {"POST", C "/points/query/batch", gw_api_query_batch,
+     "points_query_batch"},
+    {"POST", C "/points/search", gw_api_search, "points_search"},
+    {"POST", C "/points/search/batch", gw_api_search_batch,
+     "points_search_batch"},
+};
+
+const http_route *gw_api_routes(size_t *n)
+{
+    *n = sizeof routes / sizeof routes[0];
+    return routes;
+}

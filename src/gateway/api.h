@@ -1,0 +1,141 @@
+/*
+ * api.h - the REST API's route handlers (Qdrant-compatible endpoints plus
+ * Vectron's extensions; docs/api.md) over the node's catalog and hosted
+ * shards. The handlers validate every request fully (dimension, finite
+ * numbers, ids, limits) before anything is submitted to Raft, split
+ * writes by shard, scatter reads to every shard of a collection and merge
+ * the results.
+ *
+ * Files: api.c (shared helpers, service routes, the route table),
+ * api_collections.c, api_points.c (writes, retrieve, scroll, count),
+ * api_search.c (query and search, single and batch).
+ *
+ * Threading: handlers run on the HTTP server's threads, any number at
+ * once. Collection creation and deletion are serialised by api->ctl_mu;
+ * everything else runs concurrently (the catalog, the host and the shards
+ * are thread-safe).
+ *
+ * Prefix: gw_api_ (cross-file), api_ (this module's internals).
+ */
+#ifndef VECTRON_GW_API_H
+#define VECTRON_GW_API_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "common/metrics.h"
+#include "gateway/http.h"
+#include "gateway/qdrant_json.h"
+#include "pd/catalog.h"
+#include "raft/raft_node.h"
+#include "worker/host.h"
+
+#define VECTRON_VERSION "0.1.0"
+
+typedef struct gw_api_options {
+    gw_limits limits;
+    unsigned request_timeout_ms; /* how long a write waits for Raft */
+    uint32_t default_m, default_ef_construction;
+    uint32_t default_hnsw_ef;   /* queries without hnsw_ef */
+    float exact_selectivity;    /* filter planner knob */
+    float default_oversampling; /* int8 rescoring */
+} gw_api_options;
+
+typedef struct gw_api {
+    gw_api_options o;
+    vxr_node *node;
+    pd_catalog *catalog;
+    host *host;
+    vx_metrics *metrics; /* may be NULL */
+    pthread_mutex_t ctl_mu;
+    volatile int ready; /* all shards open: /readyz answers 200 */
+} gw_api;
+
+/* The route table (static storage). */
+const http_route *gw_api_routes(size_t *n);
+
+/* ---- shared by the api_*.c files ---------------------------------------- */
+
+/* A request in progress: its start time for the envelope's "time". */
+typedef struct api_call {
+    gw_api *api;
+    const http_request *req;
+    http_response *resp;
+    double t0;
+} api_call;
+
+void api_begin(api_call *c, void *ctx, const http_request *req,
+               http_response *resp);
+/* Sends {"result": result, ...} (result stolen). */
+void api_ok(api_call *c, json_t *result);
+/* Sends the error envelope with the status for code. */
+void api_fail(api_call *c, int code, const char *msg);
+void api_fail_err(api_call *c, int code, const vectron_error *err);
+
+/* Looks up the collection named by the first path parameter; on failure
+ * the 404 is already sent and it returns non-zero. */
+int api_collection(api_call *c, pd_collection *out);
+
+/* The wait query parameter (default true: DESIGN section 4). -1 on a bad
+ * value (400 sent). */
+int api_wait(api_call *c);
+
+/* Pins every shard of col into s[0..shard_number) (allocated; free with
+ * api_release_shards). On failure sends 503 and returns non-zero. */
+int api_acquire_shards(api_call *c, const pd_collection *col,
+                       host_shard ***s);
+void api_release_shards(const pd_collection *col, host_shard **s);
+
+/* Applies the read consistency: a barrier on every shard for strong. */
+int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
+                    gw_consistency want);
+
+/* Loads a point's payload (text) as JSON projected through sel; *out NULL
+ * when sel is NONE. */
+int api_payload(const char *text, size_t len, const gw_payload_select *sel,
+                json_t **out, vectron_error *err);
+
+/* Converts an index distance to Qdrant's score for the metric. */
+float api_score(vectron_metric m, float distance);
+
+/* Registers the per-shard gauges gathered at scrape time (api_service.c).
+ * Errors: NOMEM. */
+int gw_api_metrics_init(gw_api *api, vectron_error *err);
+
+/* The OpenAPI 3 document for the routes rt[0..n) (api_openapi.c): a new
+ * reference, NULL when out of memory. */
+json_t *gw_api_openapi_doc(const http_route *rt, size_t n);
+
+/* 1 if the OpenAPI table documents the route with this metric name. */
+int gw_api_route_documented(const char *name);
+
+/* Handlers (api_collections.c, api_points.c, api_search.c). */
+void gw_api_list_collections(void *ctx, const http_request *r,
+                             http_response *w);
+void gw_api_get_collection(void *ctx, const http_request *r, http_response *w);
+void gw_api_create_collection(void *ctx, const http_request *r,
+                              http_response *w);
+void gw_api_delete_collection(void *ctx, const http_request *r,
+                              http_response *w);
+void gw_api_collection_exists(void *ctx, const http_request *r,
+                              http_response *w);
+void gw_api_create_index(void *ctx, const http_request *r, http_response *w);
+void gw_api_upsert(void *ctx, const http_request *r, http_response *w);
+void gw_api_retrieve(void *ctx, const http_request *r, http_response *w);
+void gw_api_get_point(void *ctx, const http_request *r, http_response *w);
+void gw_api_delete_points(void *ctx, const http_request *r, http_response *w);
+void gw_api_set_payload(void *ctx, const http_request *r, http_response *w);
+void gw_api_overwrite_payload(void *ctx, const http_request *r,
+                              http_response *w);
+void gw_api_delete_payload(void *ctx, const http_request *r, http_response *w);
+void gw_api_clear_payload(void *ctx, const http_request *r, http_response *w);
+void gw_api_scroll(void *ctx, const http_request *r, http_response *w);
+void gw_api_count(void *ctx, const http_request *r, http_response *w);
+void gw_api_query(void *ctx, const http_request *r, http_response *w);
+void gw_api_query_batch(void *ctx, const http_request *r, http_response *w);
+void gw_api_search(void *ctx, const http_request *r, http_response *w);
+void gw_api_search_batch(void *ctx, const http_request *r, http_response *w);
+void gw_api_metrics(void *ctx, const http_request *r, http_response *w);
+void gw_api_openapi(void *ctx, const http_request *r, http_response *w);
+
+#endif

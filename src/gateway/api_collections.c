@@ -1,0 +1,330 @@
+/*
+ * api_collections.c - collection routes: list, info, create, delete,
+ * exists, and payload index creation. Creation and deletion are Placement
+ * Driver commands (a Raft group of one in `vectron serve`) followed by
+ * opening or closing the collection's shards on this node.
+ *
+ * Threading: any HTTP thread; create and delete hold api->ctl_mu so that
+ * the catalog and the hosted shards change together.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "gateway/api.h"
+
+/* Commits a PD command and returns the state machine's outcome. */
+static int pd_submit(api_call *c, const uint8_t *buf, size_t len,
+                     vectron_error *err)
+{
+    vxr_result res;
+    int rc = vxr_apply_wait(c->api->node, PD_GROUP_ID, buf, len,
+                            c->api->o.request_timeout_ms, &res, err);
+    if (rc == VXR_TIMEOUT || rc == VXR_LEADERSHIP_LOST)
+        return vx_err(err, VECTRON_TIMEOUT,
+                      "metadata change not confirmed in time");
+    if (rc < 0)
+        return vx_err(err, VECTRON_UNAVAILABLE, "metadata group: %s",
+                      vxr_status_name(rc));
+    if (rc)
+        return rc;
+    return (int)res.value;
+}
+
+void gw_api_create_collection(void *ctx, const http_request *r,
+                              http_response *w)
+{
+    api_call c;
+    api_begin(&c, ctx, r, w);
+    gw_api *api = c.api;
+    vectron_error err = {0};
+    gw_collection_config cfg;
+    const char *name = r->params[0];
+    int rc = pd_check_name(name, strlen(name), &err);
+    if (rc ||
+        (rc = gw_decode_create_collection(r->body, r->body_len, &api->o.limits,
+                                          &cfg, &err))) {
+        api_fail_err(&c, rc, &err);
+        return;
+    }
+    pd_collection_params p = {
+        .dim = cfg.dim,
+        .metric = cfg.metric,
+        .quant = cfg.quant,
+        .quantile = cfg.quantile,
+        .m = cfg.m ? cfg.m : api->o.default_m,
+        .ef_construction = cfg.ef_construction ? cfg.ef_construction
+                                               : api->o.default_ef_construction,
+        .shard_number = cfg.shard_number ? cfg.shard_number : 1,
+        .replication_factor =
+            cfg.replication_factor ? cfg.replication_factor : 1,
+        .read_consistency = cfg.read_consistency == GW_CONSISTENCY_STRONG
+                                ? PD_READ_STRONG
+                            : cfg.read_consistency == GW_CONSISTENCY_BOUNDED
+                                ? PD_READ_BOUNDED
+                                : PD_READ_EVENTUAL,
+    };
+    if (p.ef_construction < p.m)
+        p.ef_construction = p.m;
+    if (p.replication_factor > 1) {
+        api_fail(&c, VECTRON_INVALID,
+                 "replication_factor: `vectron serve` is a single node; "
+                 "replication needs a cluster");
+        return;
+    }
+    uint8_t *buf = NULL;
+    size_t len;
+    if ((rc = pd_cmd_create(name, &p, &buf, &len, &err))) {
+        api_fail_err(&c, rc, &err);
+        return;
+    }
+    pthread_mutex_lock(&api->ctl_mu);
+    rc = pd_submit(&c, buf, len, &err);
+    vx_free(buf);
+    pd_collection col;
+    if (rc == VECTRON_EXISTS) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "Wrong input: Collection `%s` already exists!", name);
+        pthread_mutex_unlock(&api->ctl_mu);
+        api_fail(&c, rc, msg);
+        return;
+    }
+    if (rc == 0 && (rc = pd_catalog_get(api->catalog, name, &col, &err)) == 0)
+        rc = host_ensure(api->host, &col, api->o.request_timeout_ms, &err);
+    pthread_mutex_unlock(&api->ctl_mu);
+    if (rc) {
+        api_fail_err(&c, rc, &err);
+        return;
+    }
+    api_ok(&c, json_true());
+}
+
+void gw_api_delete_collection(void *ctx, const http_request *r,
+                              http_response *w)
+{
+    api_call c;
+    api_begin(&c, ctx, r, w);
+    gw_api *api = c.api;
+    vectron_error err = {0};
+    pd_collection col;
+    uint8_t *buf = NULL;
+    size_t len;
+    int rc;
+    pthread_mutex_lock(&api->ctl_mu);
+    if (pd_catalog_get(api->catalog, r->params[0], &col, &err)) {
+        /* Qdrant answers deleting an unknown collection with false. */
+        pthread_mutex_unlock(&api->ctl_mu);
+        api_ok(&c, json_false());
+        return;
+    }
+    if ((rc = pd_cmd_drop(col.name, &buf, &len, &err)) == 0)
+        rc = pd_submit(&c, buf, len, &err);
+    vx_free(buf);
+    if (rc == 0)
+        rc = host_drop(api->host, &col, &err);
+    pthread_mutex_unlock(&api->ctl_mu);
+    if (rc == VECTRON_NOT_FOUND) {
+        api_ok(&c, json_false());
+        return;
+    }
+    if (rc) {
+        api_fail_err(&c, rc, &err);
+        return;
+    }
+    api_ok(&c, json_true());
+}
+
+void gw_api_list_collections(void *ctx, const http_request *r,
+                             http_response *w)
+{
+    api_call c;
+    api_begin(&c, ctx, r, w);
+    vectron_error err = {0};
+    pd_collection *cols = NULL;
+    size_t n = 0;
+    int rc = pd_catalog_list(c.api->catalog, &cols, &n, &err);
+    if (rc) {
+        api_fail_err(&c, rc, &err);
+        return;
+    }
+    const char **names = vx_calloc(n ? n : 1, sizeof(*names));
+    if (!names) {
+        vx_free(cols);
+        api_fail(&c, VECTRON_NOMEM, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        names[i] = cols[i].name;
+    api_ok(&c, gw_json_collections_list(names, n));
+    vx_free(names);
+    vx_free(cols);
+}
+
+void gw_api_collection_exists(void *ctx, const http_request *r,
+                              http_response *w)
+{
+    api_call c;
+    api_begin(&c, ctx, r, w);
+    pd_collection col;
+    int found = pd_catalog_get(c.api->catalog, r->params[0], &col, NULL) == 0;
+    json_t *res = json_pack("{s:b}", "exists", found);
+    api_ok(&c, res);
+}
+
+/* Points indexed under a field: its whole range in the index. */
+static uint64_t field_points(store *st, const store_index_def *d)
+{
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (d->type == STORE_BOOL) {
+        size_t total = 0;
+        for (int b = 0; b <= 1; b++) {
+            store_value v = {.type = STORE_BOOL, .b = b};
+            if (store_index_eq(st, NULL, d->field, &v, &ids, &n, NULL) == 0)
+                total += n;
+            vx_free(ids);
+            ids = NULL;
+        }
+        return total;
+    }
+    if (store_index_range(st, NULL, d->field, NULL, 1, NULL, 1, &ids, &n,
+                          NULL))
+        return 0;
+    vx_free(ids);
+    return n;
+}
+
+static gw_field_type field_type(store_index_type t)
+{
+    switch (t) {
+    case STORE_KEYWORD:
+        return GW_FIELD_KEYWORD;
+    case STORE_INTEGER:
+        return GW_FIELD_INTEGER;
+    case STORE_FLOAT:
+        return GW_FIELD_FLOAT;
+    case STORE_BOOL:
+        return GW_FIELD_BOOL;
+    }
+    return GW_FIELD_KEYWORD;
+}
+
+void gw_api_get_collection(void *ctx, const http_request *r, http_response *w)
+{
+    api_call c;
+    api_begin(&c, ctx, r, w);
+    pd_collection col;
+    host_shard **s = NULL;
+    if (api_collection(&c, &col) || api_acquire_shards(&c, &col, &s))
+        return;
+    vectron_error err = {0};
+    gw_collection_info info;
+    memset(&info, 0, sizeof info);
+    uint64_t pending = 0;
+    int rc = 0;
+    for (uint32_t i = 0; i < col.p.shard_number && !rc; i++) {
+        uint64_t n = 0;
+        rc = store_count(shard_store(host_shard_shard(s[i])), NULL, &n, &err);
+        info.points_count += n;
+        pending += shard_pending(host_shard_shard(s[i]));
+    }
+    store_index_def *defs = NULL;
+    size_t ndefs = 0;
+    gw_field_info *fields = NULL;
+    if (!rc)
+        rc = store_index_list(shard_store(host_shard_shard(s[0])), NULL, &defs,
+                              &ndefs, &err);
+    if (!rc && ndefs && !(fields = vx_calloc(ndefs, sizeof(*fields))))
+        rc = vx_err(&err, VECTRON_NOMEM, "collection info");
+    for (size_t i = 0; !rc && i < ndefs; i++) {
+        fields[i].name = defs[i].field;
+        fields[i].type = field_type(defs[i].type);
+        for (uint32_t k = 0; k < col.p.shard_number; k++)
+            fields[i].points +=
+                field_points(shard_store(host_shard_shard(s[k])), &defs[i]);
+    }
+    if (rc) {
+        api_fail_err(&c, rc, &err);
+    } else {
+        info.status = pending ? GW_STATUS_YELLOW : GW_STATUS_GREEN;
+        info.indexed_vectors_count =
+            info.points_count > pending ? info.points_count - pending : 0;
+        info.segments_count = col.p.shard_number;
+        info.config.dim = col.p.dim;
+        info.config.metric = col.p.metric;
+        info.config.m = col.p.m;
+        info.config.ef_construction = col.p.ef_construction;
+        info.config.quant = col.p.quant;
+        info.config.quantile = col.p.quantile;
+        info.config.shard_number = col.p.shard_number;
+        info.config.replication_factor = col.p.replication_factor;
+        info.config.read_consistency =
+            col.p.read_consistency == PD_READ_STRONG    ? GW_CONSISTENCY_STRONG
+            : col.p.read_consistency == PD_READ_BOUNDED ? GW_CONSISTENCY_BOUNDED
+                                                        : GW_CONSISTENCY_EVENTUAL;
+        info.fields = fields;
+        info.nfields = ndefs;
+        api_ok(&c, gw_json_collection_info(&info));
+    }
+    vx_free(fields);
+    store_index_defs_free(defs, ndefs);
+    api_release_shards(&col, s);
+}
+
+void gw_api_create_index(void *ctx, const http_request *r, http_response *w)
+{
+    api_call c;
+    api_begin(&c, ctx, r, w);
+    pd_collection col;
+    host_shard **s = NULL;
+    vectron_error err = {0};
+    gw_payload_index pi;
+    int wait, rc;
+    if (api_collection(&c, &col) || (wait = api_wait(&c)) < 0)
+        return;
+    if ((rc = gw_decode_payload_index(r->body, r->body_len, &pi, &err))) {
+        api_fail_err(&c, rc, &err);
+        return;
+    }
+    if (api_acquire_shards(&c, &col, &s)) {
+        gw_payload_index_close(&pi);
+        return;
+    }
+    static const store_index_type types[] = {
+        [GW_FIELD_KEYWORD] = STORE_KEYWORD,
+        [GW_FIELD_INTEGER] = STORE_INTEGER,
+        [GW_FIELD_FLOAT] = STORE_FLOAT,
+        [GW_FIELD_BOOL] = STORE_BOOL,
+    };
+    shard_cmd cmd;
+    shard_cmd_init(&cmd);
+    shard_cmd_create_index(&cmd, pi.field_name, types[pi.type]);
+    const uint8_t *buf;
+    size_t len;
+    rc = shard_cmd_finish(&cmd, &buf, &len, &err);
+    uint32_t n = col.p.shard_number;
+    const uint8_t **bufs = vx_calloc(n, sizeof(*bufs));
+    size_t *lens = vx_calloc(n, sizeof(*lens));
+    if (!rc && (!bufs || !lens))
+        rc = vx_err(&err, VECTRON_NOMEM, "create index");
+    uint64_t op = 0;
+    int completed = 0;
+    if (!rc) {
+        for (uint32_t i = 0; i < n; i++) {
+            bufs[i] = buf;
+            lens[i] = len;
+        }
+        rc = host_write(c.api->host, n, s, bufs, lens, wait,
+                        c.api->o.request_timeout_ms, &op, &completed, &err);
+    }
+    if (rc)
+        api_fail_err(&c, rc, &err);
+    else
+        api_ok(&c, gw_json_update_result(op, completed));
+    vx_free(bufs);
+    vx_free(lens);
+    shard_cmd_close(&cmd);
+    gw_payload_index_close(&pi);
+    api_release_shards(&col, s);
+}

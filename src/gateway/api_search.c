@@ -1,0 +1,245 @@
+/*
+ * api_search.c - search routes: POST .../points/query (the endpoint
+ * current Qdrant clients use), .../points/query/batch and the older
+ * .../points/search and .../points/search/batch. Each search asks every
+ * shard for limit + offset candidates, merges them by distance, skips the
+ * offset, applies score_threshold and loads payloads and vectors for the
+ * survivors.
+ *
+ * Threading: any HTTP thread; shards are searched one after the other on
+ * the calling thread.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "gateway/api.h"
+
+static int cmp_hit(const void *a, const void *b)
+{
+    const shard_hit *x = a, *y = b;
+    if (x->distance != y->distance)
+        return x->distance < y->distance ? -1 : 1;
+    return point_id_cmp(&x->id, &y->id);
+}
+
+/* Runs search q over the shards s of col; *out gets a JSON array of
+ * scored points. */
+static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
+                      const gw_search *q, json_t **out, vectron_error *err)
+{
+    uint32_t ns = col->p.shard_number;
+    uint32_t k = q->limit + q->offset;
+    store_point qp = {0};
+    const float *vec = q->vector;
+    const point_id *exclude = NULL;
+    shard_hit *hits = NULL;
+    gw_point_out *pts = NULL;
+    store_point *loaded = NULL;
+    size_t nh = 0, n = 0;
+    int rc = 0;
+    *out = NULL;
+
+    if (q->kind == GW_QUERY_NONE)
+        return vx_err(err, VECTRON_UNSUPPORTED,
+                      "query: a query without a vector or point id is not "
+                      "supported by Vectron (use points/scroll)");
+    if (q->kind == GW_QUERY_ID) {
+        host_shard *hs = s[host_shard_of(&q->id, ns)];
+        if ((rc = store_get(shard_store(host_shard_shard(hs)), NULL, &q->id,
+                            &qp, err)))
+            return vx_err_wrap(err, rc, "query: point");
+        vec = qp.vector;
+        exclude = &q->id;
+    }
+    host_search hsq = {
+        .vector = vec,
+        .k = k,
+        .ef = q->hnsw_ef ? q->hnsw_ef : api->o.default_hnsw_ef,
+        .exact = q->exact,
+        .filter = q->filter,
+        .rescore = q->rescore,
+        .oversampling = q->oversampling > 0 ? (float)q->oversampling
+                                            : api->o.default_oversampling,
+        .exact_selectivity = api->o.exact_selectivity,
+        .exclude = exclude,
+    };
+    if (hsq.ef < k)
+        hsq.ef = k;
+    if (!(hits = vx_calloc((size_t)k * ns, sizeof(*hits)))) {
+        rc = vx_err(err, VECTRON_NOMEM, "search");
+        goto out;
+    }
+    for (uint32_t i = 0; i < ns; i++) {
+        size_t got = 0;
+        if ((rc = host_shard_search(s[i], &hsq, hits + nh, &got, err)))
+            goto out;
+        nh += got;
+    }
+    qsort(hits, nh, sizeof(*hits), cmp_hit);
+    size_t first = q->offset < nh ? q->offset : nh;
+    size_t avail = nh - first;
+    n = avail < q->limit ? avail : q->limit;
+    pts = vx_calloc(n ? n : 1, sizeof(*pts));
+    loaded = vx_calloc(n ? n : 1, sizeof(*loaded));
+    if (!pts || !loaded) {
+        rc = vx_err(err, VECTRON_NOMEM, "search");
+        goto out;
+    }
+    size_t m = 0;
+    int euclid = col->p.metric == VECTRON_METRIC_L2;
+    for (size_t i = 0; i < n; i++) {
+        const shard_hit *h = &hits[first + i];
+        float score = api_score(col->p.metric, h->distance);
+        if (q->has_score_threshold &&
+            (euclid ? score > q->score_threshold
+                    : score < q->score_threshold))
+            break; /* hits are sorted: the rest are worse */
+        gw_point_out *p = &pts[m];
+        p->id = h->id;
+        p->score = score;
+        if (q->with_payload.mode != GW_PAYLOAD_NONE || q->with_vector) {
+            host_shard *hs = s[host_shard_of(&h->id, ns)];
+            rc = store_get(shard_store(host_shard_shard(hs)), NULL, &h->id,
+                           &loaded[m], err);
+            if (rc == VECTRON_NOT_FOUND) { /* deleted since: leave it out */
+                rc = 0;
+                continue;
+            }
+            if (rc)
+                goto out;
+            if (q->with_vector) {
+                p->vector = loaded[m].vector;
+                p->dim = loaded[m].dim;
+            }
+            if ((rc = api_payload(loaded[m].payload, loaded[m].payload_len,
+                                  &q->with_payload, &p->payload, err)))
+                goto out;
+        }
+        m++;
+    }
+    n = m;
+    if (!(*out = gw_json_scored_points(pts, n)))
+        rc = vx_err(err, VECTRON_NOMEM, "search result");
+out:
+    for (size_t i = 0; pts && loaded && i < n; i++) {
+        json_decref(pts[i].payload);
+        store_point_clear(&loaded[i]);
+    }
+    vx_free(pts);
+    vx_free(loaded);
+    vx_free(hits);
+    store_point_clear(&qp);
+    return rc;
+}
+
+typedef int (*decode_one_fn)(const char *body, size_t len, uint32_t dim,
+                             const gw_limits *lim, gw_search *out,
+                             vectron_error *err);
+typedef int (*decode_batch_fn)(const char *body, size_t len, uint32_t dim,
+                               const gw_limits *lim, gw_search_batch *out,
+                               vectron_error *err);
+
+/* query: wrap each result as {"points": [...]}; search: the bare list. */
+static json_t *wrap(json_t *points, int query)
+{
+    if (!query || !points)
+        return points;
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "points", points)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void single(void *ctx, const http_request *r, http_response *w,
+                   decode_one_fn decode, int query)
+{
+    api_call c;
+    api_begin(&c, ctx, r, w);
+    pd_collection col;
+    host_shard **s = NULL;
+    vectron_error err = {0};
+    gw_search q;
+    if (api_collection(&c, &col))
+        return;
+    int rc = decode(r->body, r->body_len, col.p.dim, &c.api->o.limits, &q,
+                    &err);
+    if (rc) {
+        api_fail_err(&c, rc, &err);
+        return;
+    }
+    json_t *res = NULL;
+    if (api_acquire_shards(&c, &col, &s) == 0 &&
+        api_consistency(&c, &col, s, q.consistency) == 0) {
+        if ((rc = run_search(c.api, &col, s, &q, &res, &err)))
+            api_fail_err(&c, rc, &err);
+        else
+            api_ok(&c, wrap(res, query));
+    }
+    api_release_shards(&col, s);
+    gw_search_close(&q);
+}
+
+static void batch(void *ctx, const http_request *r, http_response *w,
+                  decode_batch_fn decode, int query)
+{
+    api_call c;
+    api_begin(&c, ctx, r, w);
+    pd_collection col;
+    host_shard **s = NULL;
+    vectron_error err = {0};
+    gw_search_batch b;
+    if (api_collection(&c, &col))
+        return;
+    int rc = decode(r->body, r->body_len, col.p.dim, &c.api->o.limits, &b,
+                    &err);
+    if (rc) {
+        api_fail_err(&c, rc, &err);
+        return;
+    }
+    json_t *all = json_array();
+    if (!all) {
+        api_fail(&c, VECTRON_NOMEM, "out of memory");
+    } else if (api_acquire_shards(&c, &col, &s) == 0 &&
+               api_consistency(&c, &col, s, b.count ? b.searches[0].consistency
+                                                    : GW_CONSISTENCY_DEFAULT) ==
+                   0) {
+        for (size_t i = 0; i < b.count && !rc; i++) {
+            json_t *res = NULL;
+            rc = run_search(c.api, &col, s, &b.searches[i], &res, &err);
+            if (!rc && json_array_append_new(all, wrap(res, query)))
+                rc = vx_err(&err, VECTRON_NOMEM, "batch result");
+        }
+        if (rc) {
+            api_fail_err(&c, rc, &err);
+        } else {
+            api_ok(&c, all);
+            all = NULL;
+        }
+    }
+    json_decref(all);
+    api_release_shards(&col, s);
+    gw_search_batch_close(&b);
+}
+
+void gw_api_query(void *ctx, const http_request *r, http_response *w)
+{
+    single(ctx, r, w, gw_decode_query, 1);
+}
+
+void gw_api_search(void *ctx, const http_request *r, http_response *w)
+{
+    single(ctx, r, w, gw_decode_search, 0);
+}
+
+void gw_api_query_batch(void *ctx, const http_request *r, http_response *w)
+{
+    batch(ctx, r, w, gw_decode_query_batch, 1);
+}
+
+void gw_api_search_batch(void *ctx, const http_request *r, http_response *w)
+{
+    batch(ctx, r, w, gw_decode_search_batch, 0);
+}

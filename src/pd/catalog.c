@@ -1,0 +1,440 @@
+/*
+ * catalog.c - the PD metadata state machine: command encoding, apply,
+ * snapshot and restore of the collection catalog (catalog.h).
+ *
+ * Threading: a rwlock guards the state; apply/restore take it exclusively
+ * (on the Raft loop thread), readers share it.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "pd/catalog.h"
+
+#define CMD_MAGIC 0x43505856u  /* "VXPC" */
+#define SNAP_MAGIC 0x53505856u /* "VXPS" */
+#define FORMAT_VERSION 1
+#define OP_CREATE 1
+#define OP_DROP 2
+#define CMD_HEADER 8   /* magic, version, op, reserved */
+#define PARAMS_SIZE 32 /* encoded pd_collection_params */
+
+struct pd_catalog {
+    pthread_rwlock_t lock;
+    pd_collection *cols; /* sorted by name */
+    size_t n, cap;
+    uint64_t next_id;
+    uint64_t next_group;
+    uint64_t epoch;
+};
+
+int pd_check_name(const char *name, size_t len, vectron_error *err)
+{
+    if (len == 0 || len > PD_NAME_MAX)
+        return vx_err(err, VECTRON_INVALID,
+                      "collection name must be 1 to %u bytes", PD_NAME_MAX);
+    for (size_t i = 0; i < len; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
+              ch == '.'))
+            return vx_err(err, VECTRON_INVALID,
+                          "collection name may hold only letters, digits, "
+                          "'_', '-' and '.'");
+    }
+    if ((len == 1 && name[0] == '.') ||
+        (len == 2 && name[0] == '.' && name[1] == '.'))
+        return vx_err(err, VECTRON_INVALID,
+                      "collection name may not be '.' or '..'");
+    return 0;
+}
+
+static int check_params(const pd_collection_params *p, vectron_error *err)
+{
+    if (p->dim == 0 || p->dim > VECTRON_MAX_DIM)
+        return vx_err(err, VECTRON_INVALID, "dimension %u out of range",
+                      p->dim);
+    if (p->metric > VECTRON_METRIC_DOT || p->quant > VECTRON_QUANT_INT8)
+        return vx_err(err, VECTRON_INVALID, "bad metric or quantization");
+    if (p->shard_number == 0 || p->shard_number > PD_MAX_SHARDS)
+        return vx_err(err, VECTRON_INVALID, "shard_number %u out of range",
+                      p->shard_number);
+    if (p->replication_factor == 0)
+        return vx_err(err, VECTRON_INVALID, "replication_factor is 0");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- codec */
+
+static void put_params(uint8_t *q, const pd_collection_params *p)
+{
+    uint32_t qbits;
+    memcpy(&qbits, &p->quantile, 4);
+    vx_put_u32(q, p->dim);
+    q[4] = (uint8_t)p->metric;
+    q[5] = (uint8_t)p->quant;
+    q[6] = p->read_consistency;
+    q[7] = 0;
+    vx_put_u32(q + 8, p->m);
+    vx_put_u32(q + 12, p->ef_construction);
+    vx_put_u32(q + 16, qbits);
+    vx_put_u32(q + 20, p->shard_number);
+    vx_put_u32(q + 24, p->replication_factor);
+    vx_put_u32(q + 28, 0);
+}
+
+static void get_params(const uint8_t *q, pd_collection_params *p)
+{
+    uint32_t qbits = vx_get_u32(q + 16);
+    memset(p, 0, sizeof(*p));
+    p->dim = vx_get_u32(q);
+    p->metric = (vectron_metric)q[4];
+    p->quant = (vectron_quant)q[5];
+    p->read_consistency = q[6];
+    p->m = vx_get_u32(q + 8);
+    p->ef_construction = vx_get_u32(q + 12);
+    memcpy(&p->quantile, &qbits, 4);
+    p->shard_number = vx_get_u32(q + 20);
+    p->replication_factor = vx_get_u32(q + 24);
+}
+
+static void put_u16(uint8_t *q, size_t v)
+{
+    q[0] = (uint8_t)v;
+    q[1] = (uint8_t)(v >> 8);
+}
+
+static uint8_t *start_cmd(int op, size_t body, size_t *len)
+{
+    *len = CMD_HEADER + body + 4;
+    uint8_t *b = vx_calloc(1, *len);
+    if (!b)
+        return NULL;
+    vx_put_u32(b, CMD_MAGIC);
+    b[4] = FORMAT_VERSION;
+    b[5] = (uint8_t)op;
+    return b;
+}
+
+static void seal(uint8_t *b, size_t len)
+{
+    vx_put_u32(b + len - 4, vx_crc32c(0, b, len - 4));
+}
+
+int pd_cmd_create(const char *name, const pd_collection_params *p,
+                  uint8_t **buf, size_t *len, vectron_error *err)
+{
+    size_t nl = strlen(name);
+    int rc;
+    if ((rc = pd_check_name(name, nl, err)) || (rc = check_params(p, err)))
+        return rc;
+    uint8_t *b = start_cmd(OP_CREATE, 2 + nl + PARAMS_SIZE, len);
+    if (!b)
+        return vx_err(err, VECTRON_NOMEM, "pd command");
+    put_u16(b + CMD_HEADER, nl);
+    memcpy(b + CMD_HEADER + 2, name, nl);
+    put_params(b + CMD_HEADER + 2 + nl, p);
+    seal(b, *len);
+    *buf = b;
+    return 0;
+}
+
+int pd_cmd_drop(const char *name, uint8_t **buf, size_t *len,
+                vectron_error *err)
+{
+    size_t nl = strlen(name);
+    int rc;
+    if ((rc = pd_check_name(name, nl, err)))
+        return rc;
+    uint8_t *b = start_cmd(OP_DROP, 2 + nl, len);
+    if (!b)
+        return vx_err(err, VECTRON_NOMEM, "pd command");
+    put_u16(b + CMD_HEADER, nl);
+    memcpy(b + CMD_HEADER + 2, name, nl);
+    seal(b, *len);
+    *buf = b;
+    return 0;
+}
+
+/* Reads a length-prefixed name at *pos into out; advances *pos. */
+static int get_name(const uint8_t *b, size_t end, size_t *pos,
+                    char out[PD_NAME_MAX + 1])
+{
+    if (*pos + 2 > end)
+        return -1;
+    size_t nl = (size_t)b[*pos] | (size_t)b[*pos + 1] << 8;
+    *pos += 2;
+    if (nl == 0 || nl > PD_NAME_MAX || *pos + nl > end)
+        return -1;
+    memcpy(out, b + *pos, nl);
+    out[nl] = '\0';
+    *pos += nl;
+    return pd_check_name(out, nl, NULL) ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- state */
+
+int pd_catalog_new(pd_catalog **out, vectron_error *err)
+{
+    pd_catalog *c = vx_calloc(1, sizeof(*c));
+    if (!c)
+        return vx_err(err, VECTRON_NOMEM, "catalog");
+    pthread_rwlock_init(&c->lock, NULL);
+    c->next_id = 1;
+    c->next_group = PD_FIRST_SHARD_GROUP;
+    *out = c;
+    return 0;
+}
+
+void pd_catalog_free(pd_catalog *c)
+{
+    if (!c)
+        return;
+    pthread_rwlock_destroy(&c->lock);
+    vx_free(c->cols);
+    vx_free(c);
+}
+
+/* Position of name in the sorted array, or where it would go (*found 0). */
+static size_t find(const pd_catalog *c, const char *name, int *found)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int cmp = strcmp(c->cols[mid].name, name);
+        if (cmp == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+/* Inserts col in order; -1 when out of memory (nothing changed). */
+static int insert(pd_catalog *c, const pd_collection *col)
+{
+    int found;
+    size_t at = find(c, col->name, &found);
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        pd_collection *n = vx_realloc(c->cols, cap * sizeof(*n));
+        if (!n)
+            return -1;
+        c->cols = n;
+        c->cap = cap;
+    }
+    memmove(c->cols + at + 1, c->cols + at, (c->n - at) * sizeof(*c->cols));
+    c->cols[at] = *col;
+    c->n++;
+    return 0;
+}
+
+int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf,
+                     size_t len)
+{
+    const uint8_t *b = buf;
+    if (len < CMD_HEADER + 4 || vx_get_u32(b) != CMD_MAGIC ||
+        b[4] != FORMAT_VERSION ||
+        vx_crc32c(0, b, len - 4) != vx_get_u32(b + len - 4))
+        return VECTRON_CORRUPT;
+    size_t end = len - 4, pos = CMD_HEADER;
+    pd_collection col;
+    memset(&col, 0, sizeof(col));
+    if (get_name(b, end, &pos, col.name))
+        return VECTRON_CORRUPT;
+    int rc = 0, found;
+    pthread_rwlock_wrlock(&c->lock);
+    size_t at = find(c, col.name, &found);
+    switch (b[5]) {
+    case OP_CREATE:
+        if (pos + PARAMS_SIZE != end) {
+            rc = VECTRON_CORRUPT;
+            break;
+        }
+        get_params(b + pos, &col.p);
+        if (check_params(&col.p, NULL)) {
+            rc = VECTRON_CORRUPT;
+            break;
+        }
+        if (found) {
+            rc = VECTRON_EXISTS;
+            break;
+        }
+        if (c->next_group > UINT64_MAX - col.p.shard_number) {
+            rc = VECTRON_LIMIT;
+            break;
+        }
+        col.id = c->next_id;
+        col.first_group = c->next_group;
+        col.created_index = index;
+        if (insert(c, &col)) {
+            /* Out of memory cannot be applied deterministically; the
+             * caller treats NOMEM from apply as fatal for this replica. */
+            rc = VECTRON_NOMEM;
+            break;
+        }
+        c->next_id++;
+        c->next_group += col.p.shard_number;
+        c->epoch = index;
+        break;
+    case OP_DROP:
+        if (pos != end) {
+            rc = VECTRON_CORRUPT;
+            break;
+        }
+        if (!found) {
+            rc = VECTRON_NOT_FOUND;
+            break;
+        }
+        memmove(c->cols + at, c->cols + at + 1,
+                (c->n - at - 1) * sizeof(*c->cols));
+        c->n--;
+        c->epoch = index;
+        break;
+    default:
+        rc = VECTRON_CORRUPT;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------- snapshot */
+
+#define SNAP_HEADER 36 /* magic, version, reserved, next_id, next_group,
+                          epoch, count */
+#define SNAP_RECORD (2 + 8 + 8 + 8 + PARAMS_SIZE) /* + name bytes */
+
+int pd_catalog_snapshot(pd_catalog *c, void **out, size_t *out_len,
+                        vectron_error *err)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    size_t len = SNAP_HEADER + 4;
+    for (size_t i = 0; i < c->n; i++)
+        len += SNAP_RECORD + strlen(c->cols[i].name);
+    uint8_t *b = vx_calloc(1, len);
+    if (!b) {
+        pthread_rwlock_unlock(&c->lock);
+        return vx_err(err, VECTRON_NOMEM, "catalog snapshot");
+    }
+    vx_put_u32(b, SNAP_MAGIC);
+    b[4] = FORMAT_VERSION;
+    vx_put_u64(b + 8, c->next_id);
+    vx_put_u64(b + 16, c->next_group);
+    vx_put_u64(b + 24, c->epoch);
+    vx_put_u32(b + 32, (uint32_t)c->n);
+    size_t pos = SNAP_HEADER;
+    for (size_t i = 0; i < c->n; i++) {
+        const pd_collection *col = &c->cols[i];
+        size_t nl = strlen(col->name);
+        put_u16(b + pos, nl);
+        memcpy(b + pos + 2, col->name, nl);
+        pos += 2 + nl;
+        vx_put_u64(b + pos, col->id);
+        vx_put_u64(b + pos + 8, col->first_group);
+        vx_put_u64(b + pos + 16, col->created_index);
+        put_params(b + pos + 24, &col->p);
+        pos += 24 + PARAMS_SIZE;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    seal(b, len);
+    *out = b;
+    *out_len = len;
+    return 0;
+}
+
+int pd_catalog_restore(pd_catalog *c, const void *buf, size_t len,
+                       vectron_error *err)
+{
+    const uint8_t *b = buf;
+    if (len < SNAP_HEADER + 4 || vx_get_u32(b) != SNAP_MAGIC)
+        return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad magic");
+    if (b[4] != FORMAT_VERSION)
+        return vx_err(err, VECTRON_UNSUPPORTED,
+                      "catalog snapshot: version %u", b[4]);
+    if (vx_crc32c(0, b, len - 4) != vx_get_u32(b + len - 4))
+        return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad checksum");
+    uint32_t n = vx_get_u32(b + 32);
+    size_t end = len - 4, pos = SNAP_HEADER;
+    if (n > (end - pos) / SNAP_RECORD)
+        return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad count");
+    pd_collection *cols = n ? vx_calloc(n, sizeof(*cols)) : NULL;
+    if (n && !cols)
+        return vx_err(err, VECTRON_NOMEM, "catalog snapshot");
+    for (uint32_t i = 0; i < n; i++) {
+        pd_collection *col = &cols[i];
+        if (get_name(b, end, &pos, col->name) ||
+            pos + 24 + PARAMS_SIZE > end ||
+            (i > 0 && strcmp(cols[i - 1].name, col->name) >= 0))
+            goto corrupt;
+        col->id = vx_get_u64(b + pos);
+        col->first_group = vx_get_u64(b + pos + 8);
+        col->created_index = vx_get_u64(b + pos + 16);
+        get_params(b + pos + 24, &col->p);
+        if (check_params(&col->p, NULL))
+            goto corrupt;
+        pos += 24 + PARAMS_SIZE;
+    }
+    if (pos != end)
+        goto corrupt;
+    pthread_rwlock_wrlock(&c->lock);
+    vx_free(c->cols);
+    c->cols = cols;
+    c->n = c->cap = n;
+    c->next_id = vx_get_u64(b + 8);
+    c->next_group = vx_get_u64(b + 16);
+    c->epoch = vx_get_u64(b + 24);
+    pthread_rwlock_unlock(&c->lock);
+    return 0;
+corrupt:
+    vx_free(cols);
+    return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad record");
+}
+
+/* ---------------------------------------------------------------- reads */
+
+int pd_catalog_get(pd_catalog *c, const char *name, pd_collection *out,
+                   vectron_error *err)
+{
+    int found;
+    pthread_rwlock_rdlock(&c->lock);
+    size_t at = find(c, name, &found);
+    if (found)
+        *out = c->cols[at];
+    pthread_rwlock_unlock(&c->lock);
+    if (!found)
+        return vx_err(err, VECTRON_NOT_FOUND,
+                      "Collection `%s` doesn't exist!", name);
+    return 0;
+}
+
+int pd_catalog_list(pd_catalog *c, pd_collection **out, size_t *n,
+                    vectron_error *err)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    *n = c->n;
+    *out = NULL;
+    if (c->n) {
+        *out = vx_malloc(c->n * sizeof(**out));
+        if (!*out) {
+            pthread_rwlock_unlock(&c->lock);
+            return vx_err(err, VECTRON_NOMEM, "catalog list");
+        }
+        memcpy(*out, c->cols, c->n * sizeof(**out));
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return 0;
+}
+
+uint64_t pd_catalog_epoch(pd_catalog *c)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    uint64_t e = c->epoch;
+    pthread_rwlock_unlock(&c->lock);
+    return e;
+}

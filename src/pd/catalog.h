@@ -1,0 +1,109 @@
+/*
+ * catalog.h - the Placement Driver's metadata state machine: the catalog of
+ * collections and the Raft groups of their shards.
+ *
+ * The catalog is the FSM of the PD's Raft group (one member in `vectron
+ * serve`, three or five in a cluster). Commands create and drop
+ * collections; apply is deterministic (ids and group ids come from
+ * counters in the state, never from clocks). The whole catalog is small
+ * (a few hundred bytes per collection), so a Raft snapshot of it is the
+ * full state. Formats: docs/formats/pd-commands.md.
+ *
+ * Threading: pd_catalog_apply / _snapshot / _restore run on the Raft loop
+ * thread, one at a time; the read functions (pd_catalog_get, _list,
+ * _epoch) may run concurrently from any thread (a rwlock guards the
+ * state). The encoders are pure.
+ *
+ * Prefix: pd_.
+ */
+#ifndef VECTRON_PD_CATALOG_H
+#define VECTRON_PD_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vectron/error.h"
+#include "vectron/index.h"
+
+/* Longest collection name in bytes. */
+#define PD_NAME_MAX 255u
+/* The PD's own Raft group id; shard groups are numbered from
+ * PD_FIRST_SHARD_GROUP. */
+#define PD_GROUP_ID 1u
+#define PD_FIRST_SHARD_GROUP 1000u
+/* Most shards per collection. */
+#define PD_MAX_SHARDS 1024u
+
+/* Read consistency defaults a collection may carry (DESIGN section 5). */
+enum { PD_READ_STRONG = 1, PD_READ_BOUNDED = 2, PD_READ_EVENTUAL = 3 };
+
+/* The parameters of a collection, fixed at creation. */
+typedef struct pd_collection_params {
+    uint32_t dim;
+    vectron_metric metric;
+    vectron_quant quant;
+    float quantile; /* int8 quantile (0.5..1], 0: the index default */
+    uint32_t m, ef_construction;
+    uint32_t shard_number, replication_factor;
+    uint8_t read_consistency; /* PD_READ_* */
+} pd_collection_params;
+
+typedef struct pd_collection {
+    char name[PD_NAME_MAX + 1];
+    uint64_t id;            /* unique, never reused */
+    uint64_t first_group;   /* shard i is Raft group first_group + i */
+    uint64_t created_index; /* the Raft index of the create command */
+    pd_collection_params p;
+} pd_collection;
+
+/* Checks a collection name: 1..PD_NAME_MAX bytes of [A-Za-z0-9_.-], not
+ * "." or "..". INVALID with a message otherwise. */
+int pd_check_name(const char *name, size_t len, vectron_error *err);
+
+/* ---- commands ----------------------------------------------------------
+ * Encoders return a vx_malloc'd buffer in *buf (caller frees with vx_free)
+ * of *len bytes. Errors: INVALID (bad name or parameters), NOMEM. */
+int pd_cmd_create(const char *name, const pd_collection_params *p,
+                  uint8_t **buf, size_t *len, vectron_error *err);
+int pd_cmd_drop(const char *name, uint8_t **buf, size_t *len,
+                vectron_error *err);
+
+/* ---- the state machine ------------------------------------------------ */
+
+typedef struct pd_catalog pd_catalog;
+
+/* An empty catalog. Errors: NOMEM. */
+int pd_catalog_new(pd_catalog **out, vectron_error *err);
+void pd_catalog_free(pd_catalog *c); /* NULL is a no-op */
+
+/* Applies a command at Raft index `index`. Returns 0, or the outcome the
+ * submitter sees: EXISTS (create of an existing name), NOT_FOUND (drop of
+ * an unknown one), LIMIT (too many groups), CORRUPT (a command that does
+ * not decode; ignored, as on every replica). Deterministic. */
+int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf,
+                     size_t len);
+
+/* Serialises the whole catalog (docs/formats/pd-commands.md) into *buf
+ * (vx_malloc'd). Errors: NOMEM. */
+int pd_catalog_snapshot(pd_catalog *c, void **buf, size_t *len,
+                        vectron_error *err);
+
+/* Replaces the state with a snapshot. Errors: CORRUPT, UNSUPPORTED,
+ * NOMEM (the state is then unchanged). */
+int pd_catalog_restore(pd_catalog *c, const void *buf, size_t len,
+                       vectron_error *err);
+
+/* Copies the collection called name into *out. NOT_FOUND otherwise. */
+int pd_catalog_get(pd_catalog *c, const char *name, pd_collection *out,
+                   vectron_error *err);
+
+/* Copies every collection, ordered by name, into *out (vx_malloc'd,
+ * caller frees with vx_free; NULL when *n is 0). Errors: NOMEM. */
+int pd_catalog_list(pd_catalog *c, pd_collection **out, size_t *n,
+                    vectron_error *err);
+
+/* The Raft index of the last change (0 for an empty history): the
+ * metadata epoch that caches compare. */
+uint64_t pd_catalog_epoch(pd_catalog *c);
+
+#endif

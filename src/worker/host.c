@@ -1,0 +1,585 @@
+/*
+ * host.c - hosting shard replicas: opening a shard with its Raft group,
+ * the FSM adapter (apply, snapshot manifest, restore), replicated writes,
+ * drop and garbage collection of shard directories.
+ *
+ * Threading: h->mu guards the list of hosted shards and their reference
+ * counts; h->cv signals a count reaching zero (a drop waits for it). FSM
+ * callbacks run on the Raft loop thread; host_write's completion callbacks
+ * too, and they only signal a condition variable.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "worker/host.h"
+
+#define LOG "host"
+
+/* Shard snapshot manifest: docs/formats/shard-snapshot.md. */
+#define MANIFEST_MAGIC 0x4d535856u /* "VXSM" */
+#define MANIFEST_VERSION 1
+#define MANIFEST_SIZE 40
+
+struct host_shard {
+    host *h;
+    host_shard *next;
+    uint64_t group;
+    shard *sh;
+    int refs;     /* guarded by h->mu */
+    int dropping; /* guarded by h->mu */
+    char dir[PATH_MAX];
+};
+
+struct host {
+    host_options o;
+    char data_dir[PATH_MAX - 64]; /* room for "/shards/<group>" */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    host_shard *list;
+};
+
+/* ------------------------------------------------------------- the fsm */
+
+static void fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len,
+                      int64_t *result)
+{
+    host_shard *s = ctx;
+    vectron_error err = {0};
+    int rc = shard_apply(s->sh, index, buf, len, &err);
+    if (rc == VECTRON_INVALID) {
+        /* Deterministically rejected on every replica; the submitter gets
+         * the code. The gateway validates first, so this is rare. */
+        vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " index=%" PRIu64
+               " rejected: %s", s->group, index, err.msg);
+        *result = rc;
+    } else if (rc) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "shard group %" PRIu64 ": cannot apply entry %" PRIu64
+                 ": %s",
+                 s->group, index, err.msg);
+        s->h->o.fatal(s->h->o.fatal_arg, msg);
+        *result = rc;
+    }
+}
+
+static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len,
+                        vectron_error *err)
+{
+    host_shard *s = ctx;
+    store *st = shard_store(s->sh);
+    uint64_t applied, count;
+    int rc;
+    /* libraft drops the log up to index once this returns: the store must
+     * be durable first (DESIGN section 8). */
+    if ((rc = store_sync(st, err)) ||
+        (rc = store_applied_index(st, NULL, &applied, err)) ||
+        (rc = store_count(st, NULL, &count, err)))
+        return vx_err_wrap(err, rc, "shard group %" PRIu64 " snapshot",
+                           s->group);
+    uint8_t *m = vx_calloc(1, MANIFEST_SIZE);
+    if (!m)
+        return vx_err(err, VECTRON_NOMEM, "snapshot manifest");
+    vx_put_u32(m, MANIFEST_MAGIC);
+    m[4] = MANIFEST_VERSION;
+    vx_put_u64(m + 8, s->group);
+    vx_put_u64(m + 16, index);
+    vx_put_u64(m + 24, applied);
+    vx_put_u32(m + 32, (uint32_t)(count > UINT32_MAX ? UINT32_MAX : count));
+    vx_put_u32(m + 36, vx_crc32c(0, m, 36));
+    *buf = m;
+    *len = MANIFEST_SIZE;
+    return 0;
+}
+
+static int fsm_restore(void *ctx, uint64_t index, const void *buf,
+                       size_t len, vectron_error *err)
+{
+    host_shard *s = ctx;
+    const uint8_t *m = buf;
+    (void)index;
+    if (len != MANIFEST_SIZE || vx_get_u32(m) != MANIFEST_MAGIC ||
+        vx_crc32c(0, m, 36) != vx_get_u32(m + 36))
+        return vx_err(err, VECTRON_CORRUPT,
+                      "shard group %" PRIu64 ": bad snapshot manifest",
+                      s->group);
+    if (m[4] != MANIFEST_VERSION)
+        return vx_err(err, VECTRON_UNSUPPORTED,
+                      "shard group %" PRIu64 ": manifest version %u",
+                      s->group, m[4]);
+    uint64_t group = vx_get_u64(m + 8), applied = vx_get_u64(m + 24);
+    if (group != s->group)
+        return vx_err(err, VECTRON_CORRUPT,
+                      "shard group %" PRIu64 ": manifest of group %" PRIu64,
+                      s->group, group);
+    uint64_t have = shard_applied_index(s->sh);
+    if (have < applied)
+        /* The data the snapshot stands for is not in the local store: it
+         * must be copied from the replica that took it. */
+        return vx_err(err, VECTRON_UNSUPPORTED,
+                      "shard group %" PRIu64 ": the store is at index %" PRIu64
+                      " but the snapshot needs %" PRIu64
+                      "; installing a store from a peer is not supported yet",
+                      s->group, have, applied);
+    return 0;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int host_open(const host_options *o, host **out, vectron_error *err)
+{
+    if (!o || !o->data_dir || !o->node || !o->member_id || !o->fatal)
+        return vx_err(err, VECTRON_INVALID, "host: bad options");
+    if (strlen(o->data_dir) >= sizeof(((host *)0)->data_dir))
+        return vx_err(err, VECTRON_INVALID, "host: data path too long");
+    host *h = vx_calloc(1, sizeof(*h));
+    if (!h)
+        return vx_err(err, VECTRON_NOMEM, "host");
+    h->o = *o;
+    snprintf(h->data_dir, sizeof h->data_dir, "%s", o->data_dir);
+    h->o.data_dir = h->data_dir;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    *out = h;
+    return 0;
+}
+
+/* Closes group g and waits for libraft to let go of its FSM. */
+typedef struct closer {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} closer;
+
+static void on_closed(void *arg, const vxr_result *res)
+{
+    closer *c = arg;
+    (void)res;
+    pthread_mutex_lock(&c->mu);
+    c->done = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void host_close_group(vxr_node *node, uint64_t group)
+{
+    closer c = {.done = 0};
+    vectron_error err = {0};
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cv, NULL);
+    if (vxr_group_close(node, group, on_closed, &c, &err) == 0) {
+        pthread_mutex_lock(&c.mu);
+        while (!c.done)
+            pthread_cond_wait(&c.cv, &c.mu);
+        pthread_mutex_unlock(&c.mu);
+    }
+    pthread_mutex_destroy(&c.mu);
+    pthread_cond_destroy(&c.cv);
+}
+
+static void free_shard(host_shard *s)
+{
+    shard_close(s->sh);
+    vx_free(s);
+}
+
+void host_close(host *h)
+{
+    if (!h)
+        return;
+    host_shard *s = h->list;
+    while (s) {
+        host_shard *next = s->next;
+        host_close_group(h->o.node, s->group);
+        free_shard(s);
+        s = next;
+    }
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    vx_free(h);
+}
+
+static host_shard *find_locked(host *h, uint64_t group)
+{
+    for (host_shard *s = h->list; s; s = s->next)
+        if (s->group == group)
+            return s;
+    return NULL;
+}
+
+host_shard *host_acquire(host *h, uint64_t group_id)
+{
+    pthread_mutex_lock(&h->mu);
+    host_shard *s = find_locked(h, group_id);
+    if (s && s->dropping)
+        s = NULL;
+    if (s)
+        s->refs++;
+    pthread_mutex_unlock(&h->mu);
+    return s;
+}
+
+void host_release(host_shard *s)
+{
+    if (!s)
+        return;
+    host *h = s->h;
+    pthread_mutex_lock(&h->mu);
+    if (--s->refs == 0 && s->dropping)
+        pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+shard *host_shard_shard(host_shard *s)
+{
+    return s->sh;
+}
+
+uint64_t host_shard_group(const host_shard *s)
+{
+    return s->group;
+}
+
+uint32_t host_shard_of(const point_id *id, uint32_t shard_number)
+{
+    if (shard_number <= 1)
+        return 0;
+    uint8_t key[POINT_KEY_MAX];
+    size_t n = point_id_key(id, key);
+    return vx_crc32c(0, key, n) % shard_number;
+}
+
+static void shard_dir(const host *h, uint64_t group, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/shards/%" PRIu64, h->data_dir, group);
+}
+
+static void raft_dir(const host *h, uint64_t group, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/raft/%" PRIu64, h->data_dir, group);
+}
+
+/* Waits until the group leads and has applied its whole log: a barrier,
+ * retried while the single member elects itself. */
+int host_wait_group_ready(vxr_node *node, uint64_t group,
+                          unsigned timeout_ms, vectron_error *err)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        vxr_request rq = {.type = VXR_OP_BARRIER, .group_id = group};
+        vxr_result res;
+        int rc = vxr_submit_wait(node, &rq, timeout_ms, &res, err);
+        if (rc == 0)
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - start.tv_sec) * 1000 +
+                  (now.tv_nsec - start.tv_nsec) / 1000000;
+        if ((rc != VXR_NOT_LEADER && rc != VXR_LEADERSHIP_LOST) ||
+            ms >= (long)timeout_ms)
+            return vx_err_wrap(err, VECTRON_UNAVAILABLE,
+                               "group %" PRIu64 " not ready", group);
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static int open_one(host *h, const pd_collection *c, uint64_t group,
+                    unsigned timeout_ms, vectron_error *err)
+{
+    host_shard *s = vx_calloc(1, sizeof(*s));
+    int rc;
+    if (!s)
+        return vx_err(err, VECTRON_NOMEM, "host shard");
+    s->h = h;
+    s->group = group;
+    shard_dir(h, group, s->dir, sizeof s->dir);
+
+    shard_params sp;
+    memset(&sp, 0, sizeof sp);
+    vectron_index_params_default(&sp.index, c->p.dim);
+    sp.index.metric = c->p.metric;
+    sp.index.quant = c->p.quant;
+    if (c->p.m)
+        sp.index.m = c->p.m;
+    if (c->p.ef_construction)
+        sp.index.ef_construction = c->p.ef_construction;
+    sp.index.seed = group;
+    sp.store = h->o.store;
+    if ((rc = shard_open(s->dir, &sp, &s->sh, err))) {
+        vx_free(s);
+        return rc;
+    }
+
+    char addr[VXR_ADDRESS_MAX];
+    snprintf(addr, sizeof addr, "%s", vxr_node_address(h->o.node));
+    vxr_member self = {.id = h->o.member_id, .address = addr};
+    vxr_fsm fsm = {.ctx = s,
+                   .apply = fsm_apply,
+                   .snapshot = fsm_snapshot,
+                   .restore = fsm_restore};
+    vxr_group_params gp = {.group_id = group,
+                           .member_id = h->o.member_id,
+                           .members = &self,
+                           .n_members = 1,
+                           .fsm = &fsm};
+    if ((rc = vxr_group_create(h->o.node, &gp, err))) {
+        shard_close(s->sh);
+        vx_free(s);
+        return rc;
+    }
+    pthread_mutex_lock(&h->mu);
+    s->next = h->list;
+    h->list = s;
+    pthread_mutex_unlock(&h->mu);
+    return host_wait_group_ready(h->o.node, group, timeout_ms, err);
+}
+
+int host_ensure(host *h, const pd_collection *c, unsigned timeout_ms,
+                vectron_error *err)
+{
+    for (uint32_t i = 0; i < c->p.shard_number; i++) {
+        uint64_t group = c->first_group + i;
+        host_shard *s = host_acquire(h, group);
+        if (s) {
+            host_release(s);
+            continue;
+        }
+        int rc = open_one(h, c, group, timeout_ms, err);
+        if (rc)
+            return vx_err_wrap(err, rc, "collection %s shard %u", c->name, i);
+    }
+    return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT)
+        vx_log(VECTRON_LOG_WARN, LOG, "remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int host_drop(host *h, const pd_collection *c, vectron_error *err)
+{
+    (void)err;
+    for (uint32_t i = 0; i < c->p.shard_number; i++) {
+        uint64_t group = c->first_group + i;
+        pthread_mutex_lock(&h->mu);
+        host_shard *s = find_locked(h, group);
+        if (s) {
+            s->dropping = 1;
+            while (s->refs > 0)
+                pthread_cond_wait(&h->cv, &h->mu);
+            host_shard **pp = &h->list;
+            while (*pp != s)
+                pp = &(*pp)->next;
+            *pp = s->next;
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (s) {
+            host_close_group(h->o.node, group);
+            free_shard(s);
+        }
+        char dir[PATH_MAX];
+        shard_dir(h, group, dir, sizeof dir);
+        remove_tree(dir);
+        raft_dir(h, group, dir, sizeof dir);
+        remove_tree(dir);
+    }
+    return 0;
+}
+
+static int group_wanted(uint64_t g, const pd_collection *cols, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (g >= cols[i].first_group &&
+            g < cols[i].first_group + cols[i].p.shard_number)
+            return 1;
+    return 0;
+}
+
+static void gc_dir(host *h, const char *sub, const pd_collection *cols,
+                   size_t n)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", h->data_dir, sub);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        errno = 0;
+        unsigned long long g = strtoull(e->d_name, &end, 10);
+        if (*end || errno || end == e->d_name || g < PD_FIRST_SHARD_GROUP ||
+            group_wanted(g, cols, n))
+            continue;
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        vx_log(VECTRON_LOG_INFO, LOG, "removing leftover shard data %s", path);
+        remove_tree(path);
+    }
+    closedir(d);
+}
+
+int host_gc(host *h, const pd_collection *cols, size_t n, vectron_error *err)
+{
+    (void)err;
+    gc_dir(h, "shards", cols, n);
+    gc_dir(h, "raft", cols, n);
+    return 0;
+}
+
+/* --------------------------------------------------------------- writes */
+
+typedef struct write_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t left;
+    int refs; /* the waiter + callbacks outstanding */
+    int status;
+    int64_t value;
+    uint64_t index;
+    vectron_error err;
+} write_wait;
+
+static void wait_unref(write_wait *w)
+{
+    /* Called with w->mu held; frees w when nobody needs it any more. */
+    if (--w->refs == 0) {
+        pthread_mutex_unlock(&w->mu);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        vx_free(w);
+        return;
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void on_written(void *arg, const vxr_result *res)
+{
+    write_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    if (res->status && !w->status) {
+        w->status = res->status;
+        w->err = res->error;
+    }
+    if (!res->status && res->value && !w->value) {
+        w->value = res->value;
+    }
+    if (res->index > w->index)
+        w->index = res->index;
+    if (--w->left == 0)
+        pthread_cond_broadcast(&w->cv);
+    wait_unref(w);
+}
+
+static int map_status(int st, vectron_error *err)
+{
+    switch (st) {
+    case VXR_NOT_LEADER:
+    case VXR_SHUTDOWN:
+        return vx_err_wrap(err, VECTRON_UNAVAILABLE, "write");
+    case VXR_LEADERSHIP_LOST:
+    case VXR_TIMEOUT:
+        return vx_err_wrap(err, VECTRON_TIMEOUT,
+                           "write outcome unknown (it may still be applied)");
+    default:
+        return st > 0 ? st : VECTRON_INTERNAL;
+    }
+}
+
+int host_write(host *h, size_t n, host_shard *const *s,
+               const uint8_t *const *bufs, const size_t *lens, int wait,
+               unsigned timeout_ms, uint64_t *op_index, int *completed,
+               vectron_error *err)
+{
+    *op_index = 0;
+    *completed = 0;
+    if (n == 0) {
+        *completed = 1;
+        return 0;
+    }
+    write_wait *w = vx_calloc(1, sizeof(*w));
+    if (!w)
+        return vx_err(err, VECTRON_NOMEM, "write");
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->refs = 1;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        vxr_request rq = {.type = VXR_OP_APPLY,
+                          .group_id = s[i]->group,
+                          .buf = bufs[i],
+                          .len = lens[i]};
+        pthread_mutex_lock(&w->mu);
+        w->refs++;
+        w->left++;
+        pthread_mutex_unlock(&w->mu);
+        if ((rc = vxr_submit(h->o.node, &rq, on_written, w, err))) {
+            pthread_mutex_lock(&w->mu);
+            w->refs--;
+            w->left--;
+            pthread_mutex_unlock(&w->mu);
+            rc = map_status(rc, err);
+            break;
+        }
+    }
+    if (rc || !wait) {
+        pthread_mutex_lock(&w->mu);
+        wait_unref(w);
+        return rc;
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    vx_timespec_add_ms(&deadline, timeout_ms);
+    pthread_mutex_lock(&w->mu);
+    while (w->left > 0) {
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    if (w->left > 0) {
+        rc = vx_err(err, VECTRON_TIMEOUT,
+                    "write not applied within %u ms (it may still be)",
+                    timeout_ms);
+    } else if (w->status) {
+        *err = w->err;
+        rc = map_status(w->status, err);
+    } else if (w->value) {
+        rc = vx_err(err, (int)w->value, "the shard rejected the write");
+    } else {
+        *op_index = w->index;
+        *completed = 1;
+    }
+    wait_unref(w);
+    return rc;
+}
+
+int host_barrier(host *h, host_shard *s, unsigned timeout_ms,
+                 vectron_error *err)
+{
+    vxr_request rq = {.type = VXR_OP_BARRIER, .group_id = s->group};
+    vxr_result res;
+    int rc = vxr_submit_wait(h->o.node, &rq, timeout_ms, &res, err);
+    return rc ? map_status(rc, err) : 0;
+}

@@ -1,0 +1,142 @@
+/*
+ * host.h - the shard replicas a node hosts: each an open shard (LMDB point
+ * store + HNSW index, src/shard) driven by its own Raft group (src/raft),
+ * plus the per-shard operations the gateway needs: replicated writes and
+ * local reads (filtered search, scan, count, point lookup).
+ *
+ * In `vectron serve` the gateway calls these in-process; in a cluster a
+ * worker serves the same operations over RPC. Scatter/gather across the
+ * shards of a collection is the caller's job.
+ *
+ * On disk: shard group g keeps its store in <data>/shards/<g>/ and its
+ * Raft log and snapshots in <data>/raft/<g>/. A Raft snapshot of a shard is
+ * a small manifest (docs/formats/shard-snapshot.md); the store is synced
+ * before it is taken, since libraft then drops the log it covers.
+ *
+ * Threading: every function may be called from any thread except the Raft
+ * loop thread (they wait on it). Hosted shards are reference-counted:
+ * host_acquire pins a shard so that a concurrent drop waits for the
+ * readers and writers in flight before closing it.
+ *
+ * Prefix: host_.
+ */
+#ifndef VECTRON_WORKER_HOST_H
+#define VECTRON_WORKER_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/filter.h"
+#include "pd/catalog.h"
+#include "raft/raft_node.h"
+#include "shard/shard.h"
+
+typedef struct host host;
+typedef struct host_shard host_shard;
+
+typedef struct host_options {
+    const char *data_dir; /* borrowed for host_open */
+    vxr_node *node;       /* the node's Raft loop; must outlive the host */
+    uint64_t member_id;   /* this node's Raft member id (> 0) */
+    store_options store;  /* map size and sync mode of every shard store */
+    /* Called (from the Raft loop thread) when a shard cannot apply a
+     * committed entry because its store failed (disk full, I/O error):
+     * the replica must stop rather than skip the entry. main exits. */
+    void (*fatal)(void *arg, const char *msg);
+    void *fatal_arg;
+} host_options;
+
+/* Errors: INVALID, NOMEM. */
+int host_open(const host_options *o, host **out, vectron_error *err);
+
+/* Closes every hosted shard's group and the shard. NULL is a no-op. Must
+ * not race with other calls. */
+void host_close(host *h);
+
+/* Opens the shards of collection c that are not yet hosted: opens each
+ * store and index, starts its Raft group (a single member, this node) and
+ * waits, up to timeout_ms, until the group leads and has applied its log.
+ * Idempotent. Errors: IO, CORRUPT, NOMEM, TIMEOUT, ... with the shard
+ * named. */
+int host_ensure(host *h, const pd_collection *c, unsigned timeout_ms,
+                vectron_error *err);
+
+/* Closes the shards of collection c (waiting for operations in flight)
+ * and deletes their data. Idempotent. */
+int host_drop(host *h, const pd_collection *c, vectron_error *err);
+
+/* Deletes shard directories under <data>/shards and <data>/raft whose
+ * group id is not one of the n collections' groups (left over from a drop
+ * that a crash interrupted). Call before hosting anything. */
+int host_gc(host *h, const pd_collection *cols, size_t n, vectron_error *err);
+
+/* Waits until Raft group `group` on node leads and has applied its whole
+ * log (a barrier, retried while a single member elects itself). Errors:
+ * UNAVAILABLE after timeout_ms. */
+int host_wait_group_ready(vxr_node *node, uint64_t group, unsigned timeout_ms,
+                          vectron_error *err);
+
+/* Closes Raft group `group` and waits until libraft no longer uses its
+ * FSM. */
+void host_close_group(vxr_node *node, uint64_t group);
+
+/* Pins the hosted shard of group_id; NULL if not hosted (or being
+ * dropped). Release with host_release. */
+host_shard *host_acquire(host *h, uint64_t group_id);
+void host_release(host_shard *s);
+
+shard *host_shard_shard(host_shard *s);
+uint64_t host_shard_group(const host_shard *s);
+
+/* The shard of a point: a stable hash of its id modulo shard_number. */
+uint32_t host_shard_of(const point_id *id, uint32_t shard_number);
+
+/* ---- writes ------------------------------------------------------------ */
+
+/* Replicates n commands, command i to shard s[i], all in flight at once.
+ * wait: return once every command is applied (then *completed is 1); else
+ * return once they are handed to Raft (*completed 0: acknowledged, not yet
+ * durable). *op_index gets the highest Raft index (wait) or 0. Errors:
+ * INVALID (a command was rejected by the state machine), TIMEOUT (outcome
+ * unknown), UNAVAILABLE (no leader / shutting down), NOMEM. */
+int host_write(host *h, size_t n, host_shard *const *s,
+               const uint8_t *const *bufs, const size_t *lens, int wait,
+               unsigned timeout_ms, uint64_t *op_index, int *completed,
+               vectron_error *err);
+
+/* Waits until shard s has applied every entry committed before the call
+ * (a Raft barrier on the leader): a linearizable read point. */
+int host_barrier(host *h, host_shard *s, unsigned timeout_ms,
+                 vectron_error *err);
+
+/* ---- reads ------------------------------------------------------------- */
+
+typedef struct host_search {
+    const float *vector; /* dim floats */
+    uint32_t k;          /* results wanted */
+    uint32_t ef;         /* 0: max(k, default) */
+    int exact;
+    const gw_filter *filter; /* NULL: none */
+    int rescore;             /* -1: default (on) */
+    float oversampling;      /* 0: default */
+    float exact_selectivity; /* < 0: default */
+    const point_id *exclude; /* NULL, or a point to leave out */
+} host_search;
+
+/* Searches one shard (graph ∪ pending), planning the filter with the
+ * shard's payload indexes. out has room for rq->k hits. */
+int host_shard_search(host_shard *s, const host_search *rq, shard_hit *out,
+                      size_t *n_out, vectron_error *err);
+
+/* Calls fn for the points of shard s matching filter (NULL: all), in id
+ * order from `from` (NULL: the start), until fn returns STORE_SCAN_STOP or
+ * an error (see store_scan). The point view includes the payload text. */
+int host_shard_scan(host_shard *s, const gw_filter *filter,
+                    const point_id *from, store_point_fn fn, void *arg,
+                    vectron_error *err);
+
+/* Counts the points of shard s matching filter (NULL: all). */
+int host_shard_count(host_shard *s, const gw_filter *filter, uint64_t *out,
+                     vectron_error *err);
+
+#endif
