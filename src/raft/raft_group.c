@@ -112,7 +112,17 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
                (unsigned long long)g->fsm_index);
     }
     g->fsm_index = index;
-    g->user.apply(g->user.ctx, index, buf->base, buf->len, &value);
+    size_t len = buf->len;
+    if (vxr_entry_unframe(buf->base, &len) != 0) {
+        /* Not written by vxr_submit: hand it over whole, the FSM rejects
+         * it deterministically. */
+        vx_log(VECTRON_LOG_ERROR, VXR_LOG,
+               "group=%llu entry %llu: bad framing (%zu bytes)",
+               (unsigned long long)g->id, (unsigned long long)index,
+               buf->len);
+        len = buf->len;
+    }
+    g->user.apply(g->user.ctx, index, buf->base, len, &value);
     *result = (void *)(intptr_t)value;
     return 0;
 }

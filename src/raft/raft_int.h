@@ -17,6 +17,7 @@
 #include <raft.h>
 #include <raft/uv.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -68,6 +69,43 @@ int vxr_parse_address(const char *address, struct sockaddr_storage *out,
 #define VXR_SNAP_MAGIC 0x53525856u /* bytes "VXRS" */
 #define VXR_SNAP_VERSION 1
 #define VXR_SNAP_HEADER 32
+
+/* -------------------------------------------------------- log entries */
+
+/* A command entry is framed as: the command, zero bytes up to a multiple
+ * of 8, then an 8-byte trailer (u32 VXR_ENTRY_MAGIC, u32 command length),
+ * little-endian. See docs/formats/raft-transport.md, "Log entries". */
+#define VXR_ENTRY_MAGIC 0x45525856u /* bytes "VXRE" */
+
+static inline size_t vxr_entry_framed_len(size_t len)
+{
+    return ((len + 7) & ~(size_t)7) + 8;
+}
+
+static inline void vxr_entry_frame(void *dst, const void *src, size_t len)
+{
+    uint8_t *d = dst;
+    size_t framed = vxr_entry_framed_len(len);
+    memcpy(d, src, len);
+    memset(d + len, 0, framed - 8 - len);
+    vx_put_u32(d + framed - 8, VXR_ENTRY_MAGIC);
+    vx_put_u32(d + framed - 4, (uint32_t)len);
+}
+
+/* Checks the framing of an entry of *len bytes and sets *len to the
+ * command's length. Returns -1 (len untouched) if it is not framed. */
+static inline int vxr_entry_unframe(const void *buf, size_t *len)
+{
+    const uint8_t *b = buf;
+    size_t n = *len;
+    if (n < 8 || n % 8 || vx_get_u32(b + n - 8) != VXR_ENTRY_MAGIC)
+        return -1;
+    size_t inner = vx_get_u32(b + n - 4);
+    if (vxr_entry_framed_len(inner) != n)
+        return -1;
+    *len = inner;
+    return 0;
+}
 
 /* ------------------------------------------------------------- errors */
 

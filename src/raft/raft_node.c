@@ -478,16 +478,26 @@ int vxr_submit(vxr_node *node, const vxr_request *req, vxr_done_fn done,
         snprintf(op->address, sizeof op->address, "%s", req->address);
     }
     if (req->type == VXR_OP_APPLY) {
-        /* raft_apply takes ownership of raft_malloc'd memory. */
-        op->buf.base = raft_malloc(req->len);
+        /* raft_apply takes ownership of raft_malloc'd memory. The entry
+         * is framed to a multiple of 8 bytes (raft_int.h, VXR_ENTRY_*):
+         * libraft 0.15 pads entries when it writes a segment but its
+         * closed-segment loader does not skip the padding, so an entry of
+         * another length makes the log unreadable after a restart. */
+        if (req->len > UINT32_MAX - 16) {
+            op_free(op);
+            return vx_err(err, VECTRON_LIMIT, "submit: %zu-byte command",
+                          req->len);
+        }
+        size_t framed = vxr_entry_framed_len(req->len);
+        op->buf.base = raft_malloc(framed);
         if (!op->buf.base) {
             op_free(op);
             return vx_err(err, VECTRON_NOMEM,
                           "submit: out of memory for a %zu-byte command",
                           req->len);
         }
-        memcpy(op->buf.base, req->buf, req->len);
-        op->buf.len = req->len;
+        vxr_entry_frame(op->buf.base, req->buf, req->len);
+        op->buf.len = framed;
     }
     return op_push(node, op, err);
 }
