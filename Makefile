@@ -19,16 +19,21 @@ build-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVECTRON_SANITIZE=ON -DVECTRON_WERROR=$(WERROR) $(CMAKE_FLAGS)
 	cmake --build build-asan -j $(JOBS)
 
-# The unit suite twice: a normal build and an ASan+UBSan build.
+# The unit suite twice (a normal build and an ASan+UBSan build), then the
+# integration suites against build/vectron: Python (pytest: API behaviour,
+# bad input, the kill -9 durability test) and the published Qdrant
+# JavaScript client.
 test: build build-asan
 	ctest --test-dir build --output-on-failure
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --test-dir build-asan --output-on-failure
+	python3 -m pytest tests/integration -q
+	tests/js/run.sh
 
-# Until `vectron serve` exists, run builds an index over Fashion-MNIST and
-# prints its recall and throughput.
+# Starts `vectron serve` on ./data with the sample collection (10,000
+# Fashion-MNIST images) and prints how to query it.
 run: build
-	./build/examples/vectron-index-demo
+	scripts/run.sh
 
 bench:
 	scripts/bench.sh

@@ -10,11 +10,12 @@ pkgs=(
     libraft-dev libuv1-dev liblmdb-dev libmicrohttpd-dev libjansson-dev
     libprotobuf-c-dev protobuf-c-compiler libsodium-dev libzstd-dev
     libxxhash-dev zlib1g-dev
-    python3 python3-pytest
+    python3 python3-pytest curl
     dataset-fashion-mnist
+    nodejs npm
 )
 if [ "${1:-}" = "--bench" ]; then
-    pkgs+=(libhnswlib-dev libfaiss-dev gnuplot-nox nodejs npm)
+    pkgs+=(libhnswlib-dev libfaiss-dev gnuplot-nox)
 fi
 
 missing=()
