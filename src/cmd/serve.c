@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd/serve_config.h"
@@ -33,6 +34,29 @@
 #define LOG "serve"
 
 int vx_serve_main(int argc, char **argv);
+
+/* The json log format: one object per line on stderr. */
+static void log_json(int level, const char *module, const char *msg,
+                     void *arg)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    (void)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    json_t *o = json_pack("{s:f,s:s,s:s,s:s}", "time",
+                          (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9,
+                          "level",
+                          level >= 0 && level <= 3 ? names[level] : "?",
+                          "module", module, "msg", msg);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (text) {
+        fprintf(stderr, "%s\n", text);
+        free(text);
+    } else { /* not UTF-8, or out of memory: still say it */
+        vectron_log_stderr(level, module, msg, NULL);
+    }
+    json_decref(o);
+}
 
 static void fatal(void *arg, const char *msg)
 {
@@ -154,7 +178,9 @@ int vx_serve_main(int argc, char **argv)
         vx_serve_config_close(&cfg);
         return 2;
     }
-    vectron_log_set(vectron_log_stderr, NULL, cfg.log_level);
+    vectron_log_set(cfg.log_format == VX_SERVE_LOG_JSON ? log_json
+                                                        : vectron_log_stderr,
+                    NULL, cfg.log_level);
 
     /* Every thread started from here inherits the blocked set; the main
      * thread takes the signals with sigwait. SIGPIPE is ignored (a dead
@@ -229,6 +255,8 @@ int vx_serve_main(int argc, char **argv)
     api.o.default_hnsw_ef = (uint32_t)cfg.default_hnsw_ef;
     api.o.exact_selectivity = (float)cfg.exact_selectivity;
     api.o.default_oversampling = (float)cfg.default_oversampling;
+    api.o.max_collections = cfg.max_collections;
+    api.o.slow_query_ms = cfg.slow_query_ms;
     if ((rc = gw_api_metrics_init(&api, &err)) ||
         (rc = open_collections(&api, timeout_ms, &err)))
         goto out;

@@ -13,7 +13,7 @@
 #include "common/common.h"
 #include "gateway/api.h"
 
-static double now_s(void)
+static double api_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -26,7 +26,7 @@ void api_begin(api_call *c, void *ctx, const http_request *req,
     c->api = ctx;
     c->req = req;
     c->resp = resp;
-    c->t0 = now_s();
+    c->t0 = api_now();
 }
 
 static void send_text(http_response *w, int status, const char *type,
@@ -47,7 +47,7 @@ static void send_text(http_response *w, int status, const char *type,
 void api_ok(api_call *c, json_t *result)
 {
     vectron_error err = {0};
-    if (gw_respond_ok(result, now_s() - c->t0, 0, &c->resp->body,
+    if (gw_respond_ok(result, api_now() - c->t0, 0, &c->resp->body,
                       &c->resp->len, &err)) {
         api_fail(c, VECTRON_NOMEM, "out of memory building the response");
         return;
@@ -63,7 +63,7 @@ void api_fail(api_call *c, int code, const char *msg)
     c->resp->body = NULL;
     c->resp->status = gw_http_status(code);
     c->resp->content_type = "application/json";
-    if (gw_respond_error(msg, now_s() - c->t0, &c->resp->body, &c->resp->len,
+    if (gw_respond_error(msg, api_now() - c->t0, &c->resp->body, &c->resp->len,
                          &err))
         c->resp->status = 503;
 }

@@ -39,6 +39,9 @@ typedef struct gw_api_options {
     uint32_t default_hnsw_ef;   /* queries without hnsw_ef */
     float exact_selectivity;    /* filter planner knob */
     float default_oversampling; /* int8 rescoring */
+    uint64_t max_collections;   /* creating one more is refused */
+    uint64_t slow_query_ms;     /* searches at least this slow are logged;
+                                   0: off */
 } gw_api_options;
 
 typedef struct gw_api {

@@ -79,6 +79,22 @@ void gw_api_create_collection(void *ctx, const http_request *r,
         return;
     }
     pthread_mutex_lock(&api->ctl_mu);
+    pd_collection *all = NULL;
+    size_t ncols = 0;
+    if (pd_catalog_list(api->catalog, &all, &ncols, &err) == 0 &&
+        ncols >= api->o.max_collections) {
+        vx_free(all);
+        vx_free(buf);
+        pthread_mutex_unlock(&api->ctl_mu);
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Wrong input: the server holds %zu collections, the "
+                 "maximum (max-collections)",
+                 ncols);
+        api_fail(&c, VECTRON_LIMIT, msg);
+        return;
+    }
+    vx_free(all);
     rc = pd_submit(&c, buf, len, &err);
     vx_free(buf);
     pd_collection col;

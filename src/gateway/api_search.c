@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/common.h"
 #include "gateway/api.h"
@@ -133,6 +134,28 @@ out:
     return rc;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The slow-query log (knob slow-query-ms). */
+static void log_if_slow(const api_call *c, const pd_collection *col,
+                        const gw_search *q, size_t nsearches)
+{
+    double ms = (now_s() - c->t0) * 1e3;
+    if (!c->api->o.slow_query_ms || ms < (double)c->api->o.slow_query_ms)
+        return;
+    vx_log(VECTRON_LOG_WARN, "slow-query",
+           "route=%s collection=%s ms=%.1f searches=%zu limit=%u offset=%u "
+           "hnsw_ef=%u exact=%d filter=%s",
+           c->req->route ? c->req->route->name : "?", col->name, ms,
+           nsearches, q ? q->limit : 0, q ? q->offset : 0, q ? q->hnsw_ef : 0,
+           q ? q->exact : 0, q && q->filter ? "yes" : "no");
+}
+
 typedef int (*decode_one_fn)(const char *body, size_t len, uint32_t dim,
                              const gw_limits *lim, gw_search *out,
                              vectron_error *err);
@@ -177,6 +200,7 @@ static void single(void *ctx, const http_request *r, http_response *w,
             api_fail_err(&c, rc, &err);
         else
             api_ok(&c, wrap(res, query));
+        log_if_slow(&c, &col, &q, 1);
     }
     api_release_shards(&col, s);
     gw_search_close(&q);
@@ -218,6 +242,7 @@ static void batch(void *ctx, const http_request *r, http_response *w,
             api_ok(&c, all);
             all = NULL;
         }
+        log_if_slow(&c, &col, b.count ? &b.searches[0] : NULL, b.count);
     }
     json_decref(all);
     api_release_shards(&col, s);

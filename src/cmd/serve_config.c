@@ -1,0 +1,419 @@
+/*
+ * serve_config.c - the knob table of `vectron serve` and the checks that
+ * tie knobs together. Each knob says what it does and what changing it
+ * trades off; --help and docs are generated from these texts, so keep
+ * them true when the code they describe changes.
+ *
+ * Threading: see serve_config.h.
+ */
+#include "cmd/serve_config.h"
+#include "common/common.h"
+
+#define OFF(field) offsetof(vx_serve_config, field)
+
+static const char *const store_sync_values[] = {"none", "data", "full", NULL};
+static const char *const log_level_values[] = {"debug", "info", "warn", "error",
+                                               NULL};
+static const char *const log_format_values[] = {"text", "json", NULL};
+
+static const vx_config_knob serve_knobs[] = {
+    /* ---------------------------------------------------------- network */
+    {.name = "data",
+     .type = VX_CFG_STRING,
+     .def = "./data",
+     .offset = OFF(data),
+     .section = "network",
+     .doc = "Directory holding all of this node's state: shard stores, HNSW "
+            "checkpoints, Raft logs and snapshots, cluster metadata.",
+     .effect = "Put it on a local SSD; starting with another directory "
+               "starts an empty database, so keep it stable across "
+               "restarts."},
+    {.name = "http-listen",
+     .type = VX_CFG_STRING,
+     .def = "127.0.0.1:6333",
+     .offset = OFF(http_listen),
+     .section = "network",
+     .doc = "Address:port of the public REST API (6333 is Qdrant's port, so "
+            "Qdrant clients find it).",
+     .effect = "The default accepts local clients only; 0.0.0.0:6333 (or one "
+               "interface's address) serves other hosts."},
+    {.name = "raft-listen",
+     .type = VX_CFG_STRING,
+     .def = "127.0.0.1:6335",
+     .offset = OFF(raft_listen),
+     .section = "network",
+     .doc = "Address:port of Raft traffic between nodes: one multiplexed port "
+            "for every Raft group of this node.",
+     .effect = "Other members must reach it; keep it off untrusted networks, "
+               "as Raft messages are not authenticated."},
+    {.name = "http-threads",
+     .type = VX_CFG_UINT64,
+     .def = "8",
+     .min = "1",
+     .max = "1024",
+     .offset = OFF(http_threads),
+     .section = "network",
+     .doc = "Threads that parse HTTP requests and run their handlers.",
+     .effect = "More serve more concurrent requests (a search occupies a "
+               "thread while it runs) at the cost of memory and contention; "
+               "start near the number of cores."},
+    {.name = "max-connections",
+     .type = VX_CFG_UINT64,
+     .def = "1024",
+     .min = "1",
+     .max = "1000000",
+     .offset = OFF(max_connections),
+     .section = "network",
+     .doc = "Most HTTP connections open at once; further ones are refused.",
+     .effect = "Higher admits more clients, each holding a file descriptor "
+               "and buffers; keep it below the open-file limit (ulimit -n)."},
+    {.name = "connection-timeout",
+     .type = VX_CFG_DURATION,
+     .def = "60s",
+     .min = "1s",
+     .max = "1h",
+     .offset = OFF(connection_timeout_ms),
+     .section = "network",
+     .doc = "An HTTP connection idle for this long is closed.",
+     .effect = "Shorter frees descriptors held by idle clients sooner; longer "
+               "lets keep-alive clients reuse connections across pauses."},
+    {.name = "max-body-size",
+     .type = VX_CFG_SIZE,
+     .def = "64MiB",
+     .min = "1KiB",
+     .max = "1GiB",
+     .offset = OFF(max_body_size),
+     .section = "network",
+     .doc = "Largest request body accepted; a larger one is refused with "
+            "HTTP 413.",
+     .effect = "Bounds the memory one request can take (the body is held and "
+               "parsed in memory); raise it for large upsert batches of "
+               "high-dimensional vectors."},
+
+    /* ----------------------------------------------------------- limits */
+    {.name = "max-limit",
+     .type = VX_CFG_UINT64,
+     .def = "10000",
+     .min = "1",
+     .max = "100000",
+     .offset = OFF(max_limit),
+     .section = "limits",
+     .doc = "Largest limit (results wanted) a search may ask for.",
+     .effect = "Higher allows deeper result lists; a search's ef is raised to "
+               "at least its limit, so large limits are slow and memory "
+               "hungry."},
+    {.name = "max-batch",
+     .type = VX_CFG_UINT64,
+     .def = "10000",
+     .min = "1",
+     .max = "1000000",
+     .offset = OFF(max_batch),
+     .section = "limits",
+     .doc = "Most points, ids or searches in one request (upsert, delete, "
+            "retrieve, batch search).",
+     .effect = "Larger batches amortise per-request and Raft overhead but let "
+               "one request hold more memory and occupy a shard's write path "
+               "longer."},
+    {.name = "max-offset",
+     .type = VX_CFG_UINT64,
+     .def = "100000",
+     .min = "0",
+     .max = "10000000",
+     .offset = OFF(max_offset),
+     .section = "limits",
+     .doc = "Largest offset (results skipped) a search may ask for.",
+     .effect = "A search with offset o collects limit + o candidates, so a "
+               "deep offset costs as much as a large limit; scroll pages "
+               "cheaply instead."},
+    {.name = "max-dim",
+     .type = VX_CFG_UINT64,
+     .def = "65536",
+     .min = "1",
+     .max = "65536",
+     .offset = OFF(max_dim),
+     .section = "limits",
+     .doc = "Largest vector dimension a collection may be created with.",
+     .effect = "Lower refuses collections whose points would be huge (4 bytes "
+               "per dimension per point, stored and indexed)."},
+    {.name = "max-collections",
+     .type = VX_CFG_UINT64,
+     .def = "1000",
+     .min = "1",
+     .max = "100000",
+     .offset = OFF(max_collections),
+     .section = "limits",
+     .doc = "Most collections this node holds.",
+     .effect = "Each collection brings shards, Raft groups, LMDB environments "
+               "and threads; the cap stops a runaway client from exhausting "
+               "memory and file descriptors."},
+    {.name = "request-timeout",
+     .type = VX_CFG_DURATION,
+     .def = "30s",
+     .min = "100ms",
+     .max = "1h",
+     .offset = OFF(request_timeout_ms),
+     .section = "limits",
+     .doc = "How long a write waits for Raft to commit it before the request "
+            "fails with a timeout (HTTP 504).",
+     .effect = "Shorter fails fast while a group has no leader, longer rides "
+               "out elections and slow disks; a timed-out write may still be "
+               "applied, so retry idempotently."},
+
+    /* ------------------------------------------------------------- raft */
+    {.name = "election-timeout",
+     .type = VX_CFG_DURATION,
+     .def = "1000ms",
+     .min = "10ms",
+     .max = "60s",
+     .offset = OFF(election_timeout_ms),
+     .section = "raft",
+     .doc = "Base election timeout: a follower that hears no leader for 1 to "
+            "2 times this long starts an election.",
+     .effect = "Lower replaces a lost leader sooner but risks needless "
+               "elections on a loaded host or slow network; keep it about 10x "
+               "heartbeat-interval."},
+    {.name = "heartbeat-interval",
+     .type = VX_CFG_DURATION,
+     .def = "100ms",
+     .min = "1ms",
+     .max = "10s",
+     .offset = OFF(heartbeat_interval_ms),
+     .section = "raft",
+     .doc = "How often a leader sends heartbeats to its followers; must be "
+            "below election-timeout.",
+     .effect = "Lower lets followers notice a dead leader sooner but costs "
+               "messages and CPU for every Raft group (every shard is one)."},
+    {.name = "snapshot-threshold",
+     .type = VX_CFG_UINT64,
+     .def = "1024",
+     .min = "16",
+     .max = "10000000",
+     .offset = OFF(snapshot_threshold),
+     .section = "raft",
+     .doc = "Log entries applied since the last snapshot that trigger a new "
+            "one.",
+     .effect = "Lower keeps the log on disk short and restarts quick to "
+               "replay; higher snapshots less often (each flushes the "
+               "shard's store to disk)."},
+    {.name = "snapshot-trailing",
+     .type = VX_CFG_UINT64,
+     .def = "128",
+     .min = "0",
+     .max = "10000000",
+     .offset = OFF(snapshot_trailing),
+     .section = "raft",
+     .doc = "Log entries kept behind a snapshot so that a lagging follower "
+            "catches up from the log.",
+     .effect = "Higher spares followers further behind a full snapshot "
+               "transfer, at the cost of disk space for the log."},
+    {.name = "segment-size",
+     .type = VX_CFG_SIZE,
+     .def = "1MiB",
+     .min = "64KiB",
+     .max = "1GiB",
+     .offset = OFF(segment_size),
+     .section = "raft",
+     .doc = "Size of each preallocated Raft log segment file.",
+     .effect = "Every group keeps one or two segments open, so disk use grows "
+               "with shards x this; larger means fewer files for busy "
+               "groups."},
+
+    /* ---------------------------------------------------------- storage */
+    {.name = "store-map-size",
+     .type = VX_CFG_SIZE,
+     .def = "64GiB",
+     .min = "16MiB",
+     .max = "64TiB",
+     .offset = OFF(store_map_size),
+     .section = "storage",
+     .doc = "LMDB map size of each shard store: the most data one shard can "
+            "hold. Virtual address space; the file grows only as data is "
+            "written.",
+     .effect = "Too small and writes to a full shard fail with a limit error; "
+               "every shard reserves this much address space, so thousands "
+               "of shards need a smaller value."},
+    {.name = "store-sync",
+     .type = VX_CFG_ENUM,
+     .def = "none",
+     .values = store_sync_values,
+     .offset = OFF(store_sync),
+     .section = "storage",
+     .doc = "When shard stores flush commits: none (before each Raft "
+            "snapshot only), data (each commit's data), full (each commit, "
+            "data and meta page).",
+     .effect = "The Raft log is fsynced, so kill -9 loses nothing in any mode "
+               "and commits lost to a power failure are replayed from it; "
+               "with none, a power loss on a file system that reorders writes "
+               "may damage a store, data rules that out with a flush per "
+               "commit, full adds a second."},
+    {.name = "index-checkpoint-interval",
+     .type = VX_CFG_DURATION,
+     .def = "60s",
+     .min = "0",
+     .max = "24h",
+     .offset = OFF(index_checkpoint_interval_ms),
+     .section = "storage",
+     .doc = "How often a shard saves its HNSW graph so that a restart loads "
+            "it instead of rebuilding it from the stored points; 0 disables.",
+     .effect = "Shorter leaves fewer points to re-insert after a restart but "
+               "writes the graph to disk more often; with 0 every restart "
+               "rebuilds every index."},
+
+    /* ----------------------------------------------------------- search */
+    {.name = "default-hnsw-m",
+     .type = VX_CFG_UINT64,
+     .def = "16",
+     .min = "2",
+     .max = "128",
+     .offset = OFF(default_hnsw_m),
+     .section = "search",
+     .doc = "HNSW links per node (m) for collections created without "
+            "hnsw_config.m.",
+     .effect = "Higher improves recall, most at high dimension, at the cost "
+               "of memory (about 8 x m bytes per point) and slower inserts."},
+    {.name = "default-ef-construct",
+     .type = VX_CFG_UINT64,
+     .def = "100",
+     .min = "4",
+     .max = "100000",
+     .offset = OFF(default_ef_construct),
+     .section = "search",
+     .doc = "HNSW build candidate list size for collections created without "
+            "hnsw_config.ef_construct; at least default-hnsw-m.",
+     .effect = "Higher builds a better graph (more recall at the same search "
+               "ef) but makes inserts proportionally slower."},
+    {.name = "default-hnsw-ef",
+     .type = VX_CFG_UINT64,
+     .def = "64",
+     .min = "1",
+     .max = "100000",
+     .offset = OFF(default_hnsw_ef),
+     .section = "search",
+     .doc = "Search candidate list size (ef) when a query gives no "
+            "params.hnsw_ef; the server uses max(ef, limit).",
+     .effect = "Higher raises recall and latency roughly in proportion; "
+               "queries can override it per request."},
+    {.name = "exact-selectivity",
+     .type = VX_CFG_DOUBLE,
+     .def = "0.01",
+     .min = "0",
+     .max = "1",
+     .offset = OFF(exact_selectivity),
+     .section = "search",
+     .doc = "A filtered search whose filter is estimated to match fewer than "
+            "this fraction of the points scans them exactly.",
+     .effect = "Higher answers more filters by exact scans (full recall, time "
+               "grows with the matches); lower walks the graph more, which "
+               "loses recall when few points pass."},
+    {.name = "default-oversampling",
+     .type = VX_CFG_DOUBLE,
+     .def = "2.0",
+     .min = "1",
+     .max = "100",
+     .offset = OFF(default_oversampling),
+     .section = "search",
+     .doc = "int8-quantized collections: limit x this many candidates from "
+            "the int8 search are rescored with the float vectors.",
+     .effect = "Higher recovers more of the recall lost to quantization at "
+               "the cost of more float distance computations."},
+
+    /* ---------------------------------------------------------- logging */
+    {.name = "log-level",
+     .type = VX_CFG_ENUM,
+     .def = "info",
+     .values = log_level_values,
+     .offset = OFF(log_level),
+     .section = "logging",
+     .doc = "Least severity of the log records written.",
+     .effect = "debug explains what every module does but is verbose; warn "
+               "and error show only problems."},
+    {.name = "log-format",
+     .type = VX_CFG_ENUM,
+     .def = "text",
+     .values = log_format_values,
+     .offset = OFF(log_format),
+     .section = "logging",
+     .doc = "Log record format: text (one readable line) or json (one JSON "
+            "object per line).",
+     .effect = "json suits log collectors; text is easier to read in a "
+               "terminal."},
+    {.name = "slow-query-ms",
+     .type = VX_CFG_DURATION,
+     .def = "0",
+     .min = "0",
+     .max = "1h",
+     .offset = OFF(slow_query_ms),
+     .section = "logging",
+     .doc = "Searches that take at least this long are logged at warn level "
+            "with their parameters; 0 disables.",
+     .effect = "Lower catches more slow queries but logs more lines."},
+};
+
+#define N_KNOBS (sizeof serve_knobs / sizeof serve_knobs[0])
+
+const vx_config_knob *vx_serve_config_table(size_t *n)
+{
+    *n = N_KNOBS;
+    return serve_knobs;
+}
+
+/* The rules no single knob's range can express. */
+static int check_relations(const vx_serve_config *c, vectron_error *err)
+{
+    if (c->heartbeat_interval_ms >= c->election_timeout_ms) {
+        return vx_err(err, VECTRON_INVALID,
+                      "heartbeat-interval (%llums) must be below "
+                      "election-timeout (%llums)",
+                      (unsigned long long)c->heartbeat_interval_ms,
+                      (unsigned long long)c->election_timeout_ms);
+    }
+    if (c->default_ef_construct < c->default_hnsw_m) {
+        return vx_err(err, VECTRON_INVALID,
+                      "default-ef-construct (%llu) must be at least "
+                      "default-hnsw-m (%llu)",
+                      (unsigned long long)c->default_ef_construct,
+                      (unsigned long long)c->default_hnsw_m);
+    }
+    return 0;
+}
+
+int vx_serve_config_load(int argc, char **argv, vx_serve_config *cfg,
+                         vx_config_status *st, vectron_error *err)
+{
+    int rc = vx_config_load(serve_knobs, N_KNOBS, argc, argv, cfg, st, err);
+
+    if (rc || st->help) {
+        return rc;
+    }
+    if ((rc = check_relations(cfg, err))) {
+        vx_serve_config_close(cfg);
+    }
+    return rc;
+}
+
+void vx_serve_config_close(vx_serve_config *cfg)
+{
+    vx_config_close(serve_knobs, N_KNOBS, cfg);
+}
+
+int vx_serve_config_help(FILE *out, vectron_error *err)
+{
+    return vx_config_help(serve_knobs, N_KNOBS, out,
+                          "usage: vectron serve [flags]\n\n"
+                          "Runs a single-process Vectron: placement driver, "
+                          "worker and REST gateway\nsharing one data "
+                          "directory.",
+                          err);
+}
+
+int vx_serve_config_markdown(FILE *out, vectron_error *err)
+{
+    return vx_config_markdown(serve_knobs, N_KNOBS, out,
+                              "vectron serve: configuration", err);
+}
+
+int vx_serve_config_dump(const vx_serve_config *cfg, FILE *out,
+                         vectron_error *err)
+{
+    return vx_config_dump(serve_knobs, N_KNOBS, cfg, out, err);
+}
