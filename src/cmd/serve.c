@@ -232,7 +232,9 @@ int vx_serve_main(int argc, char **argv)
     host_options ho = {.data_dir = cfg.data,
                        .node = node,
                        .member_id = 1,
-                       .fatal = fatal};
+                       .fatal = fatal,
+                       .checkpoint_interval_ms =
+                           (unsigned)cfg.index_checkpoint_interval_ms};
     store_options_default(&ho.store);
     ho.store.map_size = (size_t)cfg.store_map_size;
     ho.store.sync = (store_sync_mode)cfg.store_sync;

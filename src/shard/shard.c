@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <stdio.h>
 
 #include "common/common.h"
 #include "shard/shard_int.h"
@@ -133,21 +135,151 @@ static int rebuild_one(void *arg, const store_point_view *p, vectron_error *err)
     return vectron_index_add(sh->idx, p->internal_id, p->vector, err);
 }
 
+/* Reconciling a loaded checkpoint with the store. */
+typedef struct reconcile {
+    shard *sh;
+    float *a, *b;   /* dim floats each */
+    uint8_t *seen;  /* one bit per internal id below limit */
+    uint64_t limit; /* the store's next internal id */
+    size_t kept, added;
+} reconcile;
+
+static int reconcile_one(void *arg, const store_point_view *p,
+                         vectron_error *err)
+{
+    reconcile *r = arg;
+    size_t bytes = (size_t)p->dim * sizeof(float);
+    int rc;
+    if (p->internal_id < r->limit)
+        r->seen[p->internal_id / 8] |= (uint8_t)(1u << (p->internal_id % 8));
+    if (vectron_index_get(r->sh->idx, p->internal_id, r->a, NULL) == 0 &&
+        vectron_index_prepare(r->sh->idx, p->vector, r->b, NULL) == 0 &&
+        memcmp(r->a, r->b, bytes) == 0) {
+        r->kept++;
+        return 0;
+    }
+    if ((rc = vectron_index_add(r->sh->idx, p->internal_id, p->vector, err)))
+        return rc;
+    r->added++;
+    return 0;
+}
+
+/* Loads dir/index.vxi into sh->idx and brings it in line with the store:
+ * *loaded is 1 when done, 0 when there is no usable checkpoint (sh->idx is
+ * then untouched). Returns 0 or an error. */
+static int load_checkpoint(shard *sh, int *loaded, vectron_error *err)
+{
+    size_t plen = strlen(sh->dir) + sizeof("/" SHARD_INDEX_FILE);
+    char *path = vx_malloc(plen);
+    vectron_index *idx = NULL;
+    reconcile r = {.sh = sh};
+    vectron_error lerr = {0};
+    int rc = 0;
+    *loaded = 0;
+    if (!path)
+        return vx_err(err, VECTRON_NOMEM, "checkpoint path");
+    snprintf(path, plen, "%s/" SHARD_INDEX_FILE, sh->dir);
+    if (access(path, F_OK) != 0)
+        goto out;
+    if (vectron_index_load(path, &idx, &lerr) != 0 ||
+        vectron_index_dim(idx) != sh->p.index.dim) {
+        vx_log(VECTRON_LOG_WARN, "shard",
+               "dir=%s ignoring the index checkpoint: %s", sh->dir,
+               lerr.msg[0] ? lerr.msg : "dimension mismatch");
+        vectron_index_free(idx);
+        goto out;
+    }
+    if ((rc = store_next_internal_id(sh->st, NULL, &r.limit, err)))
+        goto fail;
+    r.a = vx_malloc((size_t)sh->p.index.dim * sizeof(float));
+    r.b = vx_malloc((size_t)sh->p.index.dim * sizeof(float));
+    r.seen = vx_calloc(r.limit / 8 + 1, 1);
+    if (!r.a || !r.b || !r.seen) {
+        rc = vx_err(err, VECTRON_NOMEM, "reconcile checkpoint");
+        goto fail;
+    }
+    vectron_index *fresh = sh->idx;
+    sh->idx = idx;
+    rc = store_foreach(sh->st, NULL, reconcile_one, &r, err);
+    idx = sh->idx;
+    sh->idx = fresh;
+    if (rc)
+        goto fail;
+    /* Points the store no longer has. */
+    size_t removed = 0;
+    if (vectron_index_size(idx) > r.kept + r.added) {
+        for (uint64_t id = 1; id < r.limit; id++) {
+            if (!(r.seen[id / 8] & (1u << (id % 8))) &&
+                vectron_index_remove(idx, id, NULL) == 0)
+                removed++;
+        }
+    }
+    if (vectron_index_size(idx) != r.kept + r.added) {
+        /* An id at or above the store's counter: not this store's graph. */
+        vx_log(VECTRON_LOG_WARN, "shard",
+               "dir=%s the index checkpoint does not match the store; "
+               "rebuilding",
+               sh->dir);
+        vectron_index_free(idx);
+        goto out;
+    }
+    vx_log(VECTRON_LOG_INFO, "shard",
+           "dir=%s loaded the index checkpoint: kept=%zu added=%zu "
+           "removed=%zu",
+           sh->dir, r.kept, r.added, removed);
+    vectron_index_free(sh->idx);
+    sh->idx = idx;
+    *loaded = 1;
+    goto out;
+fail:
+    vectron_index_free(idx);
+out:
+    vx_free(r.a);
+    vx_free(r.b);
+    vx_free(r.seen);
+    vx_free(path);
+    return rc;
+}
+
+int shard_checkpoint(shard *sh, size_t *points, vectron_error *err)
+{
+    size_t plen = strlen(sh->dir) + sizeof("/" SHARD_INDEX_FILE);
+    char *path = vx_malloc(plen);
+    if (!path)
+        return vx_err(err, VECTRON_NOMEM, "checkpoint path");
+    snprintf(path, plen, "%s/" SHARD_INDEX_FILE, sh->dir);
+    size_t n = vectron_index_size(sh->idx);
+    int rc = vectron_index_save(sh->idx, path, err);
+    vx_free(path);
+    if (rc)
+        return vx_err_wrap(err, rc, "shard %s: checkpoint", sh->dir);
+    if (points)
+        *points = n;
+    return 0;
+}
+
 int shard_open(const char *dir, const shard_params *p, shard **out,
                vectron_error *err)
 {
     shard *sh = vx_calloc(1, sizeof *sh);
-    int rc = 0, have_sync = 0;
+    int rc = 0, have_sync = 0, loaded = 0;
 
     if (!sh) {
         return vx_err(err, VECTRON_NOMEM, "open shard %s: out of memory", dir);
     }
     sh->p = *p;
     sh->p.store.dim = p->index.dim;
+    if (!(sh->dir = vx_malloc(strlen(dir) + 1))) {
+        vx_free(sh);
+        return vx_err(err, VECTRON_NOMEM, "open shard %s: out of memory", dir);
+    }
+    memcpy(sh->dir, dir, strlen(dir) + 1);
     if ((rc = vectron_index_new(&sh->p.index, &sh->idx, err)) != 0 ||
         (rc = store_open(dir, &sh->p.store, &sh->st, err)) != 0 ||
         (rc = store_applied_index(sh->st, NULL, &sh->applied, err)) != 0 ||
-        (rc = store_foreach(sh->st, NULL, rebuild_one, sh, err)) != 0) {
+        (rc = load_checkpoint(sh, &loaded, err)) != 0 ||
+        (!loaded &&
+         (rc = store_foreach(sh->st, NULL, rebuild_one, sh, err)) != 0)) {
         goto fail;
     }
     pthread_mutex_init(&sh->mu, NULL);
@@ -168,6 +300,7 @@ fail:
     }
     store_close(sh->st);
     vectron_index_free(sh->idx);
+    vx_free(sh->dir);
     vx_free(sh);
     return vx_err_wrap(err, rc, "open shard %s", dir);
 }
@@ -191,6 +324,7 @@ void shard_close(shard *sh)
     pthread_cond_destroy(&sh->cv_done);
     store_close(sh->st);
     vectron_index_free(sh->idx);
+    vx_free(sh->dir);
     vx_free(sh);
 }
 

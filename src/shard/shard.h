@@ -34,11 +34,22 @@ typedef struct shard_params {
     store_options store;        /* store.dim is set from index.dim */
 } shard_params;
 
-/* Opens (or creates) the shard in dir: opens the store, rebuilds the index
- * from the stored points, and starts the indexer thread. On success *out
- * is owned by the caller (shard_close). */
+/* Opens (or creates) the shard in dir: opens the store, loads the HNSW
+ * checkpoint (dir/index.vxi, see shard_checkpoint) and reconciles it with
+ * the stored points (adds what is missing or changed, removes what the
+ * store no longer has), or rebuilds the index from the stored points when
+ * there is no usable checkpoint; then starts the indexer thread. On
+ * success *out is owned by the caller (shard_close). */
 int shard_open(const char *dir, const shard_params *p, shard **out,
                vectron_error *err);
+
+/* Saves the HNSW graph to dir/index.vxi (temporary file, fsync, rename)
+ * so that the next shard_open loads it instead of rebuilding. It may run
+ * while writes are applied and searches run: the checkpoint need not match
+ * any applied index, since shard_open reconciles it with the store, the
+ * source of truth. *points gets the number of points saved (may be NULL).
+ * Errors: IO, NOMEM. */
+int shard_checkpoint(shard *sh, size_t *points, vectron_error *err);
 
 /* Stops the indexer and closes everything. NULL is a no-op. */
 void shard_close(shard *sh);

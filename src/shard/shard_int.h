@@ -21,8 +21,12 @@ typedef struct pending_entry {
     float *vec; /* PENDING_UPSERT: dim floats in stored form, owned */
 } pending_entry;
 
+/* The HNSW checkpoint in the shard's directory (shard_checkpoint). */
+#define SHARD_INDEX_FILE "index.vxi"
+
 struct shard {
     shard_params p;
+    char *dir; /* the shard's directory, owned */
     store *st;
     vectron_index *idx;
 

@@ -38,6 +38,8 @@ struct host_shard {
     shard *sh;
     int refs;     /* guarded by h->mu */
     int dropping; /* guarded by h->mu */
+    uint64_t checkpointed; /* applied index at the last checkpoint; only
+                              the checkpoint thread (then host_close) */
     char dir[PATH_MAX];
 };
 
@@ -47,7 +49,67 @@ struct host {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     host_shard *list;
+    /* The checkpoint thread; stop and cv_stop under mu. */
+    pthread_t checkpointer;
+    int have_checkpointer;
+    int stop;
+    pthread_cond_t cv_stop;
 };
+
+/* Saves s's graph if it applied writes since its last checkpoint. */
+static void checkpoint_one(host_shard *s)
+{
+    uint64_t applied = shard_applied_index(s->sh);
+    if (applied == s->checkpointed)
+        return;
+    vectron_error err = {0};
+    size_t n = 0;
+    if (shard_checkpoint(s->sh, &n, &err) == 0) {
+        s->checkpointed = applied;
+        vx_log(VECTRON_LOG_DEBUG, LOG,
+               "group=%" PRIu64 " checkpoint points=%zu applied=%" PRIu64,
+               s->group, n, applied);
+    } else {
+        vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " %s", s->group,
+               err.msg);
+    }
+}
+
+static void *checkpoint_main(void *arg)
+{
+    host *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        vx_timespec_add_ms(&deadline, h->o.checkpoint_interval_ms);
+        while (!h->stop && pthread_cond_timedwait(&h->cv_stop, &h->mu,
+                                                  &deadline) != ETIMEDOUT)
+            ;
+        if (h->stop)
+            break;
+        /* Pin the shards, then save them without holding the lock. */
+        size_t n = 0;
+        for (host_shard *s = h->list; s; s = s->next)
+            n += !s->dropping;
+        host_shard **pinned = n ? vx_calloc(n, sizeof(*pinned)) : NULL;
+        size_t k = 0;
+        for (host_shard *s = h->list; pinned && s; s = s->next)
+            if (!s->dropping) {
+                s->refs++;
+                pinned[k++] = s;
+            }
+        pthread_mutex_unlock(&h->mu);
+        for (size_t i = 0; i < k; i++) {
+            checkpoint_one(pinned[i]);
+            host_release(pinned[i]);
+        }
+        vx_free(pinned);
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
 
 /* ------------------------------------------------------------- the fsm */
 
@@ -151,6 +213,19 @@ int host_open(const host_options *o, host **out, vectron_error *err)
     h->o.data_dir = h->data_dir;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
+    pthread_cond_init(&h->cv_stop, NULL);
+    if (o->checkpoint_interval_ms) {
+        int rc = pthread_create(&h->checkpointer, NULL, checkpoint_main, h);
+        if (rc) {
+            pthread_mutex_destroy(&h->mu);
+            pthread_cond_destroy(&h->cv);
+            pthread_cond_destroy(&h->cv_stop);
+            vx_free(h);
+            return vx_err(err, VECTRON_INTERNAL, "checkpoint thread: %s",
+                          strerror(rc));
+        }
+        h->have_checkpointer = 1;
+    }
     *out = h;
     return 0;
 }
@@ -198,15 +273,25 @@ void host_close(host *h)
 {
     if (!h)
         return;
+    if (h->have_checkpointer) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = 1;
+        pthread_cond_signal(&h->cv_stop);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->checkpointer, NULL);
+    }
     host_shard *s = h->list;
     while (s) {
         host_shard *next = s->next;
         host_close_group(h->o.node, s->group);
+        if (h->o.checkpoint_interval_ms)
+            checkpoint_one(s); /* the next start loads instead of building */
         free_shard(s);
         s = next;
     }
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
+    pthread_cond_destroy(&h->cv_stop);
     vx_free(h);
 }
 

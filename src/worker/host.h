@@ -44,13 +44,20 @@ typedef struct host_options {
      * the replica must stop rather than skip the entry. main exits. */
     void (*fatal)(void *arg, const char *msg);
     void *fatal_arg;
+    /* Every this many ms, a background thread saves the HNSW graph of
+     * each shard that applied writes since its last checkpoint
+     * (shard_checkpoint), and host_close saves them once more; 0: never
+     * (every restart rebuilds the graphs from the stores). */
+    unsigned checkpoint_interval_ms;
 } host_options;
 
-/* Errors: INVALID, NOMEM. */
+/* Starts the checkpoint thread when o->checkpoint_interval_ms is set.
+ * Errors: INVALID, NOMEM, INTERNAL (thread start). */
 int host_open(const host_options *o, host **out, vectron_error *err);
 
-/* Closes every hosted shard's group and the shard. NULL is a no-op. Must
- * not race with other calls. */
+/* Stops the checkpoint thread, closes every hosted shard's group, saves
+ * each changed graph (when checkpoints are on) and closes the shard. NULL
+ * is a no-op. Must not race with other calls. */
 void host_close(host *h);
 
 /* Opens the shards of collection c that are not yet hosted: opens each
