@@ -222,3 +222,82 @@ Test(shard, filters_apply_to_pending_and_graph)
         cr_assert(i == 0 || hits[i - 1].distance <= hits[i].distance);
     }
 }
+
+/* Exact top-1 over the graph: the checkpoint must hold the same points and
+ * vectors as the store, so an exact search agrees with the store. */
+static uint64_t exact_top1(const float *q, size_t *n_out)
+{
+    vectron_search_params sp;
+    shard_hit hits[1];
+    vectron_error err;
+    vectron_search_params_default(&sp, 1);
+    sp.exact = 1;
+    cr_assert_eq(shard_search(sh, q, &sp, hits, n_out, &err), 0, "%s",
+                 err.msg);
+    return *n_out ? hits[0].id.num : UINT64_MAX;
+}
+
+Test(shard, checkpoint_is_reconciled_with_later_writes)
+{
+    shard_cmd c;
+    const uint8_t *buf;
+    size_t len, n, saved;
+    float v[DIM], far[DIM];
+    vectron_error err;
+    char path[256];
+
+    cr_assert_eq(apply_upserts(1, 0, 300), 0);
+    cr_assert_eq(shard_wait_indexed(sh, 10000, NULL), 0);
+    cr_assert_eq(shard_checkpoint(sh, &saved, &err), 0, "%s", err.msg);
+    cr_assert_eq(saved, 300);
+    snprintf(path, sizeof path, "%s/index.vxi", dir);
+    cr_assert_eq(access(path, F_OK), 0, "checkpoint file");
+
+    /* After the checkpoint: 50 new points, point 5 moved, 9 deleted, and
+     * 12 deleted then inserted again (a new internal id). */
+    cr_assert_eq(apply_upserts(2, 300, 350), 0);
+    point_id id5 = {0, 5, {0}}, id9 = {0, 9, {0}}, id12 = {0, 12, {0}};
+    for (int d = 0; d < DIM; d++)
+        far[d] = 5000.0f + (float)d;
+    shard_cmd_init(&c);
+    shard_cmd_upsert(&c, &id5, far, DIM, NULL, 0);
+    shard_cmd_delete(&c, &id9);
+    shard_cmd_delete(&c, &id12);
+    cr_assert_eq(shard_cmd_finish(&c, &buf, &len, NULL), 0);
+    cr_assert_eq(shard_apply(sh, 3, buf, len, NULL), 0);
+    shard_cmd_close(&c);
+    cr_assert_eq(apply_upserts(4, 12, 13), 0);
+    shard_close(sh);
+    open_shard();
+
+    cr_assert_eq(shard_pending(sh), 0);
+    vec_for(320, v);
+    cr_assert_eq(exact_top1(v, &n), 320, "added after the checkpoint");
+    cr_assert_eq(exact_top1(far, &n), 5, "moved after the checkpoint");
+    vec_for(5, v);
+    cr_assert_neq(exact_top1(v, &n), 5, "old vector of 5 is gone");
+    vec_for(9, v);
+    cr_assert_neq(exact_top1(v, &n), 9, "deleted after the checkpoint");
+    vec_for(12, v);
+    cr_assert_eq(exact_top1(v, &n), 12, "re-inserted under a new id");
+    /* 349 points: 350 - 9 (deleted); 12 counted once. */
+    vectron_search_params sp;
+    vectron_search_params_default(&sp, 400);
+    sp.exact = 1;
+    static shard_hit all[400];
+    vec_for(0, v);
+    cr_assert_eq(shard_search(sh, v, &sp, all, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 349);
+
+    /* A damaged checkpoint is ignored: the shard rebuilds from the store. */
+    shard_close(sh);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    fseek(f, 100, SEEK_SET);
+    fputc(0x5a, f);
+    fclose(f);
+    open_shard();
+    cr_assert_eq(shard_search(sh, v, &sp, all, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 349);
+    cr_assert_eq(exact_top1(far, &n), 5);
+}
