@@ -213,6 +213,19 @@ static void readyz(void *ctx, const http_request *r, http_response *w)
         send_text(w, 503, "text/plain", "some shards are not ready");
 }
 
+/* Qdrant endpoints Vectron does not offer: a clear 400 rather than the
+ * router's 404/405 (which would also mis-match some of them, e.g.
+ * POST .../points/batch against GET .../points/{id}). */
+static void unsupported(void *ctx, const http_request *r, http_response *w)
+{
+    api_call c;
+    api_begin(&c, ctx, r, w);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s %s is not supported by Vectron",
+             r->method, r->route ? r->route->pattern : r->path);
+    api_fail(&c, VECTRON_UNSUPPORTED, msg);
+}
+
 /* ---------------------------------------------------------- routes */
 
 #define C "/collections/{collection_name}"
@@ -249,6 +262,21 @@ static const http_route routes[] = {
     {"POST", C "/points/search", gw_api_search, "points_search"},
     {"POST", C "/points/search/batch", gw_api_search_batch,
      "points_search_batch"},
+    /* Not offered (see docs/api.md, "Differences from Qdrant"). */
+    {"PATCH", C, unsupported, "collection_update"},
+    {"POST", C "/points/batch", unsupported, "points_batch_update"},
+    {"PUT", C "/points/vectors", unsupported, "vectors_update"},
+    {"POST", C "/points/vectors/delete", unsupported, "vectors_delete"},
+    {"POST", C "/points/recommend", unsupported, "points_recommend"},
+    {"POST", C "/points/discover", unsupported, "points_discover"},
+    {"POST", C "/points/query/groups", unsupported, "points_query_groups"},
+    {"GET", "/aliases", unsupported, "aliases"},
+    {"POST", "/collections/aliases", unsupported, "aliases_update"},
+    {"GET", C "/aliases", unsupported, "collection_aliases"},
+    {"GET", C "/snapshots", unsupported, "snapshots_list"},
+    {"POST", C "/snapshots", unsupported, "snapshot_create"},
+    {"GET", "/cluster", unsupported, "cluster"},
+    {"GET", C "/cluster", unsupported, "collection_cluster"},
 };
 
 const http_route *gw_api_routes(size_t *n)

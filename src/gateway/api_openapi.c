@@ -154,6 +154,20 @@ static const route_doc docs[] = {
      "{\"type\":\"object\",\"required\":[\"searches\"],\"properties\":{"
      "\"searches\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/"
      "schemas/Search\"}}}}"},
+    {"collection_update", "Not supported by Vectron (400)", 0, NULL},
+    {"points_batch_update", "Not supported by Vectron (400)", 0, NULL},
+    {"vectors_update", "Not supported by Vectron (400)", 0, NULL},
+    {"vectors_delete", "Not supported by Vectron (400)", 0, NULL},
+    {"points_recommend", "Not supported by Vectron (400)", 0, NULL},
+    {"points_discover", "Not supported by Vectron (400)", 0, NULL},
+    {"points_query_groups", "Not supported by Vectron (400)", 0, NULL},
+    {"aliases", "Not supported by Vectron (400)", 0, NULL},
+    {"aliases_update", "Not supported by Vectron (400)", 0, NULL},
+    {"collection_aliases", "Not supported by Vectron (400)", 0, NULL},
+    {"snapshots_list", "Not supported by Vectron (400)", 0, NULL},
+    {"snapshot_create", "Not supported by Vectron (400)", 0, NULL},
+    {"cluster", "Not supported by Vectron (400)", 0, NULL},
+    {"collection_cluster", "Not supported by Vectron (400)", 0, NULL},
 };
 
 static const route_doc *find_doc(const char *name)

@@ -24,6 +24,84 @@ static int cmp_hit(const void *a, const void *b)
     return point_id_cmp(&x->id, &y->id);
 }
 
+/* Collects up to `want` ids in id order (a query without a vector). */
+typedef struct id_page {
+    point_id *ids;
+    size_t n, want;
+} id_page;
+
+static int collect(void *arg, const store_point_view *p, vectron_error *err)
+{
+    id_page *pg = arg;
+    (void)err;
+    if (pg->n == pg->want)
+        return STORE_SCAN_STOP;
+    pg->ids[pg->n++] = p->id;
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return point_id_cmp(a, b);
+}
+
+/* A query without a vector lists the matching points in id order (as
+ * Qdrant does), with score 0. */
+static int list_by_id(const pd_collection *col, host_shard **s,
+                      const gw_search *q, json_t **out, vectron_error *err)
+{
+    uint32_t ns = col->p.shard_number;
+    size_t want = (size_t)q->limit + q->offset, total = 0, n = 0;
+    point_id *ids = vx_calloc(want * ns + 1, sizeof(*ids));
+    gw_point_out *pts = NULL;
+    store_point *loaded = NULL;
+    int rc = 0;
+    if (!ids)
+        return vx_err(err, VECTRON_NOMEM, "query");
+    for (uint32_t i = 0; i < ns && !rc; i++) {
+        id_page pg = {.ids = ids + total, .want = want};
+        rc = host_shard_scan(s[i], q->filter, NULL, collect, &pg, err);
+        total += pg.n;
+    }
+    if (rc)
+        goto out;
+    qsort(ids, total, sizeof(*ids), cmp_id);
+    size_t first = q->offset < total ? q->offset : total;
+    n = total - first < q->limit ? total - first : q->limit;
+    pts = vx_calloc(n + 1, sizeof(*pts));
+    loaded = vx_calloc(n + 1, sizeof(*loaded));
+    if (!pts || !loaded) {
+        rc = vx_err(err, VECTRON_NOMEM, "query");
+        goto out;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        pts[i].id = ids[first + i];
+        if (q->with_payload.mode == GW_PAYLOAD_NONE && !q->with_vector)
+            continue;
+        host_shard *hs = s[host_shard_of(&pts[i].id, ns)];
+        if ((rc = store_get(shard_store(host_shard_shard(hs)), NULL,
+                            &pts[i].id, &loaded[i], err)))
+            break;
+        if (q->with_vector) {
+            pts[i].vector = loaded[i].vector;
+            pts[i].dim = loaded[i].dim;
+        }
+        rc = api_payload(loaded[i].payload, loaded[i].payload_len,
+                         &q->with_payload, &pts[i].payload, err);
+    }
+    if (!rc && !(*out = gw_json_scored_points(pts, n)))
+        rc = vx_err(err, VECTRON_NOMEM, "query result");
+out:
+    for (size_t i = 0; pts && loaded && i < n; i++) {
+        json_decref(pts[i].payload);
+        store_point_clear(&loaded[i]);
+    }
+    vx_free(pts);
+    vx_free(loaded);
+    vx_free(ids);
+    return rc;
+}
+
 /* Runs search q over the shards s of col; *out gets a JSON array of
  * scored points. */
 static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
@@ -42,9 +120,7 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
     *out = NULL;
 
     if (q->kind == GW_QUERY_NONE)
-        return vx_err(err, VECTRON_UNSUPPORTED,
-                      "query: a query without a vector or point id is not "
-                      "supported by Vectron (use points/scroll)");
+        return list_by_id(col, s, q, out, err);
     if (q->kind == GW_QUERY_ID) {
         host_shard *hs = s[host_shard_of(&q->id, ns)];
         if ((rc = store_get(shard_store(host_shard_shard(hs)), NULL, &q->id,
