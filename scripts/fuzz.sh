@@ -49,3 +49,14 @@ VECTRON_FUZZ_DIR=build-fuzz/shard-data \
     ./build-fuzz/fuzz/fuzz_shard_cmd -max_total_time="$secs" -max_len=4096 \
     -artifact_prefix=build-fuzz/ "$corpus"
 rm -rf build-fuzz/shard-data
+
+# Router (method + path against the real route table) and the PD catalog
+# (commands, snapshots): byte 0 even = router, odd = catalog.
+corpus=build-fuzz/corpus-request
+mkdir -p "$corpus"
+printf '\x00PUT /collections/a%%20b/points' > "$corpus/route1"
+printf '\x00GET /collections/x/points/550e8400-e29b-41d4-a716-446655440000' > "$corpus/route2"
+printf '\x00POST /collections/%%00/points/query' > "$corpus/route3"
+printf '\x01VXPC\x01\x01\x00\x00\x03\x00abc' > "$corpus/pd1"
+./build-fuzz/fuzz/fuzz_request -max_total_time="$secs" -max_len=4096 \
+    -artifact_prefix=build-fuzz/ "$corpus"
