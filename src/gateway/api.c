@@ -243,6 +243,7 @@ static const http_route routes[] = {
     {"DELETE", C, gw_api_delete_collection, "collection_delete"},
     {"GET", C "/exists", gw_api_collection_exists, "collection_exists"},
     {"PUT", C "/index", gw_api_create_index, "index_create"},
+    {"DELETE", C "/index/{field_name}", gw_api_delete_index, "index_delete"},
     {"PUT", C "/points", gw_api_upsert, "points_upsert"},
     {"POST", C "/points", gw_api_retrieve, "points_retrieve"},
     {"GET", C "/points/{id}", gw_api_get_point, "point_get"},

@@ -123,6 +123,7 @@ void gw_api_delete_collection(void *ctx, const http_request *r,
 void gw_api_collection_exists(void *ctx, const http_request *r,
                               http_response *w);
 void gw_api_create_index(void *ctx, const http_request *r, http_response *w);
+void gw_api_delete_index(void *ctx, const http_request *r, http_response *w);
 void gw_api_upsert(void *ctx, const http_request *r, http_response *w);
 void gw_api_retrieve(void *ctx, const http_request *r, http_response *w);
 void gw_api_get_point(void *ctx, const http_request *r, http_response *w);

@@ -288,6 +288,34 @@ void gw_api_get_collection(void *ctx, const http_request *r, http_response *w)
     api_release_shards(&col, s);
 }
 
+/* Replicates one sealed command to every shard of col and sends the
+ * update result. */
+static void write_all(api_call *c, const pd_collection *col, host_shard **s,
+                      const uint8_t *buf, size_t len, int wait)
+{
+    vectron_error err = {0};
+    uint32_t n = col->p.shard_number;
+    const uint8_t **bufs = vx_calloc(n, sizeof(*bufs));
+    size_t *lens = vx_calloc(n, sizeof(*lens));
+    uint64_t op = 0;
+    int completed = 0, rc = 0;
+    if (!bufs || !lens)
+        rc = vx_err(&err, VECTRON_NOMEM, "index change");
+    for (uint32_t i = 0; !rc && i < n; i++) {
+        bufs[i] = buf;
+        lens[i] = len;
+    }
+    if (!rc)
+        rc = host_write(c->api->host, n, s, bufs, lens, wait,
+                        c->api->o.request_timeout_ms, &op, &completed, &err);
+    if (rc)
+        api_fail_err(c, rc, &err);
+    else
+        api_ok(c, gw_json_update_result(op, completed));
+    vx_free(bufs);
+    vx_free(lens);
+}
+
 void gw_api_create_index(void *ctx, const http_request *r, http_response *w)
 {
     api_call c;
@@ -303,10 +331,6 @@ void gw_api_create_index(void *ctx, const http_request *r, http_response *w)
         api_fail_err(&c, rc, &err);
         return;
     }
-    if (api_acquire_shards(&c, &col, &s)) {
-        gw_payload_index_close(&pi);
-        return;
-    }
     static const store_index_type types[] = {
         [GW_FIELD_KEYWORD] = STORE_KEYWORD,
         [GW_FIELD_INTEGER] = STORE_INTEGER,
@@ -318,29 +342,39 @@ void gw_api_create_index(void *ctx, const http_request *r, http_response *w)
     shard_cmd_create_index(&cmd, pi.field_name, types[pi.type]);
     const uint8_t *buf;
     size_t len;
-    rc = shard_cmd_finish(&cmd, &buf, &len, &err);
-    uint32_t n = col.p.shard_number;
-    const uint8_t **bufs = vx_calloc(n, sizeof(*bufs));
-    size_t *lens = vx_calloc(n, sizeof(*lens));
-    if (!rc && (!bufs || !lens))
-        rc = vx_err(&err, VECTRON_NOMEM, "create index");
-    uint64_t op = 0;
-    int completed = 0;
-    if (!rc) {
-        for (uint32_t i = 0; i < n; i++) {
-            bufs[i] = buf;
-            lens[i] = len;
-        }
-        rc = host_write(c.api->host, n, s, bufs, lens, wait,
-                        c.api->o.request_timeout_ms, &op, &completed, &err);
-    }
-    if (rc)
+    if ((rc = shard_cmd_finish(&cmd, &buf, &len, &err)))
         api_fail_err(&c, rc, &err);
-    else
-        api_ok(&c, gw_json_update_result(op, completed));
-    vx_free(bufs);
-    vx_free(lens);
+    else if (api_acquire_shards(&c, &col, &s) == 0)
+        write_all(&c, &col, s, buf, len, wait);
     shard_cmd_close(&cmd);
     gw_payload_index_close(&pi);
+    api_release_shards(&col, s);
+}
+
+void gw_api_delete_index(void *ctx, const http_request *r, http_response *w)
+{
+    api_call c;
+    api_begin(&c, ctx, r, w);
+    pd_collection col;
+    host_shard **s = NULL;
+    vectron_error err = {0};
+    int wait, rc;
+    if (api_collection(&c, &col) || (wait = api_wait(&c)) < 0)
+        return;
+    const char *field = r->params[1];
+    if (strlen(field) > STORE_FIELD_MAX) {
+        api_fail(&c, VECTRON_INVALID, "field_name: too long");
+        return;
+    }
+    shard_cmd cmd;
+    shard_cmd_init(&cmd);
+    shard_cmd_drop_index(&cmd, field);
+    const uint8_t *buf;
+    size_t len;
+    if ((rc = shard_cmd_finish(&cmd, &buf, &len, &err)))
+        api_fail_err(&c, rc, &err);
+    else if (api_acquire_shards(&c, &col, &s) == 0)
+        write_all(&c, &col, s, buf, len, wait);
+    shard_cmd_close(&cmd);
     api_release_shards(&col, s);
 }

@@ -94,6 +94,8 @@ static const route_doc docs[] = {
      "{\"oneOf\":[{\"type\":\"string\",\"enum\":[\"keyword\",\"integer\","
      "\"float\",\"bool\"]},{\"type\":\"object\",\"properties\":{\"type\":"
      "{\"type\":\"string\"}}}]}}}"},
+    {"index_delete", "Drop a payload index (a no-op when there is none)", 1,
+     NULL},
     {"points_upsert",
      "Upsert points (JSON, or the binary bulk body with Content-Type "
      "application/vnd.vectron.bulk-upsert)",

@@ -81,6 +81,8 @@ void shard_cmd_delete_payload(shard_cmd *c, const point_id *id,
                               const char *const *keys, size_t n);
 void shard_cmd_create_index(shard_cmd *c, const char *field,
                             store_index_type type);
+/* Drops the payload index on field (a no-op when there is none). */
+void shard_cmd_drop_index(shard_cmd *c, const char *field);
 /* Seals the command (header counts, CRC32C). *buf points into c (valid
  * until shard_cmd_close). Errors: NOMEM (an append failed), LIMIT. */
 int shard_cmd_finish(shard_cmd *c, const uint8_t **buf, size_t *len,

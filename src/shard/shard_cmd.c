@@ -25,7 +25,8 @@ enum {
     OP_DELETE = 2,
     OP_SET_PAYLOAD = 3,
     OP_DELETE_PAYLOAD = 4,
-    OP_CREATE_INDEX = 5
+    OP_CREATE_INDEX = 5,
+    OP_DROP_INDEX = 6
 };
 
 /* ---- building ---- */
@@ -177,6 +178,24 @@ void shard_cmd_create_index(shard_cmd *c, const char *field,
     p[2] = (uint8_t)(l >> 8);
     memcpy(p + 3, field, l);
     p[3 + l] = (uint8_t)type;
+    c->n_ops++;
+}
+
+void shard_cmd_drop_index(shard_cmd *c, const char *field)
+{
+    size_t l = strlen(field);
+    uint8_t *p;
+    if (l > 65535) {
+        c->failed = 1;
+        return;
+    }
+    if (!(p = room(c, 1 + 2 + l))) {
+        return;
+    }
+    p[0] = OP_DROP_INDEX;
+    p[1] = (uint8_t)l;
+    p[2] = (uint8_t)(l >> 8);
+    memcpy(p + 3, field, l);
     c->n_ops++;
 }
 
@@ -395,6 +414,16 @@ static int decode(shard *sh, const uint8_t *b, size_t len, op **out,
             c.p += 3 + l;
             break;
         }
+        case OP_DROP_INDEX: {
+            size_t l;
+            if (!need(&c, 2) || !need(&c, 2 + (l = c.p[0] | c.p[1] << 8))) {
+                BAD("op %u: truncated field", i);
+            }
+            o->data = (const char *)c.p + 2;
+            o->data_len = l;
+            c.p += 2 + l;
+            break;
+        }
         default:
             BAD("op %u: unknown type %d", i, o->type);
         }
@@ -444,6 +473,17 @@ static int run_op(shard *sh, store_txn *txn, op *o, uint64_t *internal,
         memcpy(field, o->data, o->data_len);
         field[o->data_len] = '\0';
         rc = store_index_create(txn, field, o->index_type, err);
+        break;
+    case OP_DROP_INDEX:
+        if (o->data_len > STORE_FIELD_MAX) {
+            return vx_err(err, VECTRON_INVALID, "index field name too long");
+        }
+        memcpy(field, o->data, o->data_len);
+        field[o->data_len] = '\0';
+        rc = store_index_drop(txn, field, err);
+        if (rc == VECTRON_NOT_FOUND) {
+            rc = 0; /* dropping an index that is not there is a no-op */
+        }
         break;
     }
     return rc;
