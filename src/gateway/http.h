@@ -79,7 +79,8 @@ typedef struct http_request {
     size_t nparams;
     const char *body; /* the whole body, NUL-terminated; "" if none */
     size_t body_len;
-    const char *client;      /* peer as "ip:port" or "[ip6]:port" */
+    const char *client;      /* peer as "ip:port" or "[ip6]:port"
+                                ("unknown" if libmicrohttpd cannot tell) */
     const http_route *route; /* the matched entry of the route table */
     void *conn;              /* internal: the server's per-request state */
 } http_request;
@@ -106,7 +107,8 @@ typedef struct http_response {
                                  handler returns */
     char *body;               /* vx_malloc'd, len bytes; the server takes
                                  it and frees it with vx_free, also when
-                                 it substitutes a 500 */
+                                 it substitutes a 500. An empty response
+                                 still needs a buffer (len 0) */
     size_t len;
     char headers[HTTP_MAX_HEADERS][2][HTTP_HEADER_SIZE]; /* name, value */
     size_t nheaders;
@@ -167,9 +169,10 @@ typedef struct http_server http_server;
  *   vectron_http_response_bytes_total{route}              counter (bodies)
  * where status is the class ("2xx".."5xx"), route the route's name or
  * "none" when no route matched, and method the route's method, or one of
- * the common methods or "other" when no route matched. On success *out
- * is the running server (stop it with http_server_stop); on error *out
- * is NULL and nothing runs. */
+ * the common methods or "other" when no route matched (registering the
+ * same families again, e.g. from a second server, finds them). On success
+ * *out is the running server (stop it with http_server_stop); on error
+ * *out is NULL and nothing runs (families already registered stay). */
 int http_server_start(const http_config *cfg, const http_route *routes,
                       size_t nroutes, void *ctx, http_server **out,
                       vectron_error *err);
