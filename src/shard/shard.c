@@ -403,24 +403,29 @@ static int cmp_hit(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-static int allowed(const vectron_search_params *sp, uint64_t id)
+/* The graph search skips ids whose graph copy is stale (touched by a
+ * pending entry) and applies the caller's predicate. */
+typedef struct graph_filter {
+    const uint64_t *touched; /* sorted */
+    size_t n_touched;
+    vectron_filter_fn user;
+    void *user_arg;
+} graph_filter;
+
+static int graph_pass(uint64_t id, void *arg)
 {
-    if (sp->allow) {
-        int found = 0;
-        for (size_t i = 0; i < sp->n_allow && !found; i++) {
-            found = sp->allow[i] == id;
-        }
-        if (!found) {
-            return 0;
-        }
+    const graph_filter *g = arg;
+    if (g->n_touched &&
+        bsearch(&id, g->touched, g->n_touched, sizeof *g->touched, cmp_u64)) {
+        return 0;
     }
-    return !sp->filter || sp->filter(id, sp->filter_arg);
+    return !g->user || g->user(id, g->user_arg);
 }
 
 int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
                  shard_hit *out, size_t *n_out, vectron_error *err)
 {
-    uint64_t *touched = NULL;
+    uint64_t *touched = NULL, *allow = NULL;
     float *q = NULL;
     pos_entry *order = NULL;
     vectron_hit *cands = NULL;
@@ -433,23 +438,35 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
     if (k < 1 || k > VECTRON_MAX_K) {
         return vx_err(err, VECTRON_INVALID, "search: k = %zu out of range", k);
     }
-    /* The query in stored form, prepared once outside the lock. */
+    /* The query in stored form and a sorted copy of the allow-list,
+     * prepared outside the lock. */
     q = vx_malloc((size_t)sh->p.index.dim * sizeof(float));
-    if (!q) {
-        return vx_err(err, VECTRON_NOMEM, "search: out of memory");
+    if (sp->allow && sp->n_allow) {
+        allow = vx_malloc(sp->n_allow * sizeof *allow);
+    }
+    if (!q || (sp->allow && sp->n_allow && !allow)) {
+        rc = vx_err(err, VECTRON_NOMEM, "search: out of memory");
+        goto out;
     }
     if ((rc = vectron_index_prepare(sh->idx, query, q, err)) != 0) {
-        vx_free(q);
-        return vx_err_wrap(err, rc, "search: query");
+        rc = vx_err_wrap(err, rc, "search: query");
+        goto out;
+    }
+    if (allow) {
+        memcpy(allow, sp->allow, sp->n_allow * sizeof *allow);
+        qsort(allow, sp->n_allow, sizeof *allow, cmp_u64);
     }
     /* 1. Snapshot the pending buffer: the newest entry of each internal id
      * is its current state; the graph's copy of such an id is stale.
-     * Entries are sorted by (id, newest first) to find them. */
+     * Entries are sorted by (id, newest first) to find them. Only the
+     * distances are computed under the lock (it also guards apply and the
+     * indexer); the caller's predicate, which may read the store, runs
+     * after. */
     pthread_mutex_lock(&sh->mu);
     size_t n_pend = sh->tail - sh->head;
     touched = vx_malloc((n_pend + 1) * sizeof *touched);
     order = vx_malloc((n_pend + 1) * sizeof *order);
-    cands = vx_malloc((n_pend + k + n_pend + 1) * sizeof *cands);
+    cands = vx_malloc((n_pend + k + 1) * sizeof *cands);
     if (!touched || !order || !cands) {
         pthread_mutex_unlock(&sh->mu);
         rc = vx_err(err, VECTRON_NOMEM, "search: out of memory");
@@ -466,8 +483,10 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
             continue; /* an older entry of an id already decided */
         }
         e = &sh->pend[sh->head + order[i].pos];
-        touched[n_touched++] = e->internal_id;
-        if (e->op == PENDING_UPSERT && allowed(sp, e->internal_id)) {
+        touched[n_touched++] = e->internal_id; /* ascending: order is */
+        if (e->op == PENDING_UPSERT &&
+            (!allow || bsearch(&e->internal_id, allow, sp->n_allow,
+                               sizeof *allow, cmp_u64))) {
             cands[n_cands].id = e->internal_id;
             cands[n_cands].distance =
                 vectron_index_distance(sh->idx, q, e->vec);
@@ -475,24 +494,34 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
         }
     }
     pthread_mutex_unlock(&sh->mu);
+    /* The closest pending points that pass the predicate, at most k. */
+    qsort(cands, n_cands, sizeof *cands, cmp_hit);
+    if (sp->filter) {
+        size_t kept = 0;
+        for (size_t i = 0; i < n_cands && kept < k; i++) {
+            if (sp->filter(cands[i].id, sp->filter_arg)) {
+                cands[kept++] = cands[i];
+            }
+        }
+        n_cands = kept;
+    } else if (n_cands > k) {
+        n_cands = k;
+    }
 
-    /* 2. The graph, asking for enough extra results to replace stale
-     * ones. */
-    gsp.k = (uint32_t)(k + n_touched > VECTRON_MAX_K ? VECTRON_MAX_K
-                                                     : k + n_touched);
-    if (gsp.ef != 0 && gsp.ef < gsp.k) {
-        gsp.ef = gsp.k;
+    /* 2. The graph, skipping the ids whose graph copy is stale. */
+    graph_filter gf = {.touched = touched,
+                       .n_touched = n_touched,
+                       .user = sp->filter,
+                       .user_arg = sp->filter_arg};
+    if (n_touched) {
+        gsp.filter = graph_pass;
+        gsp.filter_arg = &gf;
     }
     if ((rc = vectron_index_search(sh->idx, q, &gsp, cands + n_cands, &n_graph,
                                    err)) != 0) {
         goto out;
     }
-    for (size_t i = 0, base = n_cands; i < n_graph; i++) {
-        vectron_hit h = cands[base + i]; /* writes never overtake reads */
-        if (!bsearch(&h.id, touched, n_touched, sizeof *touched, cmp_u64)) {
-            cands[n_cands++] = h;
-        }
-    }
+    n_cands += n_graph;
     qsort(cands, n_cands, sizeof *cands, cmp_hit);
 
     /* 3. Resolve to point ids; points deleted since are dropped. */
@@ -521,6 +550,7 @@ out:
     vx_free(touched);
     vx_free(order);
     vx_free(cands);
+    vx_free(allow);
     vx_free(q);
     return rc;
 }
