@@ -153,6 +153,13 @@ int vectron_index_load_buffer(const void *buf, size_t len, vectron_index **out,
 int vectron_index_prepare(const vectron_index *idx, const float *vec,
                           float *out, vectron_error *err);
 
+/* The same rules without an index, for callers that validate before they
+ * reach one (the gateway): dim finite components, a squared norm that
+ * cannot overflow distances, non-zero under cosine. Errors: INVALID with
+ * the reason. */
+int vectron_vector_check(vectron_metric metric, const float *vec,
+                         uint32_t dim, vectron_error *err);
+
 /* The index's distance (lower is closer) between two vectors already in
  * stored form (from vectron_index_prepare), as a search reports it. For
  * callers that score points not (yet) in the index. Cannot fail and does

@@ -132,9 +132,44 @@ void api_release_shards(const pd_collection *col, host_shard **s)
     vx_free(s);
 }
 
+/* Qdrant's ?consistency= query parameter: a replica count or "majority",
+ * "quorum", "all"; Vectron's own names are accepted too. Anything above
+ * one replica reads like strong here (the leader after a barrier). */
+static int url_consistency(api_call *c, gw_consistency *out)
+{
+    const char *v = http_query_arg(c->req, "consistency");
+    vectron_error err = {0};
+    *out = GW_CONSISTENCY_DEFAULT;
+    if (!v)
+        return 0;
+    if (strcmp(v, "majority") == 0 || strcmp(v, "quorum") == 0 ||
+        strcmp(v, "all") == 0) {
+        *out = GW_CONSISTENCY_STRONG;
+        return 0;
+    }
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v >= '0' && *v <= '9' && *end == '\0' && n >= 1) {
+        *out = n == 1 ? GW_CONSISTENCY_EVENTUAL : GW_CONSISTENCY_STRONG;
+        return 0;
+    }
+    if (gw_consistency_parse(v, strlen(v), out, &err)) {
+        api_fail(c, VECTRON_INVALID,
+                 "consistency: expected a replica count, majority, quorum, "
+                 "all, strong, bounded or eventual");
+        return VECTRON_INVALID;
+    }
+    return 0;
+}
+
 int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
                     gw_consistency want)
 {
+    if (want == GW_CONSISTENCY_DEFAULT) {
+        int rc = url_consistency(c, &want);
+        if (rc)
+            return rc;
+    }
     if (want == GW_CONSISTENCY_DEFAULT)
         want = col->p.read_consistency == PD_READ_STRONG
                    ? GW_CONSISTENCY_STRONG

@@ -288,6 +288,59 @@ void gw_api_get_collection(void *ctx, const http_request *r, http_response *w)
     api_release_shards(&col, s);
 }
 
+/* Payload index field names are dotted paths; "a[].b" means "a.b" (as in
+ * filters, which normalise the same way). Rewrites f in place. Errors:
+ * INVALID (empty, an empty segment, too long). */
+static int normalize_field(char *f, vectron_error *err)
+{
+    char *w = f;
+    for (const char *p = f; *p;) {
+        if (p[0] == '[' && p[1] == ']') {
+            p += 2;
+            continue;
+        }
+        *w++ = *p++;
+    }
+    *w = '\0';
+    size_t n = strlen(f);
+    if (n == 0 || n > STORE_FIELD_MAX || f[0] == '.' || f[n - 1] == '.' ||
+        strstr(f, ".."))
+        return vx_err(err, VECTRON_INVALID,
+                      "field_name: expected a dotted path of non-empty keys "
+                      "(at most %u bytes)",
+                      STORE_FIELD_MAX);
+    return 0;
+}
+
+/* Refuses an index of another type on an indexed field (the shard would
+ * reject it, deterministically, but with no reason for the client). */
+static int check_index_type(api_call *c, host_shard *s, const char *field,
+                            store_index_type type)
+{
+    store_index_def *defs = NULL;
+    size_t n = 0;
+    vectron_error err = {0};
+    int rc = store_index_list(shard_store(host_shard_shard(s)), NULL, &defs,
+                              &n, &err);
+    if (rc) {
+        api_fail_err(c, rc, &err);
+        return rc;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (strcmp(defs[i].field, field) == 0 && defs[i].type != type) {
+            char msg[STORE_FIELD_MAX + 160];
+            snprintf(msg, sizeof msg,
+                     "Wrong input: field `%s` already has a %s index; delete "
+                     "it first",
+                     field, store_index_type_name(defs[i].type));
+            api_fail(c, VECTRON_INVALID, msg);
+            rc = VECTRON_INVALID;
+        }
+    }
+    store_index_defs_free(defs, n);
+    return rc;
+}
+
 /* Replicates one sealed command to every shard of col and sends the
  * update result. */
 static void write_all(api_call *c, const pd_collection *col, host_shard **s,
@@ -331,6 +384,11 @@ void gw_api_create_index(void *ctx, const http_request *r, http_response *w)
         api_fail_err(&c, rc, &err);
         return;
     }
+    if ((rc = normalize_field(pi.field_name, &err))) {
+        api_fail_err(&c, rc, &err);
+        gw_payload_index_close(&pi);
+        return;
+    }
     static const store_index_type types[] = {
         [GW_FIELD_KEYWORD] = STORE_KEYWORD,
         [GW_FIELD_INTEGER] = STORE_INTEGER,
@@ -344,7 +402,8 @@ void gw_api_create_index(void *ctx, const http_request *r, http_response *w)
     size_t len;
     if ((rc = shard_cmd_finish(&cmd, &buf, &len, &err)))
         api_fail_err(&c, rc, &err);
-    else if (api_acquire_shards(&c, &col, &s) == 0)
+    else if (api_acquire_shards(&c, &col, &s) == 0 &&
+             check_index_type(&c, s[0], pi.field_name, types[pi.type]) == 0)
         write_all(&c, &col, s, buf, len, wait);
     shard_cmd_close(&cmd);
     gw_payload_index_close(&pi);
@@ -361,9 +420,14 @@ void gw_api_delete_index(void *ctx, const http_request *r, http_response *w)
     int wait, rc;
     if (api_collection(&c, &col) || (wait = api_wait(&c)) < 0)
         return;
-    const char *field = r->params[1];
-    if (strlen(field) > STORE_FIELD_MAX) {
+    char field[STORE_FIELD_MAX + 1];
+    if (strlen(r->params[1]) > STORE_FIELD_MAX) {
         api_fail(&c, VECTRON_INVALID, "field_name: too long");
+        return;
+    }
+    strcpy(field, r->params[1]);
+    if ((rc = normalize_field(field, &err))) {
+        api_fail_err(&c, rc, &err);
         return;
     }
     shard_cmd cmd;

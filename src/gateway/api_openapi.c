@@ -41,8 +41,11 @@ static const char *const components =
     "\"with_vector\":{\"type\":\"boolean\"},"
     "\"score_threshold\":{\"type\":\"number\"},"
     "\"consistency\":{\"$ref\":\"#/components/schemas/Consistency\"}}},"
-    "\"Search\":{\"type\":\"object\",\"required\":[\"vector\",\"limit\"],"
+    "\"Search\":{\"type\":\"object\",\"required\":[\"vector\"],"
     "\"properties\":{\"vector\":{\"$ref\":\"#/components/schemas/Vector\"},"
+    "\"top\":{\"type\":\"integer\",\"description\":\"alias of limit; one "
+    "of them is required\"},\"with_vectors\":{\"type\":\"boolean\"},"
+    "\"consistency\":{\"$ref\":\"#/components/schemas/Consistency\"},"
     "\"filter\":{\"$ref\":\"#/components/schemas/Filter\"},"
     "\"params\":{\"$ref\":\"#/components/schemas/SearchParams\"},"
     "\"limit\":{\"type\":\"integer\"},\"offset\":{\"type\":\"integer\"},"
@@ -143,7 +146,8 @@ static const route_doc docs[] = {
      "\"#/components/schemas/Consistency\"}}}"},
     {"points_count", "Count points matching a filter", 0,
      "{\"type\":\"object\",\"properties\":{\"filter\":{\"$ref\":\"#/"
-     "components/schemas/Filter\"},\"exact\":{\"type\":\"boolean\"}}}"},
+     "components/schemas/Filter\"},\"exact\":{\"type\":\"boolean\"},"
+     "\"consistency\":{\"$ref\":\"#/components/schemas/Consistency\"}}}"},
     {"points_query", "Nearest neighbours of a vector or of a point", 0,
      "{\"$ref\":\"#/components/schemas/Query\"}"},
     {"points_query_batch", "Several queries in one request", 0,
@@ -218,6 +222,14 @@ static json_t *operation(const http_route *rt)
     }
     if (d && d->wait)
         json_array_append_new(params, param("wait", "query", 0, "boolean"));
+    static const char *const reads[] = {
+        "points_retrieve", "points_scroll", "points_count",
+        "points_query",    "points_query_batch", "points_search",
+        "points_search_batch"};
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
+        if (strcmp(rt->name, reads[i]) == 0)
+            json_array_append_new(params,
+                                  param("consistency", "query", 0, "string"));
     json_object_set_new(op, "parameters", params);
     params = NULL;
     if (d && d->request) {
@@ -229,12 +241,30 @@ static json_t *operation(const http_route *rt)
             json_pack("{s:b,s:{s:{s:o}}}", "required", 1, "content",
                       "application/json", "schema", schema));
     }
-    json_object_set_new(
-        op, "responses",
-        json_pack("{s:{s:s},s:{s:s}}", "200", "description",
-                  "{\"result\": ..., \"status\": \"ok\", \"time\": seconds}",
-                  "default", "description",
-                  "{\"status\": {\"error\": message}, \"time\": seconds}"));
+    static const char *const service[] = {"root",   "healthz", "livez",
+                                          "readyz", "metrics", "openapi"};
+    int plain = 0;
+    for (size_t i = 0; i < sizeof service / sizeof service[0]; i++)
+        plain |= strcmp(rt->name, service[i]) == 0;
+    if (plain) /* bare bodies, no envelope */
+        json_object_set_new(
+            op, "responses",
+            json_pack("{s:{s:s}}", "200", "description",
+                      strcmp(rt->name, "metrics") == 0
+                          ? "Prometheus text exposition format 0.0.4"
+                      : strcmp(rt->name, "root") == 0
+                          ? "{\"title\": ..., \"version\": ...}"
+                      : strcmp(rt->name, "openapi") == 0
+                          ? "This OpenAPI document"
+                          : "Plain text; 503 while not ready"));
+    else
+        json_object_set_new(
+            op, "responses",
+            json_pack(
+                "{s:{s:s},s:{s:s}}", "200", "description",
+                "{\"result\": ..., \"status\": \"ok\", \"time\": seconds}",
+                "default", "description",
+                "{\"status\": {\"error\": message}, \"time\": seconds}"));
     return op;
 fail:
     json_decref(params);

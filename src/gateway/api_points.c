@@ -104,8 +104,18 @@ void gw_api_upsert(void *ctx, const http_request *r, http_response *w)
     else
         rc = gw_decode_upsert(r->body, r->body_len, col.p.dim,
                               &c.api->o.limits, &u, &err);
+    /* The rules the index applies (finite, no overflow, non-zero under
+     * cosine), checked here so that no shard refuses a part of the batch
+     * after the others applied theirs. */
+    for (size_t i = 0; !rc && i < u.count; i++) {
+        if ((rc = vectron_vector_check(col.p.metric,
+                                       u.vectors + i * (size_t)u.dim, u.dim,
+                                       &err)))
+            vx_err_wrap(&err, rc, "points[%zu].vector", i);
+    }
     if (rc) {
         api_fail_err(&c, rc, &err);
+        gw_upsert_close(&u);
         return;
     }
     host_shard **s = NULL;
@@ -313,6 +323,11 @@ void gw_api_delete_payload(void *ctx, const http_request *r, http_response *w)
 
 /* ------------------------------------------------------------ retrieve */
 
+static int cmp_id(const void *a, const void *b)
+{
+    return point_id_cmp(a, b);
+}
+
 /* Builds records for the points ids[0..n) that exist (missing ones are
  * left out, as Qdrant does). */
 static void send_records(api_call *c, const pd_collection *col,
@@ -327,7 +342,24 @@ static void send_records(api_call *c, const pd_collection *col,
     int rc = 0;
     if (!out || !pts)
         rc = vx_err(&err, VECTRON_NOMEM, "retrieve");
+    /* Each point once, in the order first asked (as Qdrant): a sorted
+     * copy of the ids with an emitted flag per distinct id. */
+    point_id *sorted = vx_malloc((n ? n : 1) * sizeof(*sorted));
+    uint8_t *emitted = vx_calloc(n ? n : 1, 1);
+    if (!rc && (!sorted || !emitted))
+        rc = vx_err(&err, VECTRON_NOMEM, "retrieve");
+    if (!rc) {
+        memcpy(sorted, ids, n * sizeof(*sorted));
+        qsort(sorted, n, sizeof(*sorted), cmp_id);
+    }
     for (size_t i = 0; !rc && i < n; i++) {
+        point_id *at = bsearch(&ids[i], sorted, n, sizeof(*sorted), cmp_id);
+        size_t pos = (size_t)(at - sorted);
+        while (pos > 0 && point_id_cmp(&sorted[pos - 1], &ids[i]) == 0)
+            pos--; /* the first of equal ids carries the flag */
+        if (emitted[pos])
+            continue;
+        emitted[pos] = 1;
         host_shard *sh = s[host_shard_of(&ids[i], col->p.shard_number)];
         rc = store_get(shard_store(host_shard_shard(sh)), NULL, &ids[i],
                        &pts[k], &err);
@@ -371,6 +403,8 @@ static void send_records(api_call *c, const pd_collection *col,
     }
     vx_free(out);
     vx_free(pts);
+    vx_free(sorted);
+    vx_free(emitted);
 }
 
 void gw_api_retrieve(void *ctx, const http_request *r, http_response *w)

@@ -282,6 +282,21 @@ static void single(void *ctx, const http_request *r, http_response *w,
     gw_search_close(&q);
 }
 
+/* One read point for the whole batch: the strongest consistency any
+ * search asks for (strong > bounded > eventual > default). */
+static gw_consistency strongest(const gw_search_batch *b)
+{
+    gw_consistency best = GW_CONSISTENCY_DEFAULT;
+    static const int rank[] = {[GW_CONSISTENCY_DEFAULT] = 0,
+                               [GW_CONSISTENCY_EVENTUAL] = 1,
+                               [GW_CONSISTENCY_BOUNDED] = 2,
+                               [GW_CONSISTENCY_STRONG] = 3};
+    for (size_t i = 0; i < b->count; i++)
+        if (rank[b->searches[i].consistency] > rank[best])
+            best = b->searches[i].consistency;
+    return best;
+}
+
 static void batch(void *ctx, const http_request *r, http_response *w,
                   decode_batch_fn decode, int query)
 {
@@ -303,12 +318,12 @@ static void batch(void *ctx, const http_request *r, http_response *w,
     if (!all) {
         api_fail(&c, VECTRON_NOMEM, "out of memory");
     } else if (api_acquire_shards(&c, &col, &s) == 0 &&
-               api_consistency(&c, &col, s, b.count ? b.searches[0].consistency
-                                                    : GW_CONSISTENCY_DEFAULT) ==
-                   0) {
+               api_consistency(&c, &col, s, strongest(&b)) == 0) {
         for (size_t i = 0; i < b.count && !rc; i++) {
             json_t *res = NULL;
             rc = run_search(c.api, &col, s, &b.searches[i], &res, &err);
+            if (rc)
+                vx_err_wrap(&err, rc, "searches[%zu]", i);
             if (!rc && json_array_append_new(all, wrap(res, query)))
                 rc = vx_err(&err, VECTRON_NOMEM, "batch result");
         }

@@ -409,35 +409,55 @@ int hnsw_level_of(const vectron_index *idx, uint64_t id)
     return l >= HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (int)l;
 }
 
-int hnsw_prepare_vector(const vectron_index *idx, const float *vec, float *out,
-                        vectron_error *err)
+/* Sum of squares after checking every component; -1 with err filled. */
+static double checked_norm(vectron_metric metric, const float *vec,
+                           uint32_t dim, vectron_error *err)
 {
-    uint32_t dim = idx->p.dim;
     double norm = 0.0;
 
     if (!vec) {
-        return vx_err(err, VECTRON_INVALID, "vector is NULL");
+        vx_err(err, VECTRON_INVALID, "vector is NULL");
+        return -1.0;
     }
     for (uint32_t d = 0; d < dim; d++) {
         if (!isfinite(vec[d])) {
-            return vx_err(err, VECTRON_INVALID,
-                          "vector component %u is not a finite number", d);
+            vx_err(err, VECTRON_INVALID,
+                   "vector component %u is not a finite number", d);
+            return -1.0;
         }
         norm += (double)vec[d] * vec[d];
     }
     if (norm > (double)FLT_MAX / 4) {
         /* Distances between such vectors would overflow float. */
-        return vx_err(err, VECTRON_INVALID,
-                      "vector too large: squared norm %g exceeds %g", norm,
-                      (double)FLT_MAX / 4);
+        vx_err(err, VECTRON_INVALID,
+               "vector too large: squared norm %g exceeds %g", norm,
+               (double)FLT_MAX / 4);
+        return -1.0;
+    }
+    if (metric == VECTRON_METRIC_COSINE && norm == 0.0) {
+        vx_err(err, VECTRON_INVALID, "zero vector has no cosine direction");
+        return -1.0;
+    }
+    return norm;
+}
+
+int vectron_vector_check(vectron_metric metric, const float *vec,
+                         uint32_t dim, vectron_error *err)
+{
+    return checked_norm(metric, vec, dim, err) < 0 ? VECTRON_INVALID : 0;
+}
+
+int hnsw_prepare_vector(const vectron_index *idx, const float *vec, float *out,
+                        vectron_error *err)
+{
+    uint32_t dim = idx->p.dim;
+    double norm = checked_norm(idx->p.metric, vec, dim, err);
+
+    if (norm < 0) {
+        return VECTRON_INVALID;
     }
     if (idx->p.metric == VECTRON_METRIC_COSINE) {
-        float inv;
-        if (norm == 0.0) {
-            return vx_err(err, VECTRON_INVALID,
-                          "zero vector has no cosine direction");
-        }
-        inv = (float)(1.0 / sqrt(norm));
+        float inv = (float)(1.0 / sqrt(norm));
         for (uint32_t d = 0; d < dim; d++) {
             out[d] = vec[d] * inv;
         }

@@ -530,8 +530,12 @@ int shard_apply(shard *sh, uint64_t index, const void *cmd, size_t len,
             internal[i] = 0;
             continue;
         }
-        if (r == VECTRON_INVALID || r == VECTRON_DIMENSION) {
-            /* Rejected deterministically: undo the whole batch. */
+        if (r == VECTRON_INVALID || r == VECTRON_DIMENSION ||
+            r == VECTRON_EXISTS || r == VECTRON_UNSUPPORTED) {
+            /* Rejected deterministically (the outcome depends only on the
+             * command and the state, e.g. an index of another type on the
+             * field): undo the whole batch. Only environmental failures
+             * (I/O, a full map, memory) stop the replica. */
             store_txn_abort(txn);
             txn = NULL;
             invalid = r;

@@ -119,7 +119,7 @@ static void fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len,
     host_shard *s = ctx;
     vectron_error err = {0};
     int rc = shard_apply(s->sh, index, buf, len, &err);
-    if (rc == VECTRON_INVALID) {
+    if (rc == VECTRON_INVALID || rc == VECTRON_DIMENSION) {
         /* Deterministically rejected on every replica; the submitter gets
          * the code. The gateway validates first, so this is rare. */
         vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " index=%" PRIu64

@@ -158,7 +158,9 @@ static int cond_candidates(store *st, store_read *rd,
     if (!d)
         return 1;
     if (c->kind == GW_ICOND_RANGE) {
-        if (d->type != STORE_FLOAT && d->type != STORE_INTEGER)
+        /* Only a float index holds every number (it takes integers too);
+         * an integer index leaves out 2.5, which a range may match. */
+        if (d->type != STORE_FLOAT)
             return 1;
         const gw_range *r = &c->range;
         store_value lo = {.type = STORE_FLOAT}, hi = {.type = STORE_FLOAT};

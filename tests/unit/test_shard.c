@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/common.h"
 #include "shard/shard.h"
 
 #define DIM 8
@@ -300,4 +301,54 @@ Test(shard, checkpoint_is_reconciled_with_later_writes)
     cr_assert_eq(shard_search(sh, v, &sp, all, &n, &err), 0, "%s", err.msg);
     cr_assert_eq(n, 349);
     cr_assert_eq(exact_top1(far, &n), 5);
+}
+
+/* An index of another type on an indexed field is refused the same way on
+ * every replica (INVALID, nothing changes, the applied index moves): a
+ * committed entry must never stop a replica for good. */
+Test(shard, index_type_conflict_is_a_deterministic_rejection)
+{
+    shard_cmd c;
+    const uint8_t *buf;
+    size_t len;
+    vectron_error err;
+
+    cr_assert_eq(apply_upserts(1, 0, 10), 0);
+    shard_cmd_init(&c);
+    shard_cmd_create_index(&c, "n", STORE_KEYWORD);
+    cr_assert_eq(shard_cmd_finish(&c, &buf, &len, NULL), 0);
+    cr_assert_eq(shard_apply(sh, 2, buf, len, &err), 0, "%s", err.msg);
+    shard_cmd_close(&c);
+
+    shard_cmd_init(&c);
+    shard_cmd_create_index(&c, "n", STORE_INTEGER);
+    point_id id = {0, 99, {0}};
+    shard_cmd_delete(&c, &id);
+    cr_assert_eq(shard_cmd_finish(&c, &buf, &len, NULL), 0);
+    cr_assert_eq(shard_apply(sh, 3, buf, len, &err), VECTRON_INVALID);
+    shard_cmd_close(&c);
+    cr_assert_eq(shard_applied_index(sh), 3);
+
+    /* Dropping it (twice: the second is a no-op) and re-creating with the
+     * other type works. */
+    for (uint64_t i = 4; i <= 5; i++) {
+        shard_cmd_init(&c);
+        shard_cmd_drop_index(&c, "n");
+        cr_assert_eq(shard_cmd_finish(&c, &buf, &len, NULL), 0);
+        cr_assert_eq(shard_apply(sh, i, buf, len, &err), 0, "%s", err.msg);
+        shard_cmd_close(&c);
+    }
+    shard_cmd_init(&c);
+    shard_cmd_create_index(&c, "n", STORE_INTEGER);
+    cr_assert_eq(shard_cmd_finish(&c, &buf, &len, NULL), 0);
+    cr_assert_eq(shard_apply(sh, 6, buf, len, &err), 0, "%s", err.msg);
+    shard_cmd_close(&c);
+    uint64_t *ids;
+    size_t n;
+    store_value v = {.type = STORE_INTEGER, .i = 7};
+    cr_assert_eq(store_index_eq(shard_store(sh), NULL, "n", &v, &ids, &n,
+                                &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    vx_free(ids);
 }
