@@ -1,7 +1,8 @@
 /*
- * config.c - the knob table: value parsers and formatters, loading from
- * defaults, config file, environment and flags, and the --help, Markdown
- * and dump writers. See config.h for the syntax of every source.
+ * config.c - the knob table: value parsers and formatters, table checks,
+ * and loading from defaults, config file, environment and flags. See
+ * config.h for the syntax of every source; the --help, Markdown and dump
+ * writers are in config_doc.c.
  *
  * Threading: vx_config_load reads the environment and must run before
  * other threads start; everything else is reentrant.
@@ -15,18 +16,7 @@
 #include <strings.h>
 
 #include "common/common.h"
-#include "common/config.h"
-
-/* A parsed value of any type. Strings are borrowed from the text parsed
- * until stored. */
-typedef union cfg_val {
-    const char *s;
-    int e;
-    bool b;
-    int64_t i;
-    uint64_t u;
-    double d;
-} cfg_val;
+#include "common/config_int.h"
 
 /* Values quoted in messages are cut to this many bytes so that the knob
  * and source still fit in the message. */
@@ -310,7 +300,7 @@ static int parse_enum(const vx_config_knob *k, const char *text, int *out,
 
 /* Parses text by k's type into v without range checks. A string stays
  * borrowed from text. */
-static int parse_raw(const vx_config_knob *k, const char *text, cfg_val *v,
+int vx_cfg_parse_raw(const vx_config_knob *k, const char *text, vx_cfg_val *v,
                      vectron_error *err)
 {
     switch (k->type) {
@@ -342,7 +332,7 @@ static bool has_range(vx_config_type t)
 }
 
 /* -1, 0, 1 for two values of a ranged type. */
-static int cmp_val(vx_config_type t, const cfg_val *a, const cfg_val *b)
+static int cmp_val(vx_config_type t, const vx_cfg_val *a, const vx_cfg_val *b)
 {
     switch (t) {
     case VX_CFG_INT64:
@@ -355,16 +345,16 @@ static int cmp_val(vx_config_type t, const cfg_val *a, const cfg_val *b)
 }
 
 /* Checks v (parsed from text) against k's bounds. */
-static int check_range(const vx_config_knob *k, const cfg_val *v,
+static int check_range(const vx_config_knob *k, const vx_cfg_val *v,
                        const char *text, vectron_error *err)
 {
-    cfg_val bound;
+    vx_cfg_val bound;
 
     if (!has_range(k->type)) {
         return 0;
     }
     if (k->min) {
-        if (parse_raw(k, k->min, &bound, err)) {
+        if (vx_cfg_parse_raw(k, k->min, &bound, err)) {
             return vx_err_wrap(err, VECTRON_INTERNAL, "minimum");
         }
         if (cmp_val(k->type, v, &bound) < 0) {
@@ -373,7 +363,7 @@ static int check_range(const vx_config_knob *k, const cfg_val *v,
         }
     }
     if (k->max) {
-        if (parse_raw(k, k->max, &bound, err)) {
+        if (vx_cfg_parse_raw(k, k->max, &bound, err)) {
             return vx_err_wrap(err, VECTRON_INTERNAL, "maximum");
         }
         if (cmp_val(k->type, v, &bound) > 0) {
@@ -391,7 +381,7 @@ static void *field(void *values, const vx_config_knob *k)
     return (char *)values + k->offset;
 }
 
-/* Size of k's field in the caller's struct. Every member of cfg_val
+/* Size of k's field in the caller's struct. Every member of vx_cfg_val
  * starts at its first byte, so a field is copied to and from the member
  * of its type with one memcpy. */
 _Static_assert(sizeof(double) == sizeof(uint64_t), "64-bit double");
@@ -410,14 +400,15 @@ static size_t field_size(vx_config_type t)
     }
 }
 
-static void load_field(const vx_config_knob *k, const void *values, cfg_val *v)
+void vx_cfg_load_field(const vx_config_knob *k, const void *values,
+                       vx_cfg_val *v)
 {
     memcpy(v, (const char *)values + k->offset, field_size(k->type));
 }
 
 /* Stores v in k's field. A string is copied; the old one is freed. */
-static int store_field(const vx_config_knob *k, void *values, const cfg_val *v,
-                       vectron_error *err)
+static int store_field(const vx_config_knob *k, void *values,
+                       const vx_cfg_val *v, vectron_error *err)
 {
     void *f = field(values, k);
 
@@ -440,10 +431,10 @@ static int store_field(const vx_config_knob *k, void *values, const cfg_val *v,
 int vx_config_parse(const vx_config_knob *k, const char *text, void *values,
                     vectron_error *err)
 {
-    cfg_val v;
+    vx_cfg_val v;
     int rc;
 
-    if ((rc = parse_raw(k, text, &v, err)) ||
+    if ((rc = vx_cfg_parse_raw(k, text, &v, err)) ||
         (rc = check_range(k, &v, text, err))) {
         return rc;
     }
@@ -452,8 +443,8 @@ int vx_config_parse(const vx_config_knob *k, const char *text, void *values,
 
 /* --------------------------------------------------------- formatting */
 
-static size_t format_val(const vx_config_knob *k, const cfg_val *v, char *buf,
-                         size_t len)
+size_t vx_cfg_format_val(const vx_config_knob *k, const vx_cfg_val *v,
+                         char *buf, size_t len)
 {
     static const struct {
         const char *suffix;
@@ -527,9 +518,9 @@ static size_t format_val(const vx_config_knob *k, const cfg_val *v, char *buf,
 size_t vx_config_format(const vx_config_knob *k, const void *values, char *buf,
                         size_t len)
 {
-    cfg_val v;
-    load_field(k, values, &v);
-    return format_val(k, &v, buf, len);
+    vx_cfg_val v;
+    vx_cfg_load_field(k, values, &v);
+    return vx_cfg_format_val(k, &v, buf, len);
 }
 
 void vx_config_env_name(const char *name, char *buf, size_t len)
@@ -570,7 +561,7 @@ static bool one_line(const char *s)
 
 static int check_knob(const vx_config_knob *k, vectron_error *err)
 {
-    cfg_val def, lo, hi;
+    vx_cfg_val def, lo, hi;
 
     if (!valid_name(k->name)) {
         return vx_err(err, VECTRON_INVALID, "invalid name");
@@ -612,13 +603,13 @@ static int check_knob(const vx_config_knob *k, vectron_error *err)
     if (!k->def) {
         return vx_err(err, VECTRON_INVALID, "no default");
     }
-    if (parse_raw(k, k->def, &def, err)) {
+    if (vx_cfg_parse_raw(k, k->def, &def, err)) {
         return vx_err_wrap(err, VECTRON_INVALID, "default");
     }
-    if (k->min && parse_raw(k, k->min, &lo, err)) {
+    if (k->min && vx_cfg_parse_raw(k, k->min, &lo, err)) {
         return vx_err_wrap(err, VECTRON_INVALID, "minimum");
     }
-    if (k->max && parse_raw(k, k->max, &hi, err)) {
+    if (k->max && vx_cfg_parse_raw(k, k->max, &hi, err)) {
         return vx_err_wrap(err, VECTRON_INVALID, "maximum");
     }
     if (k->min && k->max && cmp_val(k->type, &lo, &hi) > 0) {
@@ -1271,337 +1262,4 @@ out:
     vx_free(a.positional);
     vx_free(a.items);
     return rc;
-}
-
-/* ------------------------------------------------------------- output */
-
-static int out_status(FILE *out, const char *what, vectron_error *err)
-{
-    if (ferror(out)) {
-        return vx_err(err, VECTRON_IO, "write %s: output error", what);
-    }
-    return 0;
-}
-
-/* Whether knob i is the first of its section. Sections are listed in the
- * order of their first knob; a section's knobs need not be adjacent. */
-static bool first_of_section(const vx_config_knob *table, size_t i)
-{
-    for (size_t j = 0; j < i; j++) {
-        if (strcmp(table[j].section, table[i].section) == 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static const char *placeholder(vx_config_type t)
-{
-    switch (t) {
-    case VX_CFG_STRING:
-        return "TEXT";
-    case VX_CFG_ENUM:
-        return "WORD";
-    case VX_CFG_BOOL:
-        return "";
-    case VX_CFG_INT64:
-    case VX_CFG_UINT64:
-        return "N";
-    case VX_CFG_DOUBLE:
-        return "X";
-    case VX_CFG_SIZE:
-        return "SIZE";
-    case VX_CFG_DURATION:
-        return "DURATION";
-    }
-    return "";
-}
-
-/* "--name ARG" or "--[no-]name" for a boolean. */
-static size_t flag_form(const vx_config_knob *k, char *buf, size_t len)
-{
-    int n;
-
-    if (k->type == VX_CFG_BOOL) {
-        n = snprintf(buf, len, "--[no-]%s", k->name);
-    } else {
-        n = snprintf(buf, len, "--%s %s", k->name, placeholder(k->type));
-    }
-    return n < 0 ? 0 : (size_t)n;
-}
-
-/* "range 1..1024", "at least 1", "one of a, b" or "" into buf. sep joins
- * enum values. */
-static void range_text(const vx_config_knob *k, char *buf, size_t len,
-                       const char *sep)
-{
-    size_t used = 0;
-
-    buf[0] = '\0';
-    if (k->values) {
-        for (int i = 0; k->values[i] && used < len; i++) {
-            used += (size_t)snprintf(buf + used, len - used, "%s%s",
-                                     i ? sep : "", k->values[i]);
-        }
-    } else if (k->min && k->max) {
-        snprintf(buf, len, "%s..%s", k->min, k->max);
-    } else if (k->min) {
-        snprintf(buf, len, ">= %s", k->min);
-    } else if (k->max) {
-        snprintf(buf, len, "<= %s", k->max);
-    }
-}
-
-/* Writes words of text starting at column *colp, wrapping at 79 columns
- * with continuation lines indented to indent. */
-static void wrap(FILE *out, const char *text, size_t indent, size_t *colp)
-{
-    size_t col = *colp;
-    const char *p = text;
-
-    while (*p) {
-        size_t w = strcspn(p, " ");
-        if (col > indent && col + 1 + w > 79) {
-            fprintf(out, "\n%*s", (int)indent, "");
-            col = indent;
-        } else if (col > indent) {
-            fputc(' ', out);
-            col++;
-        }
-        fprintf(out, "%.*s", (int)w, p);
-        col += w;
-        p += w;
-        while (*p == ' ') {
-            p++;
-        }
-    }
-    *colp = col;
-}
-
-static void help_entry(FILE *out, const char *form, const char *doc,
-                       size_t indent)
-{
-    size_t col = 2 + strlen(form);
-
-    fprintf(out, "  %s", form);
-    if (col + 2 > indent) {
-        fprintf(out, "\n%*s", (int)indent, "");
-    } else {
-        fprintf(out, "%*s", (int)(indent - col), "");
-    }
-    col = indent;
-    wrap(out, doc, indent, &col);
-    fputc('\n', out);
-}
-
-int vx_config_help(const vx_config_knob *table, size_t n, FILE *out,
-                   const char *usage_line, vectron_error *err)
-{
-    size_t indent = 0;
-    char form[VX_CFG_NAME_MAX + 32];
-    size_t col = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        size_t w = flag_form(&table[i], form, sizeof form);
-        if (w > indent) {
-            indent = w;
-        }
-    }
-    indent += 4;
-    if (indent < 20) {
-        indent = 20;
-    }
-    if (indent > 34) {
-        indent = 34;
-    }
-    if (usage_line) {
-        fprintf(out, "%s\n\n", usage_line);
-    }
-    wrap(out,
-         "Every flag can also be set in the environment as VECTRON_<NAME> "
-         "(--http-listen is VECTRON_HTTP_LISTEN) or as a \"name = value\" "
-         "line in a config file. Precedence: defaults < config file < "
-         "environment < flags. Booleans: --name, --name=false, --no-name. "
-         "Sizes take k, m, g, t or KiB, MiB, GiB, TiB (powers of 1024); "
-         "durations take ms, s, m, h (a bare number is milliseconds).",
-         0, &col);
-    fputs("\n\n", out);
-    help_entry(out, "-h, --help", "Show this help and exit.", indent);
-    help_entry(out, "--config FILE",
-               "Read knobs from FILE (default: $VECTRON_CONFIG, else none).",
-               indent);
-    for (size_t i = 0; i < n; i++) {
-        if (!first_of_section(table, i)) {
-            continue;
-        }
-        fprintf(out, "\n%s:\n", table[i].section);
-        for (size_t j = i; j < n; j++) {
-            const vx_config_knob *k = &table[j];
-            char range[200], line[320];
-            if (strcmp(k->section, table[i].section) != 0) {
-                continue;
-            }
-            flag_form(k, form, sizeof form);
-            help_entry(out, form, k->doc, indent);
-            range_text(k, range, sizeof range, ", ");
-            if (k->values) {
-                snprintf(line, sizeof line, "(default %s; one of %s)", k->def,
-                         range);
-            } else if (range[0]) {
-                snprintf(line, sizeof line, "(default %s; range %s)", k->def,
-                         range);
-            } else {
-                snprintf(line, sizeof line, "(default %s)",
-                         k->def[0] ? k->def : "\"\"");
-            }
-            fprintf(out, "%*s", (int)indent, "");
-            col = indent;
-            wrap(out, line, indent, &col);
-            fputc('\n', out);
-        }
-    }
-    return out_status(out, "help", err);
-}
-
-/* Writes s into a Markdown table cell, escaping '|'. */
-static void md_cell(FILE *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '|') {
-            fputc('\\', out);
-        }
-        fputc(*s, out);
-    }
-}
-
-int vx_config_markdown(const vx_config_knob *table, size_t n, FILE *out,
-                       const char *title, vectron_error *err)
-{
-    fprintf(out, "# %s\n\n", title ? title : "Configuration");
-    fputs(
-        "Every knob can be set in three places besides its default. "
-        "Later sources override earlier ones: **defaults < config file < "
-        "environment < command-line flags**.\n\n"
-        "- **Flags**: `--name value` or `--name=value`. Booleans: `--name` "
-        "(true), `--name=true|false`, `--no-name` (false). `-h`/`--help` "
-        "prints the knobs and exits; `--` ends the flags. A separate value "
-        "may not start with `--`; write `--name=--value`.\n"
-        "- **Environment**: `VECTRON_` followed by the name upper-cased with "
-        "`-` turned into `_`: `--http-listen` is `VECTRON_HTTP_LISTEN`. "
-        "Variables that match no knob are ignored.\n"
-        "- **Config file**: named by `--config FILE` or `VECTRON_CONFIG`. One "
-        "`name = value` per line; blank lines and `#` comments are ignored "
-        "(a `#` after the value must follow a space). Values may be quoted: "
-        "`\"...\"` with `\\\"` and `\\\\` escapes, or `'...'` taken "
-        "literally. An unknown or repeated name is an error reported as "
-        "`FILE:LINE`.\n\n"
-        "Value syntax: sizes are bytes with an optional suffix `k`, `m`, "
-        "`g`, `t` or `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024; `MB` is "
-        "rejected as ambiguous). Durations combine `ms`, `s`, `m`, `h` "
-        "(`250ms`, `2s`, `1m30s`); a bare number is milliseconds. Booleans "
-        "are `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`. Values outside "
-        "a knob's range are rejected, never clamped.\n\n"
-        "The effective configuration can be printed as a config file, which "
-        "shows what is in force and which values differ from the "
-        "defaults.\n",
-        out);
-    for (size_t i = 0; i < n; i++) {
-        if (!first_of_section(table, i)) {
-            continue;
-        }
-        fprintf(out, "\n## %s\n\n", table[i].section);
-        fputs("| knob | env | default | range/values | what it does | "
-              "effect |\n|---|---|---|---|---|---|\n",
-              out);
-        for (size_t j = i; j < n; j++) {
-            const vx_config_knob *k = &table[j];
-            char env[VX_CFG_NAME_MAX + 16], range[200];
-            if (strcmp(k->section, table[i].section) != 0) {
-                continue;
-            }
-            vx_config_env_name(k->name, env, sizeof env);
-            range_text(k, range, sizeof range, "`, `");
-            fprintf(out, "| `%s` | `%s` | `", k->name, env);
-            md_cell(out, k->def[0] ? k->def : "\"\"");
-            fputs("` | ", out);
-            if (k->values) {
-                fputc('`', out);
-                md_cell(out, range);
-                fputc('`', out);
-            } else if (k->type == VX_CFG_BOOL) {
-                fputs("`true`, `false`", out);
-            } else if (range[0]) {
-                md_cell(out, range);
-            } else {
-                fputs("any", out);
-            }
-            fputs(" | ", out);
-            md_cell(out, k->doc);
-            fputs(" | ", out);
-            md_cell(out, k->effect);
-            fputs(" |\n", out);
-        }
-    }
-    return out_status(out, "markdown", err);
-}
-
-/* Writes s as a double-quoted config value. */
-static void write_quoted(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') {
-            fputc('\\', out);
-        }
-        fputc(*s, out);
-    }
-    fputc('"', out);
-}
-
-int vx_config_dump(const vx_config_knob *table, size_t n, const void *values,
-                   FILE *out, vectron_error *err)
-{
-    fputs("# Effective configuration. Load it with --config FILE; values "
-          "that differ\n# from the defaults are marked.\n",
-          out);
-    for (size_t i = 0; i < n; i++) {
-        if (!first_of_section(table, i)) {
-            continue;
-        }
-        fprintf(out, "\n# %s\n", table[i].section);
-        for (size_t j = i; j < n; j++) {
-            const vx_config_knob *k = &table[j];
-            cfg_val cur, def;
-            char a[128], b[128];
-            bool same;
-            if (strcmp(k->section, table[i].section) != 0) {
-                continue;
-            }
-            load_field(k, values, &cur);
-            if (parse_raw(k, k->def, &def, NULL)) {
-                return vx_err(err, VECTRON_INTERNAL,
-                              "dump: default of %s does not parse", k->name);
-            }
-            if (k->type == VX_CFG_STRING) {
-                same = strcmp(cur.s ? cur.s : "", def.s) == 0;
-                fprintf(out, "%s = ", k->name);
-                write_quoted(out, cur.s ? cur.s : "");
-            } else {
-                format_val(k, &cur, a, sizeof a);
-                format_val(k, &def, b, sizeof b);
-                same = strcmp(a, b) == 0;
-                fprintf(out, "%s = %s", k->name, a);
-            }
-            if (!same) {
-                fputs("  # default ", out);
-                if (k->type == VX_CFG_STRING) {
-                    write_quoted(out, k->def);
-                } else {
-                    fputs(k->def, out);
-                }
-            }
-            fputc('\n', out);
-        }
-    }
-    return out_status(out, "configuration", err);
 }

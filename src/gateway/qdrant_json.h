@@ -6,6 +6,12 @@
  * docs/api-json.md; the bulk body is specified in
  * docs/formats/bulk-upsert.md.
  *
+ * Files: qdrant_json.c (JSON primitives, point ids, enums),
+ * qdrant_decode_ctx.c (the decoding context and shared value decoders),
+ * qdrant_decode.c (request decoders), qdrant_bulk.c (the binary bulk
+ * body), qdrant_encode.c (response encoders); their shared internals are in
+ * qdrant_json_int.h.
+ *
  * Decoders take the raw request body (body, len: need not be
  * NUL-terminated; the body is borrowed for the call only) and fill a
  * caller-allocated struct that then owns every pointer in it; release it
