@@ -17,10 +17,9 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "common/json.h"
 #include "gateway/qdrant_json_int.h"
 
-#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
-#define DUMP_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
 
 void gw_limits_default(gw_limits *lim)
 {
@@ -89,11 +88,6 @@ int gw_buf_add(gw_buf *b, const void *s, size_t n)
     return 0;
 }
 
-static int buf_dump_cb(const char *s, size_t n, void *arg)
-{
-    return gw_buf_add(arg, s, n);
-}
-
 /* ---- big-number markers ------------------------------------------------ */
 
 /* Parses a canonical unsigned decimal (no sign, no leading zeros) of n
@@ -116,176 +110,16 @@ int gw_parse_u64(const char *s, size_t n, uint64_t *out)
     return 0;
 }
 
-/* A JSON number literal per RFC 8259. */
-static int valid_number(const char *s, size_t n)
-{
-    size_t i = 0, d;
-
-    if (i < n && s[i] == '-') {
-        i++;
-    }
-    if (i < n && s[i] == '0') {
-        i++;
-    } else {
-        for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-        }
-        if (i == d || s[d] == '0') {
-            return 0;
-        }
-    }
-    if (i < n && s[i] == '.') {
-        for (d = ++i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-        }
-        if (i == d) {
-            return 0;
-        }
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-')) {
-            i++;
-        }
-        for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-        }
-        if (i == d) {
-            return 0;
-        }
-    }
-    return i == n;
-}
-
-/* 1 if tok[0..n) is a well-formed integer literal outside int64. */
-static int is_big_int(const char *tok, size_t n)
-{
-    int neg = tok[0] == '-';
-    const char *d = tok + neg;
-    size_t nd = n - (size_t)neg;
-
-    if (nd < 19 || d[0] == '0') {
-        return 0;
-    }
-    for (size_t i = 0; i < nd; i++) {
-        if (d[i] < '0' || d[i] > '9') {
-            return 0;
-        }
-    }
-    if (nd > 19) {
-        return 1;
-    }
-    return memcmp(d, neg ? "9223372036854775808" : "9223372036854775807", 19) >
-           0;
-}
-
-static int num_char(char ch)
-{
-    return (ch >= '0' && ch <= '9') || ch == '-' || ch == '+' || ch == '.' ||
-           ch == 'e' || ch == 'E';
-}
-
-/* Scans JSON text: counts integer literals outside int64 (outside
- * strings) and notes "\u0000" escapes. Tolerates malformed text (jansson
- * reports it later). If out is not NULL, also writes the text with each
- * such literal turned into a marker string. */
-static size_t scan_text(const char *s, size_t len, int *has_nul, char *out,
-                        size_t *out_len)
-{
-    size_t i = 0, nbig = 0, w = 0;
-
-    *has_nul = 0;
-    while (i < len) {
-        size_t st = i;
-        if (s[i] == '"') {
-            for (i++; i < len && s[i] != '"'; i++) {
-                if (s[i] == '\\') {
-                    if (len - i >= 6 && s[i + 1] == 'u' &&
-                        memcmp(s + i + 2, "0000", 4) == 0) {
-                        *has_nul = 1;
-                    }
-                    i++;
-                }
-            }
-            i = i < len ? i + 1 : len;
-        } else if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
-            while (i < len && num_char(s[i])) {
-                i++;
-            }
-            if (is_big_int(s + st, i - st)) {
-                nbig++;
-                if (out) {
-                    memcpy(out + w, "\"\\u0000", 7);
-                    memcpy(out + w + 7, s + st, i - st);
-                    out[w + 7 + (i - st)] = '"';
-                    w += 8 + (i - st);
-                }
-                continue;
-            }
-        } else {
-            i++;
-        }
-        if (out) {
-            memcpy(out + w, s + st, i - st);
-            w += i - st;
-        }
-    }
-    if (out_len) {
-        *out_len = w;
-    }
-    return nbig;
-}
-
-/* Rewrites markers in jansson's output (in place) as bare numbers. Only
- * string tokens that start with "\u0000" and hold a valid number are
- * rewritten; anything else is copied. */
-static size_t unmark(char *s, size_t len)
-{
-    size_t r = 0, w = 0;
-
-    while (r < len) {
-        if (s[r] != '"') {
-            s[w++] = s[r++];
-            continue;
-        }
-        if (len - r >= 9 && memcmp(s + r + 1, "\\u0000", 6) == 0) {
-            size_t e = r + 7;
-            while (e < len && num_char(s[e])) {
-                e++;
-            }
-            if (e < len && s[e] == '"' && valid_number(s + r + 7, e - r - 7)) {
-                memmove(s + w, s + r + 7, e - r - 7);
-                w += e - r - 7;
-                r = e + 1;
-                continue;
-            }
-        }
-        s[w++] = s[r++];
-        while (r < len && s[r] != '"') {
-            if (s[r] == '\\' && r + 1 < len) {
-                s[w++] = s[r++];
-            }
-            s[w++] = s[r++];
-        }
-        if (r < len) {
-            s[w++] = s[r++];
-        }
-    }
-    return w;
-}
-
-/* Appends the compact serialisation of j to b, markers resolved. */
+/* Appends the compact serialisation of j to b (common/json.c: markers as
+ * bare numbers, reals in their shortest form). */
 int gw_dump_into(gw_buf *b, const json_t *j, vectron_error *err)
 {
-    size_t start = b->len;
-    char *hit;
-
-    if (json_dump_callback(j, buf_dump_cb, b, DUMP_FLAGS) != 0) {
-        b->len = start;
-        return vx_err(err, VECTRON_NOMEM, "serialise JSON: out of memory");
-    }
-    hit = memmem(b->p + start, b->len - start, "\\u0000", 6);
-    if (hit) {
-        b->len = start + unmark(b->p + start, b->len - start);
-    }
-    return 0;
+    vx_json_buf vb = {b->p, b->len, b->cap, 0};
+    int rc = vx_json_dump_into(&vb, j, err);
+    b->p = vb.p;
+    b->len = vb.len;
+    b->cap = vb.cap;
+    return rc;
 }
 
 int gw_json_dump(const json_t *j, char **out, size_t *out_len,
@@ -313,47 +147,12 @@ int gw_json_dump(const json_t *j, char **out, size_t *out_len,
 int gw_load_text(const char *text, size_t len, const char *what, json_t **out,
                  vectron_error *err)
 {
-    json_error_t je;
-    int has_nul, rc = 0;
-    size_t nbig, nlen;
-    char *tmp = NULL;
-    json_t *j;
-
-    *out = NULL;
-    if (!text) {
-        text = "";
-        len = 0;
-    }
-    nbig = scan_text(text, len, &has_nul, NULL, NULL);
-    if (has_nul) {
-        return vx_err(err, VECTRON_INVALID,
-                      "%s: invalid JSON: \\u0000 is not allowed in strings",
-                      what);
-    }
     jansson_oom = 0;
-    if (nbig) {
-        if (nbig > (SIZE_MAX - len) / 8 || !(tmp = gw_xalloc(len + 8 * nbig))) {
-            return vx_err(err, VECTRON_NOMEM, "%s: out of memory", what);
-        }
-        scan_text(text, len, &has_nul, tmp, &nlen);
-        j = json_loadb(tmp, nlen, LOAD_FLAGS | JSON_ALLOW_NUL, &je);
-    } else {
-        j = json_loadb(text, len, LOAD_FLAGS, &je);
+    int rc = vx_json_load(text, len, what, out, err);
+    if (rc == VECTRON_INVALID && jansson_oom) {
+        /* jansson reports some failed allocations as syntax errors. */
+        rc = vx_err(err, VECTRON_NOMEM, "%s: out of memory", what);
     }
-    if (!j) {
-        /* jansson leaves the text empty when its set-up allocation
-         * fails. */
-        if (json_error_code(&je) == json_error_out_of_memory ||
-            je.text[0] == '\0' || jansson_oom) {
-            rc = vx_err(err, VECTRON_NOMEM, "%s: out of memory", what);
-        } else {
-            rc = vx_err(err, VECTRON_INVALID,
-                        "%s: invalid JSON at line %d, column %d: %s", what,
-                        je.line, je.column, je.text);
-        }
-    }
-    vx_free(tmp);
-    *out = j;
     return rc;
 }
 
@@ -363,15 +162,6 @@ int gw_json_load(const char *text, size_t len, json_t **out, vectron_error *err)
 }
 
 /* A number given as text (at most 39 bytes) as a marker. */
-static json_t *marker(const char *num, size_t n)
-{
-    char b[40];
-
-    b[0] = '\0';
-    memcpy(b + 1, num, n);
-    return json_stringn(b, n + 1);
-}
-
 json_t *gw_ju64(uint64_t v)
 {
     char d[24];
@@ -381,7 +171,7 @@ json_t *gw_ju64(uint64_t v)
         return json_integer((json_int_t)v);
     }
     n = snprintf(d, sizeof d, "%" PRIu64, v);
-    return marker(d, (size_t)n);
+    return vx_json_marker(d, (size_t)n);
 }
 
 /* A float32 in its shortest round-tripping form (7 or 9 significant
@@ -398,7 +188,7 @@ json_t *gw_jfloat(float f)
     if (strtof(d, NULL) != f) {
         n = snprintf(d, sizeof d, "%.9g", (double)f);
     }
-    return marker(d, (size_t)n);
+    return vx_json_marker(d, (size_t)n);
 }
 
 json_t *gw_jdouble(double v)
@@ -410,7 +200,7 @@ json_t *gw_jdouble(double v)
         v = 0;
     }
     n = snprintf(d, sizeof d, "%.9g", v);
-    return marker(d, (size_t)n);
+    return vx_json_marker(d, (size_t)n);
 }
 
 /* ---- point ids --------------------------------------------------------- */

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "store/store_int.h"
 
 /* Longest encoded keyword kept in full (see above). */
@@ -202,7 +203,7 @@ static int collect_value(const store_def *def, const json_t *v,
 
     switch (def->type) {
     case STORE_KEYWORD:
-        if (!json_is_string(v)) {
+        if (!json_is_string(v) || vx_json_is_bignum(v)) {
             return 0;
         }
         o += enc_keyword(k + o, json_string_value(v), json_string_length(v));
@@ -218,6 +219,10 @@ static int collect_value(const store_def *def, const json_t *v,
             o += enc_float(k + o, (double)json_integer_value(v));
         } else if (json_is_real(v)) {
             o += enc_float(k + o, json_real_value(v));
+        } else if (vx_json_is_bignum(v)) {
+            /* An integer outside int64: the filter compares it as a
+             * number, so the float index must hold it too. */
+            o += enc_float(k + o, strtod(json_string_value(v) + 1, NULL));
         } else {
             return 0;
         }
