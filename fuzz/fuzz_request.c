@@ -47,8 +47,8 @@ static void route(const uint8_t *data, size_t n)
     CHECK(segbuf);
     http_route_match m;
     char allow[64];
-    int r = http_route_find(routes, compiled, nroutes, method, path, segbuf,
-                            &m, allow, sizeof allow);
+    int r = http_route_find(routes, compiled, nroutes, method, path, segbuf, &m,
+                            allow, sizeof allow);
     if (r == HTTP_ROUTE_FOUND) {
         CHECK(m.route == &routes[m.index]);
         for (size_t i = 0; i < m.nparams; i++)

@@ -36,18 +36,17 @@
 int vx_serve_main(int argc, char **argv);
 
 /* The json log format: one object per line on stderr. */
-static void log_json(int level, const char *module, const char *msg,
-                     void *arg)
+static void log_json(int level, const char *module, const char *msg, void *arg)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     (void)arg;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    json_t *o = json_pack("{s:f,s:s,s:s,s:s}", "time",
-                          (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9,
-                          "level",
-                          level >= 0 && level <= 3 ? names[level] : "?",
-                          "module", module, "msg", msg);
+    json_t *o =
+        json_pack("{s:f,s:s,s:s,s:s}", "time",
+                  (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9, "level",
+                  level >= 0 && level <= 3 ? names[level] : "?", "module",
+                  module, "msg", msg);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (text) {
         fprintf(stderr, "%s\n", text);

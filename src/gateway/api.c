@@ -80,8 +80,8 @@ int api_collection(api_call *c, pd_collection *out)
     int rc = pd_catalog_get(c->api->catalog, name, out, &err);
     if (rc) {
         char msg[400];
-        snprintf(msg, sizeof msg, "Not found: Collection `%.255s` doesn't exist!",
-                 name);
+        snprintf(msg, sizeof msg,
+                 "Not found: Collection `%.255s` doesn't exist!", name);
         api_fail(c, rc, msg);
     }
     return rc;
@@ -98,8 +98,7 @@ int api_wait(api_call *c)
     return -1;
 }
 
-int api_acquire_shards(api_call *c, const pd_collection *col,
-                       host_shard ***out)
+int api_acquire_shards(api_call *c, const pd_collection *col, host_shard ***out)
 {
     host_shard **s = vx_calloc(col->p.shard_number, sizeof(*s));
     if (!s) {
@@ -162,8 +161,8 @@ static int url_consistency(api_call *c, gw_consistency *out)
     return 0;
 }
 
-int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
-                    gw_consistency want)
+int api_resolve_consistency(api_call *c, const pd_collection *col,
+                            gw_consistency want, gw_consistency *out)
 {
     if (want == GW_CONSISTENCY_DEFAULT) {
         int rc = url_consistency(c, &want);
@@ -171,15 +170,26 @@ int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
             return rc;
     }
     if (want == GW_CONSISTENCY_DEFAULT)
-        want = col->p.read_consistency == PD_READ_STRONG
-                   ? GW_CONSISTENCY_STRONG
+        want = col->p.read_consistency == PD_READ_STRONG ? GW_CONSISTENCY_STRONG
+               : col->p.read_consistency == PD_READ_BOUNDED
+                   ? GW_CONSISTENCY_BOUNDED
                    : GW_CONSISTENCY_EVENTUAL;
+    *out = want;
+    return 0;
+}
+
+int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
+                    gw_consistency want)
+{
+    int rc = api_resolve_consistency(c, col, want, &want);
+    if (rc)
+        return rc;
     if (want != GW_CONSISTENCY_STRONG)
         return 0; /* one replica: bounded and eventual read it as is */
     for (uint32_t i = 0; i < col->p.shard_number; i++) {
         vectron_error err = {0};
-        int rc = host_barrier(c->api->host, s[i],
-                              c->api->o.request_timeout_ms, &err);
+        rc = host_barrier(c->api->host, s[i], c->api->o.request_timeout_ms,
+                          &err);
         if (rc) {
             api_fail_err(c, rc, &err);
             return rc;
@@ -227,8 +237,8 @@ static void root(void *ctx, const http_request *r, http_response *w)
     (void)ctx;
     (void)r;
     send_text(w, 200, "application/json",
-              "{\"title\":\"vectron - vector database\",\"version\":\"" VECTRON_VERSION
-              "\"}");
+              "{\"title\":\"vectron - vector "
+              "database\",\"version\":\"" VECTRON_VERSION "\"}");
 }
 
 static void healthz(void *ctx, const http_request *r, http_response *w)
@@ -256,8 +266,8 @@ static void unsupported(void *ctx, const http_request *r, http_response *w)
     api_call c;
     api_begin(&c, ctx, r, w);
     char msg[256];
-    snprintf(msg, sizeof msg, "%s %s is not supported by Vectron",
-             r->method, r->route ? r->route->pattern : r->path);
+    snprintf(msg, sizeof msg, "%s %s is not supported by Vectron", r->method,
+             r->route ? r->route->pattern : r->path);
     api_fail(&c, VECTRON_UNSUPPORTED, msg);
 }
 
@@ -284,17 +294,14 @@ static const http_route routes[] = {
     {"GET", C "/points/{id}", gw_api_get_point, "point_get"},
     {"POST", C "/points/delete", gw_api_delete_points, "points_delete"},
     {"POST", C "/points/payload", gw_api_set_payload, "payload_set"},
-    {"PUT", C "/points/payload", gw_api_overwrite_payload,
-     "payload_overwrite"},
+    {"PUT", C "/points/payload", gw_api_overwrite_payload, "payload_overwrite"},
     {"POST", C "/points/payload/delete", gw_api_delete_payload,
      "payload_delete"},
-    {"POST", C "/points/payload/clear", gw_api_clear_payload,
-     "payload_clear"},
+    {"POST", C "/points/payload/clear", gw_api_clear_payload, "payload_clear"},
     {"POST", C "/points/scroll", gw_api_scroll, "points_scroll"},
     {"POST", C "/points/count", gw_api_count, "points_count"},
     {"POST", C "/points/query", gw_api_query, "points_query"},
-    {"POST", C "/points/query/batch", gw_api_query_batch,
-     "points_query_batch"},
+    {"POST", C "/points/query/batch", gw_api_query_batch, "points_query_batch"},
     {"POST", C "/points/search", gw_api_search, "points_search"},
     {"POST", C "/points/search/batch", gw_api_search_batch,
      "points_search_batch"},

@@ -85,11 +85,17 @@ int api_wait(api_call *c);
 
 /* Pins every shard of col into s[0..shard_number) (allocated; free with
  * api_release_shards). On failure sends 503 and returns non-zero. */
-int api_acquire_shards(api_call *c, const pd_collection *col,
-                       host_shard ***s);
+int api_acquire_shards(api_call *c, const pd_collection *col, host_shard ***s);
 void api_release_shards(const pd_collection *col, host_shard **s);
 
-/* Applies the read consistency: a barrier on every shard for strong. */
+/* The consistency a read runs at: want when given, else the request's
+ * ?consistency= parameter, else the collection's default. A bad parameter
+ * sends 400 and returns non-zero. */
+int api_resolve_consistency(api_call *c, const pd_collection *col,
+                            gw_consistency want, gw_consistency *out);
+
+/* Applies the read consistency (resolved as above): a barrier on every
+ * shard for strong. */
 int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
                     gw_consistency want);
 

@@ -41,9 +41,8 @@ void gw_api_create_collection(void *ctx, const http_request *r,
     gw_collection_config cfg;
     const char *name = r->params[0];
     int rc = pd_check_name(name, strlen(name), &err);
-    if (rc ||
-        (rc = gw_decode_create_collection(r->body, r->body_len, &api->o.limits,
-                                          &cfg, &err))) {
+    if (rc || (rc = gw_decode_create_collection(r->body, r->body_len,
+                                                &api->o.limits, &cfg, &err))) {
         api_fail_err(&c, rc, &err);
         return;
     }
@@ -58,11 +57,10 @@ void gw_api_create_collection(void *ctx, const http_request *r,
         .shard_number = cfg.shard_number ? cfg.shard_number : 1,
         .replication_factor =
             cfg.replication_factor ? cfg.replication_factor : 1,
-        .read_consistency = cfg.read_consistency == GW_CONSISTENCY_STRONG
-                                ? PD_READ_STRONG
-                            : cfg.read_consistency == GW_CONSISTENCY_BOUNDED
-                                ? PD_READ_BOUNDED
-                                : PD_READ_EVENTUAL,
+        .read_consistency =
+            cfg.read_consistency == GW_CONSISTENCY_STRONG    ? PD_READ_STRONG
+            : cfg.read_consistency == GW_CONSISTENCY_BOUNDED ? PD_READ_BOUNDED
+                                                             : PD_READ_EVENTUAL,
     };
     if (p.ef_construction < p.m)
         p.ef_construction = p.m;
@@ -151,8 +149,7 @@ void gw_api_delete_collection(void *ctx, const http_request *r,
     api_ok(&c, json_true());
 }
 
-void gw_api_list_collections(void *ctx, const http_request *r,
-                             http_response *w)
+void gw_api_list_collections(void *ctx, const http_request *r, http_response *w)
 {
     api_call c;
     api_begin(&c, ctx, r, w);
@@ -204,8 +201,7 @@ static uint64_t field_points(store *st, const store_index_def *d)
         }
         return total;
     }
-    if (store_index_range(st, NULL, d->field, NULL, 1, NULL, 1, &ids, &n,
-                          NULL))
+    if (store_index_range(st, NULL, d->field, NULL, 1, NULL, 1, &ids, &n, NULL))
         return 0;
     vx_free(ids);
     return n;
@@ -276,9 +272,10 @@ void gw_api_get_collection(void *ctx, const http_request *r, http_response *w)
         info.config.shard_number = col.p.shard_number;
         info.config.replication_factor = col.p.replication_factor;
         info.config.read_consistency =
-            col.p.read_consistency == PD_READ_STRONG    ? GW_CONSISTENCY_STRONG
-            : col.p.read_consistency == PD_READ_BOUNDED ? GW_CONSISTENCY_BOUNDED
-                                                        : GW_CONSISTENCY_EVENTUAL;
+            col.p.read_consistency == PD_READ_STRONG ? GW_CONSISTENCY_STRONG
+            : col.p.read_consistency == PD_READ_BOUNDED
+                ? GW_CONSISTENCY_BOUNDED
+                : GW_CONSISTENCY_EVENTUAL;
         info.fields = fields;
         info.nfields = ndefs;
         api_ok(&c, gw_json_collection_info(&info));
@@ -304,7 +301,7 @@ static int normalize_field(char *f, vectron_error *err)
     *w = '\0';
     size_t n = strlen(f);
     if (n == 0 || n > STORE_FIELD_MAX || f[0] == '.' || f[n - 1] == '.' ||
-        strstr(f, ".."))
+        strstr(f, "..") || strpbrk(f, "[]"))
         return vx_err(err, VECTRON_INVALID,
                       "field_name: expected a dotted path of non-empty keys "
                       "(at most %u bytes)",
@@ -320,8 +317,8 @@ static int check_index_type(api_call *c, host_shard *s, const char *field,
     store_index_def *defs = NULL;
     size_t n = 0;
     vectron_error err = {0};
-    int rc = store_index_list(shard_store(host_shard_shard(s)), NULL, &defs,
-                              &n, &err);
+    int rc = store_index_list(shard_store(host_shard_shard(s)), NULL, &defs, &n,
+                              &err);
     if (rc) {
         api_fail_err(c, rc, &err);
         return rc;
@@ -330,8 +327,8 @@ static int check_index_type(api_call *c, host_shard *s, const char *field,
         if (strcmp(defs[i].field, field) == 0 && defs[i].type != type) {
             char msg[STORE_FIELD_MAX + 160];
             snprintf(msg, sizeof msg,
-                     "Wrong input: field `%s` already has a %s index; delete "
-                     "it first",
+                     "Wrong input: field `%s` already has an index of type "
+                     "%s; delete it first",
                      field, store_index_type_name(defs[i].type));
             api_fail(c, VECTRON_INVALID, msg);
             rc = VECTRON_INVALID;
@@ -420,13 +417,17 @@ void gw_api_delete_index(void *ctx, const http_request *r, http_response *w)
     int wait, rc;
     if (api_collection(&c, &col) || (wait = api_wait(&c)) < 0)
         return;
-    char field[STORE_FIELD_MAX + 1];
-    if (strlen(r->params[1]) > STORE_FIELD_MAX) {
-        api_fail(&c, VECTRON_INVALID, "field_name: too long");
+    /* Normalised in a copy; the limit applies to the normalised name, as
+     * on creation. */
+    size_t flen = strlen(r->params[1]);
+    char *field = vx_malloc(flen + 1);
+    if (!field) {
+        api_fail(&c, VECTRON_NOMEM, "out of memory");
         return;
     }
-    strcpy(field, r->params[1]);
+    memcpy(field, r->params[1], flen + 1);
     if ((rc = normalize_field(field, &err))) {
+        vx_free(field);
         api_fail_err(&c, rc, &err);
         return;
     }
@@ -441,4 +442,5 @@ void gw_api_delete_index(void *ctx, const http_request *r, http_response *w)
         write_all(&c, &col, s, buf, len, wait);
     shard_cmd_close(&cmd);
     api_release_shards(&col, s);
+    vx_free(field);
 }

@@ -39,6 +39,7 @@ static const char *const components =
     "\"limit\":{\"type\":\"integer\"},\"offset\":{\"type\":\"integer\"},"
     "\"with_payload\":{\"$ref\":\"#/components/schemas/WithPayload\"},"
     "\"with_vector\":{\"type\":\"boolean\"},"
+    "\"with_vectors\":{\"type\":\"boolean\"},"
     "\"score_threshold\":{\"type\":\"number\"},"
     "\"consistency\":{\"$ref\":\"#/components/schemas/Consistency\"}}},"
     "\"Search\":{\"type\":\"object\",\"required\":[\"vector\"],"
@@ -69,8 +70,7 @@ static const route_doc docs[] = {
     {"root", "Server title and version", 0, NULL},
     {"healthz", "Liveness: the process answers", 0, NULL},
     {"livez", "Liveness (alias of /healthz)", 0, NULL},
-    {"readyz", "Readiness: every hosted shard is open and caught up", 0,
-     NULL},
+    {"readyz", "Readiness: every hosted shard is open and caught up", 0, NULL},
     {"metrics", "Prometheus metrics (text format 0.0.4)", 0, NULL},
     {"openapi", "This document", 0, NULL},
     {"collections_list", "List collections", 0, NULL},
@@ -117,7 +117,8 @@ static const route_doc docs[] = {
      "{\"type\":\"object\",\"required\":[\"ids\"],\"properties\":{\"ids\":"
      "{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/"
      "PointId\"}},\"with_payload\":{\"$ref\":\"#/components/schemas/"
-     "WithPayload\"},\"with_vector\":{\"type\":\"boolean\"},\"consistency\":"
+     "WithPayload\"},\"with_vector\":{\"type\":\"boolean\"},\"with_vectors\":{"
+     "\"type\":\"boolean\"},\"consistency\":"
      "{\"$ref\":\"#/components/schemas/Consistency\"}}}"},
     {"point_get", "Retrieve one point", 0, NULL},
     {"points_delete", "Delete points by ids or filter", 1,
@@ -142,7 +143,8 @@ static const route_doc docs[] = {
      "components/schemas/Filter\"},\"limit\":{\"type\":\"integer\"},"
      "\"offset\":{\"$ref\":\"#/components/schemas/PointId\"},"
      "\"with_payload\":{\"$ref\":\"#/components/schemas/WithPayload\"},"
-     "\"with_vector\":{\"type\":\"boolean\"},\"consistency\":{\"$ref\":"
+     "\"with_vector\":{\"type\":\"boolean\"},"
+     "\"with_vectors\":{\"type\":\"boolean\"},\"consistency\":{\"$ref\":"
      "\"#/components/schemas/Consistency\"}}}"},
     {"points_count", "Count points matching a filter", 0,
      "{\"type\":\"object\",\"properties\":{\"filter\":{\"$ref\":\"#/"
@@ -204,17 +206,15 @@ static json_t *operation(const http_route *rt)
     if (!op || !params)
         goto fail;
     json_object_set_new(op, "operationId", json_string(rt->name));
-    json_object_set_new(op, "summary",
-                        json_string(d ? d->summary : rt->name));
+    json_object_set_new(op, "summary", json_string(d ? d->summary : rt->name));
     /* Path parameters, in pattern order. */
     for (const char *p = strchr(rt->pattern, '{'); p; p = strchr(p, '{')) {
         const char *e = strchr(p, '}');
         if (!e)
             break;
         char name[64];
-        size_t len = (size_t)(e - p - 1) < sizeof name - 1
-                         ? (size_t)(e - p - 1)
-                         : sizeof name - 1;
+        size_t len = (size_t)(e - p - 1) < sizeof name - 1 ? (size_t)(e - p - 1)
+                                                           : sizeof name - 1;
         memcpy(name, p + 1, len);
         name[len] = '\0';
         json_array_append_new(params, param(name, "path", 1, "string"));
@@ -222,24 +222,28 @@ static json_t *operation(const http_route *rt)
     }
     if (d && d->wait)
         json_array_append_new(params, param("wait", "query", 0, "boolean"));
-    static const char *const reads[] = {
-        "points_retrieve", "points_scroll", "points_count",
-        "points_query",    "points_query_batch", "points_search",
-        "points_search_batch"};
+    static const char *const reads[] = {"points_retrieve",    "points_scroll",
+                                        "points_count",       "points_query",
+                                        "points_query_batch", "points_search",
+                                        "points_search_batch"};
     for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
         if (strcmp(rt->name, reads[i]) == 0)
             json_array_append_new(params,
                                   param("consistency", "query", 0, "string"));
     json_object_set_new(op, "parameters", params);
     params = NULL;
+    /* Bodies that may be empty (meaning {}). */
+    int optional_body = strcmp(rt->name, "points_scroll") == 0 ||
+                        strcmp(rt->name, "points_count") == 0 ||
+                        strcmp(rt->name, "points_query") == 0;
     if (d && d->request) {
         json_t *schema = json_loads(d->request, 0, NULL);
         if (!schema)
             goto fail;
-        json_object_set_new(
-            op, "requestBody",
-            json_pack("{s:b,s:{s:{s:o}}}", "required", 1, "content",
-                      "application/json", "schema", schema));
+        json_object_set_new(op, "requestBody",
+                            json_pack("{s:b,s:{s:{s:o}}}", "required",
+                                      !optional_body, "content",
+                                      "application/json", "schema", schema));
     }
     static const char *const service[] = {"root",   "healthz", "livez",
                                           "readyz", "metrics", "openapi"};
@@ -256,7 +260,9 @@ static json_t *operation(const http_route *rt)
                           ? "{\"title\": ..., \"version\": ...}"
                       : strcmp(rt->name, "openapi") == 0
                           ? "This OpenAPI document"
-                          : "Plain text; 503 while not ready"));
+                      : strcmp(rt->name, "readyz") == 0
+                          ? "Plain text; 503 while not ready"
+                          : "Plain text"));
     else
         json_object_set_new(
             op, "responses",

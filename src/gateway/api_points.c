@@ -83,9 +83,9 @@ static void cmds_submit(api_call *c, host_shard **s, cmd_set *cs, int wait)
 static int is_bulk(const http_request *r)
 {
     const char *t = http_header(r, "Content-Type");
-    return t && (strncasecmp(t, "application/vnd.vectron.bulk-upsert", 35) ==
-                     0 ||
-                 strncasecmp(t, "application/octet-stream", 24) == 0);
+    return t &&
+           (strncasecmp(t, "application/vnd.vectron.bulk-upsert", 35) == 0 ||
+            strncasecmp(t, "application/octet-stream", 24) == 0);
 }
 
 void gw_api_upsert(void *ctx, const http_request *r, http_response *w)
@@ -102,15 +102,14 @@ void gw_api_upsert(void *ctx, const http_request *r, http_response *w)
         rc = gw_decode_bulk_upsert((const uint8_t *)r->body, r->body_len,
                                    col.p.dim, &c.api->o.limits, &u, &err);
     else
-        rc = gw_decode_upsert(r->body, r->body_len, col.p.dim,
-                              &c.api->o.limits, &u, &err);
+        rc = gw_decode_upsert(r->body, r->body_len, col.p.dim, &c.api->o.limits,
+                              &u, &err);
     /* The rules the index applies (finite, no overflow, non-zero under
      * cosine), checked here so that no shard refuses a part of the batch
      * after the others applied theirs. */
     for (size_t i = 0; !rc && i < u.count; i++) {
-        if ((rc = vectron_vector_check(col.p.metric,
-                                       u.vectors + i * (size_t)u.dim, u.dim,
-                                       &err)))
+        if ((rc = vectron_vector_check(
+                 col.p.metric, u.vectors + i * (size_t)u.dim, u.dim, &err)))
             vx_err_wrap(&err, rc, "points[%zu].vector", i);
     }
     if (rc) {
@@ -125,10 +124,9 @@ void gw_api_upsert(void *ctx, const http_request *r, http_response *w)
         for (size_t i = 0; i < u.count; i++) {
             const gw_text *pl = u.payloads ? &u.payloads[i] : NULL;
             uint32_t sh = host_shard_of(&u.ids[i], col.p.shard_number);
-            shard_cmd_upsert(&cs.cmds[sh], &u.ids[i],
-                             u.vectors + i * (size_t)u.dim, u.dim,
-                             pl && pl->data ? pl->data : NULL,
-                             pl && pl->data ? pl->len : 0);
+            shard_cmd_upsert(
+                &cs.cmds[sh], &u.ids[i], u.vectors + i * (size_t)u.dim, u.dim,
+                pl && pl->data ? pl->data : NULL, pl && pl->data ? pl->len : 0);
         }
         cmds_submit(&c, s, &cs, wait);
     }
@@ -163,9 +161,9 @@ typedef void (*sel_fn)(shard_cmd *cmd, const point_id *id, void *arg);
 
 /* Adds op(id) for every selected point to its shard's command. Filters
  * are resolved on each shard (the points matching now). */
-static int select_points(api_call *c, const pd_collection *col,
-                         host_shard **s, const gw_selector *sel, cmd_set *cs,
-                         sel_fn op, void *arg)
+static int select_points(api_call *c, const pd_collection *col, host_shard **s,
+                         const gw_selector *sel, cmd_set *cs, sel_fn op,
+                         void *arg)
 {
     vectron_error err = {0};
     if (!sel->by_filter) {
@@ -237,8 +235,7 @@ typedef struct payload_op {
 static void op_set_payload(shard_cmd *cmd, const point_id *id, void *arg)
 {
     const payload_op *p = arg;
-    shard_cmd_set_payload(cmd, id, p->payload->data, p->payload->len,
-                          p->merge);
+    shard_cmd_set_payload(cmd, id, p->payload->data, p->payload->len, p->merge);
 }
 
 static void payload_write(void *ctx, const http_request *r, http_response *w,
@@ -301,8 +298,7 @@ void gw_api_clear_payload(void *ctx, const http_request *r, http_response *w)
 static void op_delete_keys(shard_cmd *cmd, const point_id *id, void *arg)
 {
     const gw_delete_payload *dp = arg;
-    shard_cmd_delete_payload(cmd, id, (const char *const *)dp->keys,
-                             dp->nkeys);
+    shard_cmd_delete_payload(cmd, id, (const char *const *)dp->keys, dp->nkeys);
 }
 
 void gw_api_delete_payload(void *ctx, const http_request *r, http_response *w)
@@ -330,8 +326,8 @@ static int cmp_id(const void *a, const void *b)
 
 /* Builds records for the points ids[0..n) that exist (missing ones are
  * left out, as Qdrant does). */
-static void send_records(api_call *c, const pd_collection *col,
-                         host_shard **s, const point_id *ids, size_t n,
+static void send_records(api_call *c, const pd_collection *col, host_shard **s,
+                         const point_id *ids, size_t n,
                          const gw_payload_select *sel, int with_vector,
                          int single)
 {
@@ -417,8 +413,8 @@ void gw_api_retrieve(void *ctx, const http_request *r, http_response *w)
     gw_retrieve rq;
     if (api_collection(&c, &col))
         return;
-    int rc = gw_decode_retrieve(r->body, r->body_len, &c.api->o.limits, &rq,
-                                &err);
+    int rc =
+        gw_decode_retrieve(r->body, r->body_len, &c.api->o.limits, &rq, &err);
     if (rc) {
         api_fail_err(&c, rc, &err);
         return;
@@ -441,8 +437,8 @@ void gw_api_get_point(void *ctx, const http_request *r, http_response *w)
     point_id id;
     if (api_collection(&c, &col))
         return;
-    int rc = gw_point_id_parse_text(r->params[1], strlen(r->params[1]), &id,
-                                    &err);
+    int rc =
+        gw_point_id_parse_text(r->params[1], strlen(r->params[1]), &id, &err);
     if (rc) {
         api_fail_err(&c, rc, &err);
         return;
@@ -501,8 +497,8 @@ void gw_api_scroll(void *ctx, const http_request *r, http_response *w)
     gw_scroll sc;
     if (api_collection(&c, &col))
         return;
-    int rc = gw_decode_scroll(r->body, r->body_len, &c.api->o.limits, &sc,
-                              &err);
+    int rc =
+        gw_decode_scroll(r->body, r->body_len, &c.api->o.limits, &sc, &err);
     if (rc) {
         api_fail_err(&c, rc, &err);
         return;
@@ -552,14 +548,14 @@ void gw_api_scroll(void *ctx, const http_request *r, http_response *w)
             out[i].vector = all[i]->vector;
             out[i].dim = all[i]->dim;
         }
-        rc = api_payload(all[i]->payload, all[i]->payload_len,
-                         &sc.with_payload, &out[i].payload, &err);
+        rc = api_payload(all[i]->payload, all[i]->payload_len, &sc.with_payload,
+                         &out[i].payload, &err);
     }
     if (rc)
         api_fail_err(&c, rc, &err);
     else
-        api_ok(&c, gw_json_scroll_result(out, n,
-                                         total > n ? &all[n]->id : NULL));
+        api_ok(&c,
+               gw_json_scroll_result(out, n, total > n ? &all[n]->id : NULL));
     for (size_t i = 0; i < n; i++)
         json_decref(out[i].payload);
 done:
@@ -587,8 +583,7 @@ void gw_api_count(void *ctx, const http_request *r, http_response *w)
     gw_count cn;
     if (api_collection(&c, &col))
         return;
-    int rc = gw_decode_count(r->body, r->body_len, &c.api->o.limits, &cn,
-                             &err);
+    int rc = gw_decode_count(r->body, r->body_len, &c.api->o.limits, &cn, &err);
     if (rc) {
         api_fail_err(&c, rc, &err);
         return;

@@ -79,8 +79,8 @@ static int list_by_id(const pd_collection *col, host_shard **s,
         if (q->with_payload.mode == GW_PAYLOAD_NONE && !q->with_vector)
             continue;
         host_shard *hs = s[host_shard_of(&pts[i].id, ns)];
-        if ((rc = store_get(shard_store(host_shard_shard(hs)), NULL,
-                            &pts[i].id, &loaded[i], err)))
+        if ((rc = store_get(shard_store(host_shard_shard(hs)), NULL, &pts[i].id,
+                            &loaded[i], err)))
             break;
         if (q->with_vector) {
             pts[i].vector = loaded[i].vector;
@@ -169,8 +169,7 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
         const shard_hit *h = &hits[first + i];
         float score = api_score(col->p.metric, h->distance);
         if (q->has_score_threshold &&
-            (euclid ? score > q->score_threshold
-                    : score < q->score_threshold))
+            (euclid ? score > q->score_threshold : score < q->score_threshold))
             break; /* hits are sorted: the rest are worse */
         gw_point_out *p = &pts[m];
         p->id = h->id;
@@ -227,8 +226,8 @@ static void log_if_slow(const api_call *c, const pd_collection *col,
     vx_log(VECTRON_LOG_WARN, "slow-query",
            "route=%s collection=%s ms=%.1f searches=%zu limit=%u offset=%u "
            "hnsw_ef=%u exact=%d filter=%s",
-           c->req->route ? c->req->route->name : "?", col->name, ms,
-           nsearches, q ? q->limit : 0, q ? q->offset : 0, q ? q->hnsw_ef : 0,
+           c->req->route ? c->req->route->name : "?", col->name, ms, nsearches,
+           q ? q->limit : 0, q ? q->offset : 0, q ? q->hnsw_ef : 0,
            q ? q->exact : 0, q && q->filter ? "yes" : "no");
 }
 
@@ -263,8 +262,8 @@ static void single(void *ctx, const http_request *r, http_response *w,
     gw_search q;
     if (api_collection(&c, &col))
         return;
-    int rc = decode(r->body, r->body_len, col.p.dim, &c.api->o.limits, &q,
-                    &err);
+    int rc =
+        decode(r->body, r->body_len, col.p.dim, &c.api->o.limits, &q, &err);
     if (rc) {
         api_fail_err(&c, rc, &err);
         return;
@@ -283,18 +282,26 @@ static void single(void *ctx, const http_request *r, http_response *w,
 }
 
 /* One read point for the whole batch: the strongest consistency any
- * search asks for (strong > bounded > eventual > default). */
-static gw_consistency strongest(const gw_search_batch *b)
+ * search runs at, each resolved on its own (its field, else the URL
+ * parameter, else the collection's default). Non-zero: 400 sent. */
+static int strongest(api_call *c, const pd_collection *col,
+                     const gw_search_batch *b, gw_consistency *out)
 {
-    gw_consistency best = GW_CONSISTENCY_DEFAULT;
     static const int rank[] = {[GW_CONSISTENCY_DEFAULT] = 0,
                                [GW_CONSISTENCY_EVENTUAL] = 1,
                                [GW_CONSISTENCY_BOUNDED] = 2,
                                [GW_CONSISTENCY_STRONG] = 3};
-    for (size_t i = 0; i < b->count; i++)
-        if (rank[b->searches[i].consistency] > rank[best])
-            best = b->searches[i].consistency;
-    return best;
+    *out = GW_CONSISTENCY_EVENTUAL;
+    for (size_t i = 0; i < b->count; i++) {
+        gw_consistency r;
+        int rc =
+            api_resolve_consistency(c, col, b->searches[i].consistency, &r);
+        if (rc)
+            return rc;
+        if (rank[r] > rank[*out])
+            *out = r;
+    }
+    return 0;
 }
 
 static void batch(void *ctx, const http_request *r, http_response *w,
@@ -306,10 +313,11 @@ static void batch(void *ctx, const http_request *r, http_response *w,
     host_shard **s = NULL;
     vectron_error err = {0};
     gw_search_batch b;
+    gw_consistency level;
     if (api_collection(&c, &col))
         return;
-    int rc = decode(r->body, r->body_len, col.p.dim, &c.api->o.limits, &b,
-                    &err);
+    int rc =
+        decode(r->body, r->body_len, col.p.dim, &c.api->o.limits, &b, &err);
     if (rc) {
         api_fail_err(&c, rc, &err);
         return;
@@ -317,8 +325,9 @@ static void batch(void *ctx, const http_request *r, http_response *w,
     json_t *all = json_array();
     if (!all) {
         api_fail(&c, VECTRON_NOMEM, "out of memory");
-    } else if (api_acquire_shards(&c, &col, &s) == 0 &&
-               api_consistency(&c, &col, s, strongest(&b)) == 0) {
+    } else if (strongest(&c, &col, &b, &level) == 0 &&
+               api_acquire_shards(&c, &col, &s) == 0 &&
+               api_consistency(&c, &col, s, level) == 0) {
         for (size_t i = 0; i < b.count && !rc; i++) {
             json_t *res = NULL;
             rc = run_search(c.api, &col, s, &b.searches[i], &res, &err);

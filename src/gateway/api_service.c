@@ -57,9 +57,9 @@ static void collect(void *arg, vx_metrics_out *o)
                 double v = 0;
                 uint64_t u = 0;
                 vxr_group_info gi;
-                int have_gi = f >= 3 && vxr_group_status(api->node,
-                                                         host_shard_group(s),
-                                                         &gi, NULL) == 0;
+                int have_gi =
+                    f >= 3 && vxr_group_status(api->node, host_shard_group(s),
+                                               &gi, NULL) == 0;
                 switch (f) {
                 case 0:
                     store_count(shard_store(sh), NULL, &u, NULL);

@@ -438,11 +438,17 @@ static double checked_norm(vectron_metric metric, const float *vec,
         vx_err(err, VECTRON_INVALID, "zero vector has no cosine direction");
         return -1.0;
     }
+    if (metric == VECTRON_METRIC_COSINE && !(1.0 / sqrt(norm) <= FLT_MAX)) {
+        /* Normalising would overflow float. */
+        vx_err(err, VECTRON_INVALID,
+               "vector too small to normalise: squared norm %g", norm);
+        return -1.0;
+    }
     return norm;
 }
 
-int vectron_vector_check(vectron_metric metric, const float *vec,
-                         uint32_t dim, vectron_error *err)
+int vectron_vector_check(vectron_metric metric, const float *vec, uint32_t dim,
+                         vectron_error *err)
 {
     return checked_norm(metric, vec, dim, err) < 0 ? VECTRON_INVALID : 0;
 }

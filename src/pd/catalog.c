@@ -37,8 +37,7 @@ int pd_check_name(const char *name, size_t len, vectron_error *err)
     for (size_t i = 0; i < len; i++) {
         char ch = name[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
-              ch == '.'))
+              (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.'))
             return vx_err(err, VECTRON_INVALID,
                           "collection name may hold only letters, digits, "
                           "'_', '-' and '.'");
@@ -235,8 +234,7 @@ static int insert(pd_catalog *c, const pd_collection *col)
     return 0;
 }
 
-int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf,
-                     size_t len)
+int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf, size_t len)
 {
     const uint8_t *b = buf;
     if (len < CMD_HEADER + 4 || vx_get_u32(b) != CMD_MAGIC ||
@@ -306,8 +304,9 @@ int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf,
 
 /* ------------------------------------------------------------- snapshot */
 
-#define SNAP_HEADER 36 /* magic, version, reserved, next_id, next_group,
-                          epoch, count */
+#define SNAP_HEADER                                                            \
+    36 /* magic, version, reserved, next_id, next_group,                       \
+          epoch, count */
 #define SNAP_RECORD (2 + 8 + 8 + 8 + PARAMS_SIZE) /* + name bytes */
 
 int pd_catalog_snapshot(pd_catalog *c, void **out, size_t *out_len,
@@ -355,8 +354,8 @@ int pd_catalog_restore(pd_catalog *c, const void *buf, size_t len,
     if (len < SNAP_HEADER + 4 || vx_get_u32(b) != SNAP_MAGIC)
         return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad magic");
     if (b[4] != FORMAT_VERSION)
-        return vx_err(err, VECTRON_UNSUPPORTED,
-                      "catalog snapshot: version %u", b[4]);
+        return vx_err(err, VECTRON_UNSUPPORTED, "catalog snapshot: version %u",
+                      b[4]);
     if (vx_crc32c(0, b, len - 4) != vx_get_u32(b + len - 4))
         return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad checksum");
     uint32_t n = vx_get_u32(b + 32);
@@ -368,8 +367,7 @@ int pd_catalog_restore(pd_catalog *c, const void *buf, size_t len,
         return vx_err(err, VECTRON_NOMEM, "catalog snapshot");
     for (uint32_t i = 0; i < n; i++) {
         pd_collection *col = &cols[i];
-        if (get_name(b, end, &pos, col->name) ||
-            pos + 24 + PARAMS_SIZE > end ||
+        if (get_name(b, end, &pos, col->name) || pos + 24 + PARAMS_SIZE > end ||
             (i > 0 && strcmp(cols[i - 1].name, col->name) >= 0))
             goto corrupt;
         col->id = vx_get_u64(b + pos);
@@ -408,8 +406,8 @@ int pd_catalog_get(pd_catalog *c, const char *name, pd_collection *out,
         *out = c->cols[at];
     pthread_rwlock_unlock(&c->lock);
     if (!found)
-        return vx_err(err, VECTRON_NOT_FOUND,
-                      "Collection `%s` doesn't exist!", name);
+        return vx_err(err, VECTRON_NOT_FOUND, "Collection `%s` doesn't exist!",
+                      name);
     return 0;
 }
 

@@ -36,8 +36,8 @@ struct host_shard {
     host_shard *next;
     uint64_t group;
     shard *sh;
-    int refs;     /* guarded by h->mu */
-    int dropping; /* guarded by h->mu */
+    int refs;              /* guarded by h->mu */
+    int dropping;          /* guarded by h->mu */
     uint64_t checkpointed; /* applied index at the last checkpoint; only
                               the checkpoint thread (then host_close) */
     char dir[PATH_MAX];
@@ -122,14 +122,14 @@ static void fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len,
     if (rc == VECTRON_INVALID || rc == VECTRON_DIMENSION) {
         /* Deterministically rejected on every replica; the submitter gets
          * the code. The gateway validates first, so this is rare. */
-        vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " index=%" PRIu64
-               " rejected: %s", s->group, index, err.msg);
+        vx_log(VECTRON_LOG_WARN, LOG,
+               "group=%" PRIu64 " index=%" PRIu64 " rejected: %s", s->group,
+               index, err.msg);
         *result = rc;
     } else if (rc) {
         char msg[400];
         snprintf(msg, sizeof msg,
-                 "shard group %" PRIu64 ": cannot apply entry %" PRIu64
-                 ": %s",
+                 "shard group %" PRIu64 ": cannot apply entry %" PRIu64 ": %s",
                  s->group, index, err.msg);
         s->h->o.fatal(s->h->o.fatal_arg, msg);
         *result = rc;
@@ -165,8 +165,8 @@ static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len,
     return 0;
 }
 
-static int fsm_restore(void *ctx, uint64_t index, const void *buf,
-                       size_t len, vectron_error *err)
+static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len,
+                       vectron_error *err)
 {
     host_shard *s = ctx;
     const uint8_t *m = buf;
@@ -178,8 +178,8 @@ static int fsm_restore(void *ctx, uint64_t index, const void *buf,
                       s->group);
     if (m[4] != MANIFEST_VERSION)
         return vx_err(err, VECTRON_UNSUPPORTED,
-                      "shard group %" PRIu64 ": manifest version %u",
-                      s->group, m[4]);
+                      "shard group %" PRIu64 ": manifest version %u", s->group,
+                      m[4]);
     uint64_t group = vx_get_u64(m + 8), applied = vx_get_u64(m + 24);
     if (group != s->group)
         return vx_err(err, VECTRON_CORRUPT,
@@ -357,8 +357,8 @@ static void raft_dir(const host *h, uint64_t group, char *out, size_t cap)
 
 /* Waits until the group leads and has applied its whole log: a barrier,
  * retried while the single member elects itself. */
-int host_wait_group_ready(vxr_node *node, uint64_t group,
-                          unsigned timeout_ms, vectron_error *err)
+int host_wait_group_ready(vxr_node *node, uint64_t group, unsigned timeout_ms,
+                          vectron_error *err)
 {
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);

@@ -23,8 +23,8 @@ typedef struct match_ctx {
 } match_ctx;
 
 /* Parses a payload's text and matches it against filter. */
-static int payload_matches(const gw_filter *f, const char *payload,
-                           size_t len, const point_id *id)
+static int payload_matches(const gw_filter *f, const char *payload, size_t len,
+                           const point_id *id)
 {
     json_t *j = NULL;
     if (len && gw_json_load(payload, len, &j, NULL))
@@ -215,9 +215,8 @@ static int cond_candidates(store *st, store_read *rd,
 
 /* Builds the allow-list for filter f: *allow stays NULL (and *have 0) when
  * no condition can use an index. */
-static int plan(store *st, store_read *rd, const gw_filter *f,
-                uint64_t **allow, size_t *n_allow, int *have,
-                vectron_error *err)
+static int plan(store *st, store_read *rd, const gw_filter *f, uint64_t **allow,
+                size_t *n_allow, int *have, vectron_error *err)
 {
     gw_index_cond conds[MAX_CONDS];
     size_t nc = gw_filter_index_conds(f, conds, MAX_CONDS);
@@ -281,8 +280,8 @@ int host_shard_search(host_shard *s, const host_search *rq, shard_hit *out,
     if (have_allow && n_allow == 0)
         goto out; /* an indexed condition matches nothing */
 
-    match_ctx mc = {.st = st, .rd = rd, .filter = rq->filter,
-                    .exclude = rq->exclude};
+    match_ctx mc = {
+        .st = st, .rd = rd, .filter = rq->filter, .exclude = rq->exclude};
     vectron_search_params sp;
     vectron_search_params_default(&sp, rq->k);
     sp.ef = rq->ef;
@@ -336,8 +335,7 @@ int host_shard_scan(host_shard *s, const gw_filter *filter,
 {
     store *st = shard_store(host_shard_shard(s));
     scan_ctx c = {.filter = filter, .fn = fn, .arg = arg};
-    return store_scan(st, NULL, from, SIZE_MAX, scan_one, &c, NULL, NULL,
-                      err);
+    return store_scan(st, NULL, from, SIZE_MAX, scan_one, &c, NULL, NULL, err);
 }
 
 int host_shard_count(host_shard *s, const gw_filter *filter, uint64_t *out,
@@ -347,8 +345,8 @@ int host_shard_count(host_shard *s, const gw_filter *filter, uint64_t *out,
     if (!filter)
         return store_count(st, NULL, out, err);
     scan_ctx c = {.filter = filter};
-    int rc = store_scan(st, NULL, NULL, SIZE_MAX, scan_one, &c, NULL, NULL,
-                        err);
+    int rc =
+        store_scan(st, NULL, NULL, SIZE_MAX, scan_one, &c, NULL, NULL, err);
     *out = c.count;
     return rc;
 }

@@ -233,8 +233,7 @@ static uint64_t exact_top1(const float *q, size_t *n_out)
     vectron_error err;
     vectron_search_params_default(&sp, 1);
     sp.exact = 1;
-    cr_assert_eq(shard_search(sh, q, &sp, hits, n_out, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(shard_search(sh, q, &sp, hits, n_out, &err), 0, "%s", err.msg);
     return *n_out ? hits[0].id.num : UINT64_MAX;
 }
 
@@ -346,8 +345,7 @@ Test(shard, index_type_conflict_is_a_deterministic_rejection)
     uint64_t *ids;
     size_t n;
     store_value v = {.type = STORE_INTEGER, .i = 7};
-    cr_assert_eq(store_index_eq(shard_store(sh), NULL, "n", &v, &ids, &n,
-                                &err),
+    cr_assert_eq(store_index_eq(shard_store(sh), NULL, "n", &v, &ids, &n, &err),
                  0, "%s", err.msg);
     cr_assert_eq(n, 1);
     vx_free(ids);
