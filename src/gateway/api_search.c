@@ -108,7 +108,11 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
                       const gw_search *q, json_t **out, vectron_error *err)
 {
     uint32_t ns = col->p.shard_number;
+    /* The index ranks at most VECTRON_MAX_K points per search; ranks past
+     * that (a large offset) are empty. */
     uint32_t k = q->limit + q->offset;
+    if (k > VECTRON_MAX_K)
+        k = VECTRON_MAX_K;
     store_point qp = {0};
     const float *vec = q->vector;
     const point_id *exclude = NULL;
@@ -121,6 +125,11 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
 
     if (q->kind == GW_QUERY_NONE)
         return list_by_id(col, s, q, out, err);
+    if (q->offset >= k) {
+        if (!(*out = json_array()))
+            return vx_err(err, VECTRON_NOMEM, "search result");
+        return 0;
+    }
     if (q->kind == GW_QUERY_ID) {
         host_shard *hs = s[host_shard_of(&q->id, ns)];
         if ((rc = store_get(shard_store(host_shard_shard(hs)), NULL, &q->id,

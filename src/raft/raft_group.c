@@ -13,10 +13,12 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "raft/raft_int.h"
 
@@ -463,6 +465,65 @@ static int bootstrap(vxr_group *g, const vxr_create *c, vectron_error *err)
     return 0;
 }
 
+/* A founding member's directory where libraft wrote the term (metadata)
+ * but the process died before the bootstrap entry reached the log: libraft
+ * would refuse to bootstrap it again (RAFT_CANTBOOTSTRAP, which a restart
+ * ignores) and the group would start with no configuration, unable to
+ * elect anyone, forever. Such a directory holds metadata files and nothing
+ * else that matters: no snapshot, no closed segment, and open segments
+ * whose first batch is empty (zero checksums). Nothing was ever appended,
+ * so nothing was committed or acknowledged; removing those files lets the
+ * bootstrap run again. Returns 1 if it reset the directory. Loop thread
+ * (small synchronous I/O at group creation, like libraft's own load). */
+static int reset_half_bootstrap(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int has_meta = 0, has_data = 0;
+    char path[PATH_MAX + 300];
+
+    if (!d) {
+        return 0;
+    }
+    while (!has_data && (e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strcmp(n, "metadata1") == 0 || strcmp(n, "metadata2") == 0) {
+            has_meta = 1;
+        } else if (strncmp(n, "snapshot-", 9) == 0 ||
+                   (n[0] >= '0' && n[0] <= '9')) {
+            has_data = 1; /* a snapshot or a closed segment */
+        } else if (strncmp(n, "open-", 5) == 0) {
+            unsigned char head[16];
+            snprintf(path, sizeof path, "%s/%s", dir, n);
+            FILE *f = fopen(path, "rb");
+            size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+            if (f) {
+                fclose(f);
+            }
+            for (size_t i = 8; i < got; i++) {
+                has_data |= head[i] != 0;
+            }
+        }
+    }
+    closedir(d);
+    if (!has_meta || has_data) {
+        return 0;
+    }
+    d = opendir(dir);
+    if (!d) {
+        return 0;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "metadata", 8) == 0 ||
+            strncmp(e->d_name, "open-", 5) == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+    return 1;
+}
+
 static void do_create(vxr_node *node, vxr_op *op)
 {
     const vxr_create *c = op->create;
@@ -497,6 +558,12 @@ static void do_create(vxr_node *node, vxr_op *op)
     rc = make_dir(g, &is_new, &err);
     if (rc != 0) {
         goto fail_free;
+    }
+    if (c->n_members > 0 && !is_new && reset_half_bootstrap(g->dir)) {
+        vx_log(VECTRON_LOG_WARN, VXR_LOG,
+               "group=%llu dir=%s: the bootstrap was interrupted before "
+               "its first entry; bootstrapping again",
+               (unsigned long long)g->id, g->dir);
     }
     vxr_transport_setup(g);
     rv = raft_uv_init(&g->io, &node->loop, g->dir, &g->transport);
