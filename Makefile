@@ -27,7 +27,7 @@ test: build build-asan
 	ctest --test-dir build --output-on-failure
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --test-dir build-asan --output-on-failure
-	python3 -m pytest tests/integration -q
+	/usr/bin/python3 -m pytest tests/integration -q
 	tests/js/run.sh
 
 # Starts `vectron serve` on ./data with the sample collection (10,000
