@@ -129,10 +129,108 @@ static void *indexer_main(void *arg)
 
 /* ---- lifecycle ---- */
 
+/* Rebuilding the graph from the store, in chunks of REBUILD_CHUNK points
+ * inserted by every core at once (the index takes concurrent adds). */
+#define REBUILD_CHUNK 4096u
+#define REBUILD_THREADS_MAX 16
+
+typedef struct rebuild {
+    shard *sh;
+    uint64_t *ids;
+    float *vecs; /* REBUILD_CHUNK * dim */
+    size_t n;
+    size_t next; /* next point to insert; under mu */
+    pthread_mutex_t mu;
+    int rc;
+    vectron_error err;
+} rebuild;
+
+static void *rebuild_worker(void *arg)
+{
+    rebuild *r = arg;
+    size_t dim = r->sh->p.index.dim;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        size_t i = r->rc ? r->n : r->next++;
+        pthread_mutex_unlock(&r->mu);
+        if (i >= r->n) {
+            return NULL;
+        }
+        vectron_error err = {0};
+        int rc = vectron_index_add(r->sh->idx, r->ids[i], r->vecs + i * dim,
+                                   &err);
+        if (rc) {
+            pthread_mutex_lock(&r->mu);
+            if (!r->rc) {
+                r->rc = rc;
+                r->err = err;
+            }
+            pthread_mutex_unlock(&r->mu);
+        }
+    }
+}
+
+/* Inserts the buffered chunk with up to one thread per core. */
+static int rebuild_flush(rebuild *r, vectron_error *err)
+{
+    pthread_t th[REBUILD_THREADS_MAX];
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = cores < 1 ? 1 : (size_t)cores, started = 0;
+    if (nt > REBUILD_THREADS_MAX) {
+        nt = REBUILD_THREADS_MAX;
+    }
+    r->next = 0;
+    for (size_t t = 1; t < nt; t++) {
+        if (pthread_create(&th[started], NULL, rebuild_worker, r) == 0) {
+            started++;
+        }
+    }
+    rebuild_worker(r); /* this thread works too */
+    for (size_t t = 0; t < started; t++) {
+        pthread_join(th[t], NULL);
+    }
+    r->n = 0;
+    if (r->rc) {
+        if (err) {
+            *err = r->err;
+        }
+        return r->rc;
+    }
+    return 0;
+}
+
 static int rebuild_one(void *arg, const store_point_view *p, vectron_error *err)
 {
-    shard *sh = arg;
-    return vectron_index_add(sh->idx, p->internal_id, p->vector, err);
+    rebuild *r = arg;
+    size_t dim = r->sh->p.index.dim;
+    r->ids[r->n] = p->internal_id;
+    memcpy(r->vecs + r->n * dim, p->vector, dim * sizeof(float));
+    if (++r->n == REBUILD_CHUNK) {
+        return rebuild_flush(r, err);
+    }
+    return 0;
+}
+
+static int rebuild_all(shard *sh, vectron_error *err)
+{
+    rebuild r = {.sh = sh};
+    int rc;
+    r.ids = vx_malloc(REBUILD_CHUNK * sizeof(*r.ids));
+    r.vecs = vx_malloc((size_t)REBUILD_CHUNK * sh->p.index.dim * sizeof(float));
+    if (!r.ids || !r.vecs) {
+        vx_free(r.ids);
+        vx_free(r.vecs);
+        return vx_err(err, VECTRON_NOMEM, "rebuild: out of memory");
+    }
+    pthread_mutex_init(&r.mu, NULL);
+    rc = store_foreach(sh->st, NULL, rebuild_one, &r, err);
+    if (rc == 0 && r.n) {
+        rc = rebuild_flush(&r, err);
+    }
+    pthread_mutex_destroy(&r.mu);
+    vx_free(r.ids);
+    vx_free(r.vecs);
+    return rc;
 }
 
 /* Reconciling a loaded checkpoint with the store. */
@@ -279,7 +377,7 @@ int shard_open(const char *dir, const shard_params *p, shard **out,
         (rc = store_applied_index(sh->st, NULL, &sh->applied, err)) != 0 ||
         (rc = load_checkpoint(sh, &loaded, err)) != 0 ||
         (!loaded &&
-         (rc = store_foreach(sh->st, NULL, rebuild_one, sh, err)) != 0)) {
+         (rc = rebuild_all(sh, err)) != 0)) {
         goto fail;
     }
     pthread_mutex_init(&sh->mu, NULL);

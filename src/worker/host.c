@@ -402,10 +402,13 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
         sp.index.ef_construction = c->p.ef_construction;
     sp.index.seed = group;
     sp.store = h->o.store;
+    struct timespec t0, t1, t2;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((rc = shard_open(s->dir, &sp, &s->sh, err))) {
         vx_free(s);
         return rc;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
 
     char addr[VXR_ADDRESS_MAX];
     snprintf(addr, sizeof addr, "%s", vxr_node_address(h->o.node));
@@ -428,7 +431,16 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
     s->next = h->list;
     h->list = s;
     pthread_mutex_unlock(&h->mu);
-    return host_wait_group_ready(h->o.node, group, timeout_ms, err);
+    rc = host_wait_group_ready(h->o.node, group, timeout_ms, err);
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    vx_log(VECTRON_LOG_INFO, LOG,
+           "group=%" PRIu64 " open: store+index %.2f s, raft log %.2f s",
+           group,
+           (double)(t1.tv_sec - t0.tv_sec) +
+               (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9,
+           (double)(t2.tv_sec - t1.tv_sec) +
+               (double)(t2.tv_nsec - t1.tv_nsec) * 1e-9);
+    return rc;
 }
 
 int host_ensure(host *h, const pd_collection *c, unsigned timeout_ms,
