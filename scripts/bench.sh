@@ -158,4 +158,6 @@ for gp in "$out"/index-*.gp; do
 done
 echo
 echo "bench: CSV $csv, plots: $(ls "$out"/index-*.png 2>/dev/null | tr '\n' ' ')"
+# Part 2: the HTTP benchmark (scripts/bench-http.sh); BENCH_HTTP=0 skips it.
+[ "${BENCH_HTTP:-1}" = 0 ] || BENCH_NO_INSTALL=1 "$root/scripts/bench-http.sh" || failed=1
 exit "$failed"
