@@ -65,6 +65,7 @@ static void *indexer_main(void *arg)
     shard *sh = arg;
     vectron_error err;
 
+    pthread_setname_np(pthread_self(), "vx-indexer");
     pthread_mutex_lock(&sh->mu);
     for (;;) {
         size_t n;

@@ -78,6 +78,7 @@ static void checkpoint_one(host_shard *s)
 static void *checkpoint_main(void *arg)
 {
     host *h = arg;
+    pthread_setname_np(pthread_self(), "vx-checkpoint");
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
         struct timespec deadline;
