@@ -131,7 +131,7 @@ int vx_json_load(const char *text, size_t len, const char *what, json_t **out,
 }
 
 /* A JSON number literal per RFC 8259. */
-static int valid_number(const char *s, size_t n)
+int vx_json_valid_number(const char *s, size_t n)
 {
     size_t i = 0, d;
 
@@ -312,7 +312,7 @@ static void put_value(vx_json_buf *b, const json_t *v)
         break;
     case JSON_STRING:
         if (vx_json_is_bignum(v) &&
-            valid_number(json_string_value(v) + 1, json_string_length(v) - 1))
+            vx_json_valid_number(json_string_value(v) + 1, json_string_length(v) - 1))
             put(b, json_string_value(v) + 1, json_string_length(v) - 1);
         else
             put_string(b, json_string_value(v), json_string_length(v));

@@ -53,6 +53,9 @@ int vx_json_dump(const json_t *j, char **out, size_t *len, vectron_error *err);
  * of at most 40 bytes, unchecked). New reference, NULL when out of memory. */
 json_t *vx_json_marker(const char *num, size_t n);
 
+/* 1 if s[0..n) is a JSON number literal (RFC 8259 grammar). */
+int vx_json_valid_number(const char *s, size_t n);
+
 /* 1 if j is a big-number marker. */
 static inline int vx_json_is_bignum(const json_t *j)
 {

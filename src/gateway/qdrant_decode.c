@@ -622,7 +622,11 @@ static int decode_search_obj(gw_jctx *c, const json_t *o, uint32_t dim,
                               is_query ? qunsup : sunsup))) {
         return rc;
     }
-    if (is_query) {
+    if (c->pre_vector) { /* decoded by gw_fast_vector */
+        s->kind = GW_QUERY_VECTOR;
+        s->vector = c->pre_vector;
+        c->pre_vector = NULL;
+    } else if (is_query) {
         if ((v = gw_get(o, "query"))) {
             m = gw_push_key(c, "query");
             rc = decode_query_value(c, v, dim, s);
@@ -689,11 +693,23 @@ static int decode_one_search(const char *body, size_t len, uint32_t dim,
         return vx_err(err, VECTRON_INVALID,
                       "collection dimension %u is out of range", dim);
     }
-    rc = gw_load_root(&c, body, len, is_query, &root);
+    char *alt = NULL;
+    size_t alt_len = 0;
+    c.pre_vector = gw_xalloc(dim * sizeof(float));
+    if (c.pre_vector &&
+        gw_fast_vector(body, len, is_query ? "query" : "vector", dim,
+                       c.pre_vector, &alt, &alt_len) != 0) {
+        vx_free(c.pre_vector);
+        c.pre_vector = NULL;
+    }
+    rc = gw_load_root(&c, alt ? alt : body, alt ? alt_len : len, is_query,
+                      &root);
     if (rc == 0) {
         rc = decode_search_obj(&c, root, dim, is_query, out);
     }
     json_decref(root);
+    vx_free(alt);
+    vx_free(c.pre_vector);
     if (rc) {
         gw_search_close(out);
     }

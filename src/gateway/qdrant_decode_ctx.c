@@ -35,6 +35,7 @@ void gw_ctx_init(gw_jctx *c, const gw_limits *lim, vectron_error *err)
     c->body_len = 0;
     c->vstride = 0;
     c->plen = 0;
+    c->pre_vector = NULL;
     c->path[0] = '\0';
     vectron_error_clear(err);
 }

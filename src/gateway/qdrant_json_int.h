@@ -78,7 +78,17 @@ typedef struct gw_jctx {
     uint32_t vstride; /* upsert: floats between decoded vectors */
     size_t plen;
     char path[192];
+    float *pre_vector; /* search: the vector gw_fast_vector decoded, owned
+                          until the decoder takes it */
 } gw_jctx;
+
+/* The fast path for a search body's vector (qdrant_fastvec.c): when the
+ * top-level member key of text is an array of exactly dim plain numbers
+ * within float32 range, decodes it into dst, sets *out (vx_malloc'd,
+ * *out_len bytes) to text with that array replaced by null and returns 0;
+ * otherwise returns -1 and the caller decodes text as usual. */
+int gw_fast_vector(const char *text, size_t len, const char *key,
+                   uint32_t dim, float *dst, char **out, size_t *out_len);
 
 /* Sets up c with lim (NULL: the defaults; max_dim clamped to
  * VECTRON_MAX_DIM) and clears err. */

@@ -1558,3 +1558,50 @@ Test(oom, encoders_fail_cleanly)
                         "\"partial\":true}");
     vx_free(s);
 }
+
+/* The search-vector fast path (qdrant_fastvec.c) must decode exactly what
+ * the jansson path does, and step aside (same errors as before) on
+ * anything unusual. */
+Test(search, fast_vector_path_matches_the_decoder)
+{
+    gw_search s;
+    const char *b = "{ \"limit\" : 3, \"filter\": {\"must\": [{\"key\": "
+                    "\"query\", \"match\": {\"value\": \"[1,2]\"}}]},"
+                    "\"query\" : [ 1 , -2.5e1,3E-2, 0.1 ,-0 ] }";
+    cr_assert_eq(gw_decode_query(b, strlen(b), 5, NULL, &s, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(s.kind, GW_QUERY_VECTOR);
+    cr_assert_eq(s.limit, 3);
+    cr_assert_not_null(s.filter);
+    float want[5] = {1.0f, -25.0f, (float)3e-2, (float)0.1, -0.0f};
+    cr_assert_eq(memcmp(s.vector, want, sizeof want), 0);
+    gw_search_close(&s);
+
+    /* The legacy search body: "vector". */
+    b = "{\"vector\":[1,2,3],\"limit\":2}";
+    cr_assert_eq(gw_decode_search(b, strlen(b), 3, NULL, &s, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(s.vector[2], 3.0f);
+    gw_search_close(&s);
+
+    /* Errors come from the regular decoder, unchanged. */
+    static const struct {
+        const char *body, *msg;
+    } bad[] = {
+        {"{\"query\":[1,2]}", "query: expected dimension 3, got 2"},
+        {"{\"query\":[1,2,1e39]}", "query[2]: 1e+39 is outside the float32 range"},
+        {"{\"query\":[1,2,3],\"query\":[1,2,3]}", "duplicate"},
+        {"{\"query\":[1,2,3],\"limit\":0}", "limit"},
+        {"{\"query\":[1,2,\"3\"]}", "query[2]"},
+        {"{\"query\":[1,2,3]", "invalid JSON"},
+        {"{\"query\":[1,2,3],}", "invalid JSON"},
+        {"{\"query\":[01,2,3]}", "invalid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = gw_decode_query(bad[i].body, strlen(bad[i].body), 3, NULL, &s,
+                                 &err);
+        cr_assert_neq(rc, 0, "%s accepted", bad[i].body);
+        cr_assert(strstr(err.msg, bad[i].msg) != NULL, "%s: %s",
+                  bad[i].body, err.msg);
+    }
+}
