@@ -1151,7 +1151,7 @@ Test(serve, defaults)
     cr_assert_eq(c.heartbeat_interval_ms, 100);
     cr_assert_eq(c.snapshot_threshold, 1024);
     cr_assert_eq(c.snapshot_trailing, 128);
-    cr_assert_eq(c.segment_size, 1ull << 20);
+    cr_assert_eq(c.segment_size, 16ull << 20);
     cr_assert_eq(c.store_map_size, 64ull << 30);
     cr_assert_eq(c.store_sync, VX_SERVE_SYNC_NONE);
     cr_assert_eq(c.index_checkpoint_interval_ms, 60000);
