@@ -266,6 +266,7 @@ int vx_serve_main(int argc, char **argv)
     const http_route *routes = gw_api_routes(&nroutes);
     http_config hc = {.listen_address = cfg.http_listen,
                       .threads = (unsigned)cfg.http_threads,
+                      .thread_per_connection = cfg.http_threads == 0,
                       .max_body = (size_t)cfg.max_body_size,
                       .connection_timeout_s =
                           (unsigned)(cfg.connection_timeout_ms / 1000),

@@ -48,15 +48,17 @@ static const vx_config_knob serve_knobs[] = {
                "as Raft messages are not authenticated."},
     {.name = "http-threads",
      .type = VX_CFG_UINT64,
-     .def = "8",
-     .min = "1",
+     .def = "0",
+     .min = "0",
      .max = "1024",
      .offset = OFF(http_threads),
      .section = "network",
-     .doc = "Threads that parse HTTP requests and run their handlers.",
-     .effect = "More serve more concurrent requests (a search occupies a "
-               "thread while it runs) at the cost of memory and contention; "
-               "start near the number of cores."},
+     .doc = "Threads that parse HTTP requests and run their handlers; 0 "
+            "gives each connection its own thread (up to max-connections).",
+     .effect = "0 never makes one client wait behind another's search or "
+               "write (a fixed pool pins each connection to the thread that "
+               "accepted it, so two busy clients can share one); a pool "
+               "bounds the thread count for many idle connections."},
     {.name = "max-connections",
      .type = VX_CFG_UINT64,
      .def = "1024",

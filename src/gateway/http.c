@@ -835,7 +835,9 @@ int http_server_start(const http_config *cfg, const http_route *routes,
     if (v6) {
         flags |= MHD_USE_IPv6;
     }
-    if (cfg->threads > 1) {
+    if (cfg->thread_per_connection) {
+        flags |= MHD_USE_THREAD_PER_CONNECTION;
+    } else if (cfg->threads > 1) {
         opts[nopts++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                                 (intptr_t)cfg->threads, NULL};
     }

@@ -1137,7 +1137,7 @@ Test(serve, defaults)
     cr_assert_str_eq(c.data, "/tmp/x");
     cr_assert_str_eq(c.http_listen, "127.0.0.1:6333");
     cr_assert_str_eq(c.raft_listen, "127.0.0.1:6335");
-    cr_assert_eq(c.http_threads, 8);
+    cr_assert_eq(c.http_threads, 0);
     cr_assert_eq(c.max_connections, 1024);
     cr_assert_eq(c.connection_timeout_ms, 60000);
     cr_assert_eq(c.max_body_size, 64ull << 20);

@@ -181,12 +181,14 @@ static test_ctx ctx;
 static http_server *srv;
 static vx_metrics *metrics;
 static unsigned port;
+static int per_connection; /* start() uses one thread per connection */
 
 static void start(unsigned threads, int with_metrics)
 {
     http_config cfg = {0};
     vectron_error err;
 
+    cfg.thread_per_connection = per_connection;
     signal(SIGPIPE, SIG_IGN);
     cfg.listen_address = "127.0.0.1:0";
     cfg.threads = threads;
@@ -831,6 +833,47 @@ Test(http, concurrent_clients)
     }
     cr_assert_eq(total, CLIENTS * PER_CLIENT);
     cr_assert_eq(atomic_load(&ctx.calls), CLIENTS * PER_CLIENT);
+    stop();
+}
+
+static void *slow_get(void *arg)
+{
+    reply *r = arg;
+    get("/slow", r);
+    return NULL;
+}
+
+/* With a thread per connection, a handler that blocks (as a Raft wait or a
+ * search does) holds up no other connection; concurrent clients work as
+ * with the pool. */
+Test(http, thread_per_connection)
+{
+    pthread_t t[CLIENTS], slow;
+    reply rs, r;
+    int total = 0;
+
+    per_connection = 1;
+    start(1, 0);
+    cr_assert_eq(pthread_create(&slow, NULL, slow_get, &rs), 0);
+    while (!atomic_load(&ctx.slow_started))
+        usleep(1000);
+    get("/echo/x/y", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(atomic_load(&ctx.slow_finished), 0,
+                 "the second connection waited for the slow handler");
+    reply_free(&r);
+    pthread_join(slow, NULL);
+    cr_assert_eq(rs.status, 200);
+    reply_free(&rs);
+    for (int i = 0; i < CLIENTS; i++)
+        cr_assert_eq(
+            pthread_create(&t[i], NULL, client_thread, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < CLIENTS; i++) {
+        void *ok;
+        pthread_join(t[i], &ok);
+        total += (int)(intptr_t)ok;
+    }
+    cr_assert_eq(total, CLIENTS * PER_CLIENT);
     stop();
 }
 
