@@ -312,7 +312,8 @@ static void put_value(vx_json_buf *b, const json_t *v)
         break;
     case JSON_STRING:
         if (vx_json_is_bignum(v) &&
-            vx_json_valid_number(json_string_value(v) + 1, json_string_length(v) - 1))
+            vx_json_valid_number(json_string_value(v) + 1,
+                                 json_string_length(v) - 1))
             put(b, json_string_value(v) + 1, json_string_length(v) - 1);
         else
             put_string(b, json_string_value(v), json_string_length(v));

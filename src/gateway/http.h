@@ -145,7 +145,7 @@ typedef struct http_config {
     /* "ip:port" or "[ip6]:port", numeric only; port 0 picks a free port
      * (read it with http_server_port). NULL: "127.0.0.1:6333". */
     const char *listen_address;
-    unsigned threads;              /* pool size; 0: 1 */
+    unsigned threads; /* pool size; 0: 1 */
     /* One thread per connection instead of the pool: handlers that block
      * (Raft waits, searches) then never hold up another connection, and
      * concurrent clients never share a thread. threads is ignored. */

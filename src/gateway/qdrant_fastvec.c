@@ -23,8 +23,8 @@
 
 static size_t skip_ws(const char *s, size_t i, size_t n)
 {
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
-                     s[i] == '\r'))
+    while (i < n &&
+           (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
         i++;
     return i;
 }
@@ -84,9 +84,9 @@ static size_t parse_array(const char *s, size_t i, size_t n, uint32_t dim,
         return 0; /* empty: let the decoder explain */
     for (;;) {
         size_t st = i;
-        while (i < n && ((s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-                         s[i] == '+' || s[i] == '.' || s[i] == 'e' ||
-                         s[i] == 'E'))
+        while (i < n &&
+               ((s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '+' ||
+                s[i] == '.' || s[i] == 'e' || s[i] == 'E'))
             i++;
         size_t len = i - st;
         if (len == 0 || len >= sizeof tok || k >= dim ||
@@ -109,8 +109,8 @@ static size_t parse_array(const char *s, size_t i, size_t n, uint32_t dim,
     }
 }
 
-int gw_fast_vector(const char *text, size_t len, const char *key,
-                   uint32_t dim, float *dst, char **out, size_t *out_len)
+int gw_fast_vector(const char *text, size_t len, const char *key, uint32_t dim,
+                   float *dst, char **out, size_t *out_len)
 {
     size_t klen = strlen(key), i = skip_ws(text, 0, len);
     *out = NULL;

@@ -120,8 +120,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
          * it deterministically. */
         vx_log(VECTRON_LOG_ERROR, VXR_LOG,
                "group=%llu entry %llu: bad framing (%zu bytes)",
-               (unsigned long long)g->id, (unsigned long long)index,
-               buf->len);
+               (unsigned long long)g->id, (unsigned long long)index, buf->len);
         len = buf->len;
     }
     g->user.apply(g->user.ctx, index, buf->base, len, &value);

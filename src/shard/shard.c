@@ -158,8 +158,8 @@ static void *rebuild_worker(void *arg)
             return NULL;
         }
         vectron_error err = {0};
-        int rc = vectron_index_add(r->sh->idx, r->ids[i], r->vecs + i * dim,
-                                   &err);
+        int rc =
+            vectron_index_add(r->sh->idx, r->ids[i], r->vecs + i * dim, &err);
         if (rc) {
             pthread_mutex_lock(&r->mu);
             if (!r->rc) {
@@ -377,8 +377,7 @@ int shard_open(const char *dir, const shard_params *p, shard **out,
         (rc = store_open(dir, &sh->p.store, &sh->st, err)) != 0 ||
         (rc = store_applied_index(sh->st, NULL, &sh->applied, err)) != 0 ||
         (rc = load_checkpoint(sh, &loaded, err)) != 0 ||
-        (!loaded &&
-         (rc = rebuild_all(sh, err)) != 0)) {
+        (!loaded && (rc = rebuild_all(sh, err)) != 0)) {
         goto fail;
     }
     pthread_mutex_init(&sh->mu, NULL);

@@ -435,8 +435,7 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
     rc = host_wait_group_ready(h->o.node, group, timeout_ms, err);
     clock_gettime(CLOCK_MONOTONIC, &t2);
     vx_log(VECTRON_LOG_INFO, LOG,
-           "group=%" PRIu64 " open: store+index %.2f s, raft log %.2f s",
-           group,
+           "group=%" PRIu64 " open: store+index %.2f s, raft log %.2f s", group,
            (double)(t1.tv_sec - t0.tv_sec) +
                (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9,
            (double)(t2.tv_sec - t1.tv_sec) +

@@ -1201,8 +1201,9 @@ Test(serve, messages_name_knob_and_source)
     vectron_error err;
     char *argv_buf[32];
 
-    cr_assert_eq(SLOAD(&c, &st, &err, "--http-threads", "0"), VECTRON_INVALID);
-    cr_assert_str_eq(err.msg, "--http-threads: 0 is below the minimum 1");
+    cr_assert_eq(SLOAD(&c, &st, &err, "--max-connections", "0"),
+                 VECTRON_INVALID);
+    cr_assert_str_eq(err.msg, "--max-connections: 0 is below the minimum 1");
     setenv("VECTRON_MAX_BODY_SIZE", "abc", 1);
     cr_assert_eq(SLOAD(&c, &st, &err, "--http-threads", "4"), VECTRON_INVALID);
     cr_assert_str_eq(err.msg,
@@ -1366,7 +1367,7 @@ Test(output, dump_round_trips_through_the_config_file)
     f = open_memstream(&buf, &len);
     cr_assert_eq(vx_serve_config_dump(&a, f, &err), 0);
     fclose(f);
-    cr_assert(strstr(buf, "\nhttp-threads = 3  # default 8\n"), "%s", buf);
+    cr_assert(strstr(buf, "\nhttp-threads = 3  # default 0\n"), "%s", buf);
     cr_assert(strstr(buf, "\nmax-limit = 10000\n"), "%s", buf);
     cr_assert(strstr(buf, "\nstore-sync = full  # default none\n"), "%s", buf);
     cr_assert(strstr(buf, "\nhttp-listen = \"127.0.0.1:6333\"\n"), "%s", buf);

@@ -1589,7 +1589,8 @@ Test(search, fast_vector_path_matches_the_decoder)
         const char *body, *msg;
     } bad[] = {
         {"{\"query\":[1,2]}", "query: expected dimension 3, got 2"},
-        {"{\"query\":[1,2,1e39]}", "query[2]: 1e+39 is outside the float32 range"},
+        {"{\"query\":[1,2,1e39]}",
+         "query[2]: 1e+39 is outside the float32 range"},
         {"{\"query\":[1,2,3],\"query\":[1,2,3]}", "duplicate"},
         {"{\"query\":[1,2,3],\"limit\":0}", "limit"},
         {"{\"query\":[1,2,\"3\"]}", "query[2]"},
@@ -1601,7 +1602,7 @@ Test(search, fast_vector_path_matches_the_decoder)
         int rc = gw_decode_query(bad[i].body, strlen(bad[i].body), 3, NULL, &s,
                                  &err);
         cr_assert_neq(rc, 0, "%s accepted", bad[i].body);
-        cr_assert(strstr(err.msg, bad[i].msg) != NULL, "%s: %s",
-                  bad[i].body, err.msg);
+        cr_assert(strstr(err.msg, bad[i].msg) != NULL, "%s: %s", bad[i].body,
+                  err.msg);
     }
 }
