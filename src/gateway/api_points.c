@@ -451,40 +451,63 @@ void gw_api_get_point(void *ctx, const http_request *r, http_response *w)
 
 /* -------------------------------------------------------------- scroll */
 
-/* One shard's page: up to limit + 1 matching points from the offset. */
+/* The points a scroll keeps: the first limit + 1 by id across the shards
+ * seen so far (the extra one is next_page_offset), plus room for one more
+ * shard's page. Vectors and payloads are copied only when the response
+ * carries them. */
 typedef struct page {
     store_point *pts;
-    size_t n, want;
+    size_t n, cap;  /* cap = 2 * keep */
+    size_t keep;    /* limit + 1 */
+    size_t shard_n; /* points added from the shard being scanned */
+    int vectors, payloads;
 } page;
 
 static int page_add(void *arg, const store_point_view *p, vectron_error *err)
 {
     page *pg = arg;
-    if (pg->n == pg->want)
+    if (pg->shard_n == pg->keep)
         return STORE_SCAN_STOP;
     store_point *q = &pg->pts[pg->n];
+    memset(q, 0, sizeof(*q));
     q->id = p->id;
     q->internal_id = p->internal_id;
     q->dim = p->dim;
-    q->vector = vx_malloc((size_t)p->dim * sizeof(float));
-    q->payload = vx_malloc(p->payload_len + 1);
-    if (!q->vector || !q->payload) {
-        store_point_clear(q);
-        return vx_err(err, VECTRON_NOMEM, "scroll");
+    if (pg->vectors) {
+        q->vector = vx_malloc((size_t)p->dim * sizeof(float));
+        if (!q->vector)
+            return vx_err(err, VECTRON_NOMEM, "scroll");
+        memcpy(q->vector, p->vector, (size_t)p->dim * sizeof(float));
     }
-    memcpy(q->vector, p->vector, (size_t)p->dim * sizeof(float));
-    memcpy(q->payload, p->payload, p->payload_len);
-    q->payload[p->payload_len] = '\0';
-    q->payload_len = p->payload_len;
+    if (pg->payloads) {
+        q->payload = vx_malloc(p->payload_len + 1);
+        if (!q->payload) {
+            store_point_clear(q);
+            return vx_err(err, VECTRON_NOMEM, "scroll");
+        }
+        memcpy(q->payload, p->payload, p->payload_len);
+        q->payload[p->payload_len] = '\0';
+        q->payload_len = p->payload_len;
+    }
     pg->n++;
+    pg->shard_n++;
     return 0;
 }
 
 static int cmp_point(const void *a, const void *b)
 {
-    const store_point *x = *(store_point *const *)a,
-                      *y = *(store_point *const *)b;
-    return point_id_cmp(&x->id, &y->id);
+    return point_id_cmp(&((const store_point *)a)->id,
+                        &((const store_point *)b)->id);
+}
+
+/* Keeps the first pg->keep points by id. */
+static void page_trim(page *pg)
+{
+    qsort(pg->pts, pg->n, sizeof(*pg->pts), cmp_point);
+    for (size_t i = pg->keep; i < pg->n; i++)
+        store_point_clear(&pg->pts[i]);
+    if (pg->n > pg->keep)
+        pg->n = pg->keep;
 }
 
 void gw_api_scroll(void *ctx, const http_request *r, http_response *w)
@@ -503,69 +526,51 @@ void gw_api_scroll(void *ctx, const http_request *r, http_response *w)
         api_fail_err(&c, rc, &err);
         return;
     }
-    uint32_t ns = col.p.shard_number;
-    page *pages = vx_calloc(ns, sizeof(*pages));
-    store_point **all = NULL;
+    page pg = {.keep = (size_t)sc.limit + 1,
+               .vectors = sc.with_vector,
+               .payloads = sc.with_payload.mode != GW_PAYLOAD_NONE};
+    pg.cap = 2 * pg.keep;
     gw_point_out *out = NULL;
-    size_t total = 0;
-    if (!pages) {
+    pg.pts = vx_calloc(pg.cap, sizeof(*pg.pts));
+    out = vx_calloc(pg.keep, sizeof(*out));
+    if (!pg.pts || !out) {
         api_fail(&c, VECTRON_NOMEM, "out of memory");
         goto done;
     }
     if (api_acquire_shards(&c, &col, &s) ||
         api_consistency(&c, &col, s, sc.consistency))
         goto done;
-    for (uint32_t k = 0; k < ns && !rc; k++) {
-        pages[k].want = (size_t)sc.limit + 1;
-        pages[k].pts = vx_calloc(pages[k].want, sizeof(store_point));
-        if (!pages[k].pts)
-            rc = vx_err(&err, VECTRON_NOMEM, "scroll");
-        else
-            rc = host_shard_scan(s[k], sc.filter,
-                                 sc.has_offset ? &sc.offset : NULL, page_add,
-                                 &pages[k], &err);
-        total += pages[k].n;
-    }
-    if (!rc) {
-        all = vx_calloc(total ? total : 1, sizeof(*all));
-        out = vx_calloc(total ? total : 1, sizeof(*out));
-        if (!all || !out)
-            rc = vx_err(&err, VECTRON_NOMEM, "scroll");
+    for (uint32_t k = 0; k < col.p.shard_number && !rc; k++) {
+        pg.shard_n = 0;
+        rc = host_shard_scan(s[k], sc.filter, sc.has_offset ? &sc.offset : NULL,
+                             page_add, &pg, &err);
+        page_trim(&pg);
     }
     if (rc) {
         api_fail_err(&c, rc, &err);
         goto done;
     }
-    size_t m = 0;
-    for (uint32_t k = 0; k < ns; k++)
-        for (size_t i = 0; i < pages[k].n; i++)
-            all[m++] = &pages[k].pts[i];
-    qsort(all, total, sizeof(*all), cmp_point);
-    size_t n = total < sc.limit ? total : sc.limit;
+    size_t n = pg.n < sc.limit ? pg.n : sc.limit;
     for (size_t i = 0; i < n && !rc; i++) {
-        out[i].id = all[i]->id;
+        out[i].id = pg.pts[i].id;
         if (sc.with_vector) {
-            out[i].vector = all[i]->vector;
-            out[i].dim = all[i]->dim;
+            out[i].vector = pg.pts[i].vector;
+            out[i].dim = pg.pts[i].dim;
         }
-        rc = api_payload(all[i]->payload, all[i]->payload_len, &sc.with_payload,
-                         &out[i].payload, &err);
+        rc = api_payload(pg.pts[i].payload, pg.pts[i].payload_len,
+                         &sc.with_payload, &out[i].payload, &err);
     }
     if (rc)
         api_fail_err(&c, rc, &err);
     else
         api_ok(&c,
-               gw_json_scroll_result(out, n, total > n ? &all[n]->id : NULL));
+               gw_json_scroll_result(out, n, pg.n > n ? &pg.pts[n].id : NULL));
     for (size_t i = 0; i < n; i++)
         json_decref(out[i].payload);
 done:
-    for (uint32_t k = 0; pages && k < ns; k++) {
-        for (size_t i = 0; i < pages[k].n; i++)
-            store_point_clear(&pages[k].pts[i]);
-        vx_free(pages[k].pts);
-    }
-    vx_free(pages);
-    vx_free(all);
+    for (size_t i = 0; pg.pts && i < pg.n; i++)
+        store_point_clear(&pg.pts[i]);
+    vx_free(pg.pts);
     vx_free(out);
     api_release_shards(&col, s);
     gw_scroll_close(&sc);

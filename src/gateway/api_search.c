@@ -152,7 +152,9 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
     };
     if (hsq.ef < k)
         hsq.ef = k;
-    if (!(hits = vx_calloc((size_t)k * ns, sizeof(*hits)))) {
+    /* Room for the best k so far plus one shard's k: memory stays O(k)
+     * whatever the shard count. */
+    if (!(hits = vx_calloc((size_t)k * (ns > 1 ? 2 : 1), sizeof(*hits)))) {
         rc = vx_err(err, VECTRON_NOMEM, "search");
         goto out;
     }
@@ -161,6 +163,10 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
         if ((rc = host_shard_search(s[i], &hsq, hits + nh, &got, err)))
             goto out;
         nh += got;
+        if (nh > k) {
+            qsort(hits, nh, sizeof(*hits), cmp_hit);
+            nh = k;
+        }
     }
     qsort(hits, nh, sizeof(*hits), cmp_hit);
     size_t first = q->offset < nh ? q->offset : nh;
