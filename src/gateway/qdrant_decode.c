@@ -367,13 +367,18 @@ static int upsert_points(gw_jctx *c, const json_t *pts, uint32_t dim,
         if (rc) {
             goto next;
         }
-        if (!(v = gw_get(p, "vector"))) {
+        if (c->pre_vector && c->pre_count == n) {
+            /* Decoded by gw_fast_points (already checked). */
+            memcpy(u->vectors + i * c->vstride, c->pre_vector + i * dim,
+                   dim * sizeof(float));
+        } else if (!(v = gw_get(p, "vector"))) {
             rc = gw_missing(c, "vector");
             goto next;
+        } else {
+            m2 = gw_push_key(c, "vector");
+            rc = gw_decode_vector(c, v, dim, u->vectors + i * c->vstride);
+            gw_pop(c, m2);
         }
-        m2 = gw_push_key(c, "vector");
-        rc = gw_decode_vector(c, v, dim, u->vectors + i * c->vstride);
-        gw_pop(c, m2);
         if (rc == 0 && (v = gw_get(p, "payload"))) {
             m2 = gw_push_key(c, "payload");
             rc = gw_payload_text(c, v, arena, &(*offs)[i], &u->payloads[i].len);
@@ -471,8 +476,16 @@ int gw_decode_upsert(const char *body, size_t len, uint32_t dim,
         return vx_err(err, VECTRON_INVALID,
                       "collection dimension %u is out of range", dim);
     }
-    if ((rc = gw_load_root(&c, body, len, 0, &root)) ||
-        (rc = gw_check_fields(&c, root, known, NULL, unsup))) {
+    char *alt = NULL;
+    size_t alt_len = 0;
+    if (gw_fast_points(body, len, dim, c.lim.max_batch, &c.pre_vector,
+                       &c.pre_count, &alt, &alt_len) != 0) {
+        c.pre_vector = NULL;
+        c.pre_count = 0;
+    }
+    rc = gw_load_root(&c, alt ? alt : body, alt ? alt_len : len, 0, &root);
+    vx_free(alt);
+    if (rc || (rc = gw_check_fields(&c, root, known, NULL, unsup))) {
         goto out;
     }
     pts = gw_get(root, "points");
@@ -498,6 +511,7 @@ int gw_decode_upsert(const char *body, size_t len, uint32_t dim,
 out:
     vx_free(offs);
     vx_free(arena.p);
+    vx_free(c.pre_vector);
     json_decref(root);
     if (rc) {
         gw_upsert_close(out);

@@ -36,6 +36,7 @@ void gw_ctx_init(gw_jctx *c, const gw_limits *lim, vectron_error *err)
     c->vstride = 0;
     c->plen = 0;
     c->pre_vector = NULL;
+    c->pre_count = 0;
     c->path[0] = '\0';
     vectron_error_clear(err);
 }

@@ -79,7 +79,9 @@ typedef struct gw_jctx {
     size_t plen;
     char path[192];
     float *pre_vector; /* search: the vector gw_fast_vector decoded, owned
-                          until the decoder takes it */
+                          until the decoder takes it; upsert: the vectors
+                          gw_fast_points decoded (pre_count of them) */
+    size_t pre_count;
 } gw_jctx;
 
 /* The fast path for a search body's vector (qdrant_fastvec.c): when the
@@ -87,8 +89,18 @@ typedef struct gw_jctx {
  * within float32 range, decodes it into dst, sets *out (vx_malloc'd,
  * *out_len bytes) to text with that array replaced by null and returns 0;
  * otherwise returns -1 and the caller decodes text as usual. */
-int gw_fast_vector(const char *text, size_t len, const char *key,
-                   uint32_t dim, float *dst, char **out, size_t *out_len);
+int gw_fast_vector(const char *text, size_t len, const char *key, uint32_t dim,
+                   float *dst, char **out, size_t *out_len);
+
+/* The same for an upsert body {"points": [{.., "vector": [..], ..}, ..]}:
+ * when every point has a "vector" member that is an array of exactly dim
+ * plain numbers within float32 range (and there are at most max_points),
+ * decodes them into *vecs (vx_malloc'd, *count * dim floats, point order),
+ * sets *out to text with each of those arrays replaced by null and
+ * returns 0; otherwise -1. */
+int gw_fast_points(const char *text, size_t len, uint32_t dim,
+                   size_t max_points, float **vecs, size_t *count, char **out,
+                   size_t *out_len);
 
 /* Sets up c with lim (NULL: the defaults; max_dim clamped to
  * VECTRON_MAX_DIM) and clears err. */

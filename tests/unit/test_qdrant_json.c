@@ -1606,3 +1606,50 @@ Test(search, fast_vector_path_matches_the_decoder)
                   err.msg);
     }
 }
+
+/* The upsert fast path (gw_fast_points) decodes what the jansson path
+ * does, leaves payloads and ids to the decoder, and steps aside with the
+ * same errors on anything unusual. */
+Test(upsert, fast_points_path_matches_the_decoder)
+{
+    gw_upsert u;
+    const char *b =
+        "{\"points\": [ {\"payload\": {\"v\": [1,2,3], \"vector\": \"x\"},"
+        " \"id\": 7, \"vector\": [ 1, -2.5e1 ,3E-2 ]},"
+        "{\"vector\":[0.1,0,-0],\"id\":\"550e8400-e29b-41d4-a716-"
+        "446655440000\"}]}";
+    cr_assert_eq(gw_decode_upsert(b, strlen(b), 3, NULL, &u, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(u.count, 2);
+    float want[6] = {1.0f, -25.0f, (float)3e-2, (float)0.1, 0.0f, -0.0f};
+    cr_assert_eq(memcmp(u.vectors, want, sizeof want), 0);
+    cr_assert_eq(u.ids[0].num, 7);
+    cr_assert_not_null(u.payloads);
+    cr_assert_str_eq(u.payloads[0].data, "{\"v\":[1,2,3],\"vector\":\"x\"}");
+    gw_upsert_close(&u);
+
+    static const struct {
+        const char *body, *msg;
+    } bad[] = {
+        {"{\"points\":[{\"id\":1,\"vector\":[1,2,3]},{\"id\":2,\"vector\":[1,2]"
+         "}]}",
+         "points[1].vector: expected dimension 3, got 2"},
+        {"{\"points\":[{\"id\":1,\"vector\":[1,2,3],\"vector\":[1,2,3]}]}",
+         "duplicate"},
+        {"{\"points\":[{\"id\":1,\"vector\":[1,2,3]}],\"points\":[]}",
+         "duplicate"},
+        {"{\"points\":[{\"id\":-1,\"vector\":[1,2,3]}]}", "points[0].id"},
+        {"{\"points\":[{\"vector\":[1,2,3]}]}", "points[0]: missing field"},
+        {"{\"points\":[{\"id\":1,\"vector\":[1,2,1e39]}]}",
+         "outside the float32 range"},
+        {"{\"points\":[{\"id\":1,\"vector\":[1,2,3]}],\"batch\":{}}",
+         "either points or batch"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = gw_decode_upsert(bad[i].body, strlen(bad[i].body), 3, NULL, &u,
+                                  &err);
+        cr_assert_neq(rc, 0, "%s accepted", bad[i].body);
+        cr_assert(strstr(err.msg, bad[i].msg) != NULL, "%s: %s", bad[i].body,
+                  err.msg);
+    }
+}
