@@ -485,6 +485,7 @@ int gw_decode_upsert(const char *body, size_t len, uint32_t dim,
     }
     rc = gw_load_root(&c, alt ? alt : body, alt ? alt_len : len, 0, &root);
     vx_free(alt);
+    c.body_len = len; /* the original size (gw_upsert_alloc's bound) */
     if (rc || (rc = gw_check_fields(&c, root, known, NULL, unsup))) {
         goto out;
     }

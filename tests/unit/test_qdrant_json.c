@@ -1653,3 +1653,28 @@ Test(upsert, fast_points_path_matches_the_decoder)
                   err.msg);
     }
 }
+
+/* Bodies whose text is mostly vectors (the fast path replaces them, so
+ * size bounds must use the original body). */
+Test(upsert, fast_points_many_points)
+{
+    enum { N = 200, DIM = 64 };
+    static char body[N * (DIM * 4 + 32) + 64];
+    size_t w = (size_t)sprintf(body, "{\"points\":[");
+    for (int i = 0; i < N; i++) {
+        w += (size_t)sprintf(body + w, "%s{\"id\":%d,\"vector\":[",
+                             i ? "," : "", i);
+        for (int d = 0; d < DIM; d++)
+            w += (size_t)sprintf(body + w, "%s%d", d ? "," : "", (i + d) % 10);
+        w += (size_t)sprintf(body + w, "]}");
+    }
+    w += (size_t)sprintf(body + w, "]}");
+    gw_upsert u;
+    cr_assert_eq(gw_decode_upsert(body, w, DIM, NULL, &u, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(u.count, N);
+    for (int i = 0; i < N; i++)
+        for (int d = 0; d < DIM; d++)
+            cr_assert_eq(u.vectors[(size_t)i * DIM + d], (float)((i + d) % 10));
+    gw_upsert_close(&u);
+}
