@@ -168,6 +168,30 @@ int vx_json_valid_number(const char *s, size_t n)
     return i == n;
 }
 
+/* 1 if s[0..n) is "[" (number|null) ("," (number|null))* "]" or "[]",
+ * without spaces: the pre-rendered arrays a marker may hold. */
+static int valid_number_array(const char *s, size_t n)
+{
+    size_t i = 1;
+    if (n < 2 || s[0] != '[' || s[n - 1] != ']')
+        return 0;
+    if (n == 2)
+        return 1;
+    while (i < n - 1) {
+        size_t st = i;
+        while (i < n - 1 && s[i] != ',')
+            i++;
+        if (!(i - st == 4 && memcmp(s + st, "null", 4) == 0) &&
+            !vx_json_valid_number(s + st, i - st))
+            return 0;
+        if (i < n - 1)
+            i++; /* the comma */
+        if (i == n - 1 && s[i - 1] == ',')
+            return 0;
+    }
+    return 1;
+}
+
 json_t *vx_json_marker(const char *num, size_t n)
 {
     char buf[48];
@@ -312,8 +336,10 @@ static void put_value(vx_json_buf *b, const json_t *v)
         break;
     case JSON_STRING:
         if (vx_json_is_bignum(v) &&
-            vx_json_valid_number(json_string_value(v) + 1,
-                                 json_string_length(v) - 1))
+            (vx_json_valid_number(json_string_value(v) + 1,
+                                  json_string_length(v) - 1) ||
+             valid_number_array(json_string_value(v) + 1,
+                                json_string_length(v) - 1)))
             put(b, json_string_value(v) + 1, json_string_length(v) - 1);
         else
             put_string(b, json_string_value(v), json_string_length(v));

@@ -7,7 +7,9 @@
  *    exactly as "big-number markers": a jansson string whose first byte is
  *    NUL followed by the literal's text. vx_json_load creates them and
  *    rejects "\u0000" in strings, so no real string can collide with one;
- *    vx_json_dump writes them back as bare numbers.
+ *    vx_json_dump writes them back as bare numbers. A marker may also hold
+ *    a pre-rendered array of numbers ("[1,0.5,null]", no spaces; the
+ *    gateway renders vectors that way), written as is.
  *  - Reals are written in the shortest form that reads back as the same
  *    double (jansson writes 17 digits: 8.9 would become 8.9000000000000004).
  *

@@ -7,6 +7,7 @@
  * Threading: reentrant; builds new values and only takes references to
  * the caller's payloads (jansson's reference counts are atomic).
  */
+#include <math.h>
 #include <string.h>
 
 #include "common/common.h"
@@ -76,17 +77,34 @@ out:
     return j;
 }
 
+/* A vector as JSON: rendered once as the text of a number array inside a
+ * marker (common/json.h: a NUL-led string, which no decoded input can
+ * hold, written as is), not as dim json_t numbers: responses carrying
+ * vectors were bound by allocating and dumping one value per component.
+ * Non-finite components (which stored vectors never hold) become null. */
 static json_t *jvector(const float *v, uint32_t dim)
 {
-    json_t *a = json_array();
+    gw_buf b = {0};
+    char num[40];
+    json_t *j = NULL;
 
-    for (uint32_t i = 0; a && i < dim; i++) {
-        if (json_array_append_new(a, gw_jfloat(v[i]))) {
-            json_decref(a);
-            return NULL;
+    if (gw_buf_add(&b, "\0[", 2)) {
+        goto out;
+    }
+    for (uint32_t i = 0; i < dim; i++) {
+        size_t n = isfinite(v[i]) ? gw_format_float(v[i], num) : 0;
+        if ((i && gw_buf_add(&b, ",", 1)) ||
+            gw_buf_add(&b, n ? num : "null", n ? n : 4)) {
+            goto out;
         }
     }
-    return a;
+    if (gw_buf_add(&b, "]", 1)) {
+        goto out;
+    }
+    j = json_stringn(b.p, b.len);
+out:
+    vx_free(b.p);
+    return j;
 }
 
 static json_t *point_obj(const gw_point_out *p, int scored)

@@ -20,7 +20,6 @@
 #include "common/json.h"
 #include "gateway/qdrant_json_int.h"
 
-
 void gw_limits_default(gw_limits *lim)
 {
     lim->max_dim = VECTRON_MAX_DIM;
@@ -176,19 +175,44 @@ json_t *gw_ju64(uint64_t v)
 
 /* A float32 in its shortest round-tripping form (7 or 9 significant
  * digits); non-finite values become null. */
+/* Writes f in the shortest of %.7g / %.9g that reads back as f (an
+ * integer-valued f below 10^7, which %.7g prints as its digits, directly);
+ * returns the length.
+ * buf holds at least 40 bytes; f is finite. */
+size_t gw_format_float(float f, char *buf)
+{
+    if (fabsf(f) < 1e7f && f == (float)(int32_t)f &&
+        !(f == 0.0f && signbit(f))) {
+        /* What %.7g prints for these, without the cost of printf. */
+        int32_t v = (int32_t)f;
+        char tmp[16];
+        size_t n = 0, w = 0;
+        uint32_t u = v < 0 ? (uint32_t)(-(int64_t)v) : (uint32_t)v;
+        do {
+            tmp[n++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            buf[w++] = '-';
+        while (n)
+            buf[w++] = tmp[--n];
+        buf[w] = '\0';
+        return w;
+    }
+    int n = snprintf(buf, 40, "%.7g", (double)f);
+    if (strtof(buf, NULL) != f)
+        n = snprintf(buf, 40, "%.9g", (double)f);
+    return (size_t)n;
+}
+
 json_t *gw_jfloat(float f)
 {
     char d[40];
-    int n;
 
     if (!isfinite(f)) {
         return json_null();
     }
-    n = snprintf(d, sizeof d, "%.7g", (double)f);
-    if (strtof(d, NULL) != f) {
-        n = snprintf(d, sizeof d, "%.9g", (double)f);
-    }
-    return vx_json_marker(d, (size_t)n);
+    return vx_json_marker(d, gw_format_float(f, d));
 }
 
 json_t *gw_jdouble(double v)

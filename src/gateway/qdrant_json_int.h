@@ -63,6 +63,9 @@ int gw_load_text(const char *text, size_t len, const char *what, json_t **out,
  * 0). */
 json_t *gw_ju64(uint64_t v);
 json_t *gw_jfloat(float f);
+/* The text gw_jfloat writes for a finite f into buf (40 bytes); returns its
+ * length. */
+size_t gw_format_float(float f, char *buf);
 json_t *gw_jdouble(double v);
 
 /* ---- decoding context (qdrant_decode_ctx.c) ---------------------------- */

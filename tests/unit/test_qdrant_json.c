@@ -12,6 +12,7 @@
 
 #include "common/common.h"
 #include "gateway/qdrant_json.h"
+#include "gateway/qdrant_json_int.h"
 
 /* JSON literal without escaping: J({"a": 1}) is "{\"a\": 1}". */
 #define J(...) #__VA_ARGS__
@@ -1677,4 +1678,39 @@ Test(upsert, fast_points_many_points)
         for (int d = 0; d < DIM; d++)
             cr_assert_eq(u.vectors[(size_t)i * DIM + d], (float)((i + d) % 10));
     gw_upsert_close(&u);
+}
+
+/* gw_format_float (the integer shortcut included) prints what the
+ * %.7g-else-%.9g rule prints, for integers, halves and random bit
+ * patterns; and a vector in a response reads back exactly. */
+Test(encode, float_text_matches_the_printf_rule)
+{
+    uint32_t x = 12345;
+    for (int i = 0; i < 200000; i++) {
+        float f;
+        if (i < 40000) {
+            f = (float)(i - 20000);
+        } else if (i < 60000) {
+            f = (float)(i - 50000) * 0.5f + (i % 2 ? 16777216.0f : 0.0f);
+        } else {
+            x = x * 1664525u + 1013904223u;
+            memcpy(&f, &x, 4);
+        }
+        if (!isfinite(f)) {
+            continue;
+        }
+        char got[40], want[40];
+        size_t n = gw_format_float(f, got);
+        snprintf(want, sizeof want, "%.7g", (double)f);
+        if (strtof(want, NULL) != f) {
+            snprintf(want, sizeof want, "%.9g", (double)f);
+        }
+        cr_assert_str_eq(got, want, "i %d f %.9g", i, (double)f);
+        cr_assert_eq(n, strlen(want));
+        cr_assert_eq(strtof(got, NULL), f);
+    }
+    float v[4] = {0.1f, -0.0f, 3.0f, 1e-30f};
+    gw_point_out p = {.id = {0, 1, {0}}, .vector = v, .dim = 4};
+    respond_is(gw_json_records(&p, 1),
+               "[{\"id\":1,\"vector\":[0.1,-0,3,1e-30]}]");
 }
