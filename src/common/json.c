@@ -6,6 +6,8 @@
  *
  * Threading: pure functions.
  */
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,4 +396,94 @@ int vx_json_dump(const json_t *j, char **out, size_t *len, vectron_error *err)
     *out = b.p;
     *len = b.len;
     return 0;
+}
+
+/* ---------------------------------------------------------- numbers, ids */
+
+int vx_parse_u64(const char *s, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (n == 0 || (n > 1 && s[0] == '0')) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (d > 9 || v > (UINT64_MAX - d) / 10) {
+            return -1;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+json_t *vx_json_u64(uint64_t v)
+{
+    char d[24];
+    int n;
+
+    if (v <= INT64_MAX) {
+        return json_integer((json_int_t)v);
+    }
+    n = snprintf(d, sizeof d, "%" PRIu64, v);
+    return vx_json_marker(d, (size_t)n);
+}
+
+int vx_json_get_point_id(const json_t *j, const char *path, point_id *out,
+                         vectron_error *err)
+{
+    const char *p = path && *path ? path : "id";
+
+    memset(out, 0, sizeof *out);
+    if (json_is_integer(j)) {
+        json_int_t v = json_integer_value(j);
+        if (v < 0) {
+            return vx_err(err, VECTRON_INVALID,
+                          "%s: point id must not be negative (got %lld)", p,
+                          (long long)v);
+        }
+        out->num = (uint64_t)v;
+        return 0;
+    }
+    if (vx_json_is_bignum(j)) {
+        const char *s = json_string_value(j) + 1;
+        if (*s == '-') {
+            return vx_err(err, VECTRON_INVALID,
+                          "%s: point id must not be negative", p);
+        }
+        if (vx_parse_u64(s, strlen(s), &out->num)) {
+            return vx_err(err, VECTRON_INVALID,
+                          "%s: point id exceeds 2^64-1 (got %.40s)", p, s);
+        }
+        return 0;
+    }
+    if (json_is_string(j)) {
+        if (point_id_parse_uuid(json_string_value(j), json_string_length(j),
+                                out, NULL)) {
+            memset(out, 0, sizeof *out);
+            return vx_err(err, VECTRON_INVALID,
+                          "%s: point id string is not a UUID", p);
+        }
+        return 0;
+    }
+    if (json_is_real(j)) {
+        return vx_err(err, VECTRON_INVALID,
+                      "%s: point id must be an integer, not a fraction", p);
+    }
+    return vx_err(err, VECTRON_INVALID,
+                  "%s: point id must be an unsigned integer or a UUID string",
+                  p);
+}
+
+json_t *vx_json_point_id(const point_id *id)
+{
+    char b[40];
+    size_t n;
+
+    if (!id->is_uuid) {
+        return vx_json_u64(id->num);
+    }
+    n = point_id_format(id, b);
+    return json_stringn(b, n);
 }

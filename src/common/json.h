@@ -24,6 +24,9 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include <stdint.h>
+
+#include "common/point_id.h"
 #include "vectron/error.h"
 
 /* Parses len bytes of JSON text (any top-level value; need not be
@@ -54,6 +57,24 @@ int vx_json_dump(const json_t *j, char **out, size_t *len, vectron_error *err);
 /* A big-number marker holding the literal num[0..n) (a valid JSON number
  * of at most 40 bytes, unchecked). New reference, NULL when out of memory. */
 json_t *vx_json_marker(const char *num, size_t n);
+
+/* Parses a canonical unsigned decimal (no sign, no leading zeros) of n
+ * bytes into *out. -1 if malformed or above 2^64-1. */
+int vx_parse_u64(const char *s, size_t n, uint64_t *out);
+
+/* v as JSON: an integer, or a marker above INT64_MAX. New reference; NULL
+ * when out of memory. */
+json_t *vx_json_u64(uint64_t v);
+
+/* Decodes a point id value at JSON path `path` (NULL: "id"): a
+ * non-negative integer up to 2^64-1 (jansson integer or marker) or a UUID
+ * string. INVALID with "path: ..." otherwise; *out zeroed on error. */
+int vx_json_get_point_id(const json_t *j, const char *path, point_id *out,
+                         vectron_error *err);
+
+/* A point id as JSON: an integer, a marker (above INT64_MAX) or a UUID
+ * string. New reference; NULL when out of memory. */
+json_t *vx_json_point_id(const point_id *id);
 
 /* 1 if s[0..n) is a JSON number literal (RFC 8259 grammar). */
 int vx_json_valid_number(const char *s, size_t n);

@@ -93,20 +93,7 @@ int gw_buf_add(gw_buf *b, const void *s, size_t n)
  * bytes. -1 if malformed or above 2^64-1. */
 int gw_parse_u64(const char *s, size_t n, uint64_t *out)
 {
-    uint64_t v = 0;
-
-    if (n == 0 || (n > 1 && s[0] == '0')) {
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned d = (unsigned)(s[i] - '0');
-        if (d > 9 || v > (UINT64_MAX - d) / 10) {
-            return -1;
-        }
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
+    return vx_parse_u64(s, n, out);
 }
 
 /* Appends the compact serialisation of j to b (common/json.c: markers as
@@ -163,14 +150,7 @@ int gw_json_load(const char *text, size_t len, json_t **out, vectron_error *err)
 /* A number given as text (at most 39 bytes) as a marker. */
 json_t *gw_ju64(uint64_t v)
 {
-    char d[24];
-    int n;
-
-    if (v <= INT64_MAX) {
-        return json_integer((json_int_t)v);
-    }
-    n = snprintf(d, sizeof d, "%" PRIu64, v);
-    return vx_json_marker(d, (size_t)n);
+    return vx_json_u64(v);
 }
 
 /* A float32 in its shortest round-tripping form (7 or 9 significant
@@ -232,47 +212,7 @@ json_t *gw_jdouble(double v)
 int gw_json_get_point_id(const json_t *j, const char *path, point_id *out,
                          vectron_error *err)
 {
-    const char *p = path && *path ? path : "id";
-
-    memset(out, 0, sizeof *out);
-    if (json_is_integer(j)) {
-        json_int_t v = json_integer_value(j);
-        if (v < 0) {
-            return vx_err(err, VECTRON_INVALID,
-                          "%s: point id must not be negative (got %lld)", p,
-                          (long long)v);
-        }
-        out->num = (uint64_t)v;
-        return 0;
-    }
-    if (gw_json_is_bignum(j)) {
-        const char *s = json_string_value(j) + 1;
-        if (*s == '-') {
-            return vx_err(err, VECTRON_INVALID,
-                          "%s: point id must not be negative", p);
-        }
-        if (gw_parse_u64(s, strlen(s), &out->num)) {
-            return vx_err(err, VECTRON_INVALID,
-                          "%s: point id exceeds 2^64-1 (got %.40s)", p, s);
-        }
-        return 0;
-    }
-    if (json_is_string(j)) {
-        if (point_id_parse_uuid(json_string_value(j), json_string_length(j),
-                                out, NULL)) {
-            memset(out, 0, sizeof *out);
-            return vx_err(err, VECTRON_INVALID,
-                          "%s: point id string is not a UUID", p);
-        }
-        return 0;
-    }
-    if (json_is_real(j)) {
-        return vx_err(err, VECTRON_INVALID,
-                      "%s: point id must be an integer, not a fraction", p);
-    }
-    return vx_err(err, VECTRON_INVALID,
-                  "%s: point id must be an unsigned integer or a UUID string",
-                  p);
+    return vx_json_get_point_id(j, path, out, err);
 }
 
 int gw_point_id_parse_text(const char *s, size_t len, point_id *out,
@@ -301,14 +241,7 @@ int gw_point_id_parse_text(const char *s, size_t len, point_id *out,
 
 json_t *gw_json_point_id(const point_id *id)
 {
-    char b[40];
-    size_t n;
-
-    if (!id->is_uuid) {
-        return gw_ju64(id->num);
-    }
-    n = point_id_format(id, b);
-    return json_stringn(b, n);
+    return vx_json_point_id(id);
 }
 
 /* ---- enums ------------------------------------------------------------- */

@@ -62,7 +62,7 @@
 #include <stdint.h>
 
 #include "common/point_id.h"
-#include "gateway/filter.h"
+#include "filter/filter.h"
 #include "vectron/error.h"
 #include "vectron/index.h"
 

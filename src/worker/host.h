@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/filter.h"
+#include "filter/filter.h"
 #include "pd/catalog.h"
 #include "raft/raft_node.h"
 #include "shard/shard.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/common.h"
-#include "gateway/qdrant_json.h"
+#include "common/json.h"
 #include "worker/host.h"
 
 #define MAX_CONDS 16
@@ -27,7 +27,7 @@ static int payload_matches(const gw_filter *f, const char *payload, size_t len,
                            const point_id *id)
 {
     json_t *j = NULL;
-    if (len && gw_json_load(payload, len, &j, NULL))
+    if (len && vx_json_load(payload, len, "payload", &j, NULL))
         return 0; /* a stored payload always parses; be safe */
     int m = gw_filter_match(f, j, id);
     json_decref(j);

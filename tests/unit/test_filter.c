@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/common.h"
-#include "gateway/filter.h"
+#include "filter/filter.h"
 #include "gateway/qdrant_json.h"
 
 #define J(...) #__VA_ARGS__

@@ -30,8 +30,8 @@
  * same filter from any number of threads. Payloads passed to
  * gw_filter_match are only read.
  */
-#ifndef VECTRON_GW_FILTER_H
-#define VECTRON_GW_FILTER_H
+#ifndef VECTRON_FILTER_H
+#define VECTRON_FILTER_H
 
 #include <jansson.h>
 #include <stddef.h>
@@ -51,7 +51,7 @@ typedef struct gw_filter gw_filter;
  * group nesting (0: GW_FILTER_DEFAULT_MAX_DEPTH); max_list bounds the
  * length of every has_id / any / except / condition list (0: unbounded).
  * j is borrowed for the call only and may contain the big-number markers
- * produced by gw_json_load (see qdrant_json.h).
+ * produced by vx_json_load (see common/json.h).
  * On success *out owns a new filter (free with gw_filter_free). Errors:
  * INVALID with a message naming the JSON path ("filter.must[1].match.any[2]:
  * mixed types (expected string)"); NOMEM. On error *out is NULL and nothing
@@ -60,7 +60,7 @@ int gw_filter_decode(const json_t *j, const char *path, unsigned max_depth,
                      size_t max_list, gw_filter **out, vectron_error *err);
 
 /* Parses JSON text (len bytes, need not be NUL-terminated) with
- * gw_json_load and decodes it as above with path "filter". */
+ * vx_json_load and decodes it as above with path "filter". */
 int gw_filter_parse(const char *text, size_t len, unsigned max_depth,
                     gw_filter **out, vectron_error *err);
 
@@ -72,7 +72,7 @@ void gw_filter_free(gw_filter *f);
  * id is the point's id (borrowed; NULL: has_id conditions never match).
  * Inside a "nested" condition the payload is the array element and has_id
  * is not allowed (rejected at decode time). Payload numbers may be jansson
- * integers, reals or big-number markers (gw_json_load). Cannot fail. */
+ * integers, reals or big-number markers (vx_json_load). Cannot fail. */
 int gw_filter_match(const gw_filter *f, const json_t *payload,
                     const point_id *id);
 

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "common/common.h"
-#include "gateway/filter.h"
-#include "gateway/qdrant_json.h"
+#include "common/json.h"
+#include "filter/filter.h"
 
 /* ---- arena ------------------------------------------------------------- */
 
@@ -270,7 +270,7 @@ static int dec_key(fctx *c, const json_t *o, node *n)
         return fail(c, "missing field \"key\"");
     }
     m = push_key(c, "key");
-    if (!json_is_string(k) || gw_json_is_bignum(k)) {
+    if (!json_is_string(k) || vx_json_is_bignum(k)) {
         rc = fail(c, "must be a string");
         goto out;
     }
@@ -333,7 +333,7 @@ out:
 static int dec_scalar(fctx *c, const json_t *v, gw_value *out)
 {
     memset(out, 0, sizeof *out);
-    if (gw_json_is_bignum(v)) {
+    if (vx_json_is_bignum(v)) {
         return fail(c, "%.40s is outside the int64 range",
                     json_string_value(v) + 1);
     }
@@ -457,7 +457,7 @@ static int dec_match(fctx *c, const json_t *mo, node *n)
         rc = dec_scalar(c, v, &n->u.v);
     } else if (strcmp(which, "text") == 0) {
         n->kind = K_TEXT;
-        if (!json_is_string(v) || gw_json_is_bignum(v)) {
+        if (!json_is_string(v) || vx_json_is_bignum(v)) {
             rc = fail(c, "must be a string");
         } else {
             n->u.text.len = json_string_length(v);
@@ -496,7 +496,7 @@ static int dec_range(fctx *c, const json_t *ro, node *n)
             *val[i] = json_real_value(v);
         } else if (json_is_integer(v)) {
             *val[i] = (double)json_integer_value(v);
-        } else if (gw_json_is_bignum(v)) {
+        } else if (vx_json_is_bignum(v)) {
             *val[i] = strtod(json_string_value(v) + 1, NULL);
         } else {
             size_t m = push_key(c, known[i]);
@@ -595,7 +595,7 @@ static int dec_has_id(fctx *c, const json_t *v, node *n)
     }
     for (size_t i = 0; i < cnt; i++) {
         size_t m = push_idx(c, i);
-        int rc = gw_json_get_point_id(json_array_get(v, i), c->path, &ids[i],
+        int rc = vx_json_get_point_id(json_array_get(v, i), c->path, &ids[i],
                                       c->err);
         pop(c, m);
         if (rc) {
@@ -880,7 +880,7 @@ int gw_filter_parse(const char *text, size_t len, unsigned max_depth,
     int rc;
 
     *out = NULL;
-    if ((rc = gw_json_load(text, len, &j, err))) {
+    if ((rc = vx_json_load(text, len, "body", &j, err))) {
         return rc;
     }
     rc = gw_filter_decode(j, "filter", max_depth, 0, out, err);
@@ -908,7 +908,7 @@ static enum vtype vtype(const json_t *v)
     case JSON_ARRAY:
         return T_ARR;
     case JSON_STRING:
-        return gw_json_is_bignum(v) ? T_BIG : T_STR;
+        return vx_json_is_bignum(v) ? T_BIG : T_STR;
     case JSON_INTEGER:
         return T_INT;
     case JSON_REAL:
@@ -1211,7 +1211,7 @@ static json_t *node_json(const node *n)
     case K_HAS_ID:
         x = json_array();
         for (size_t i = 0; x && i < n->u.ids.n; i++) {
-            if (json_array_append_new(x, gw_json_point_id(&n->u.ids.v[i]))) {
+            if (json_array_append_new(x, vx_json_point_id(&n->u.ids.v[i]))) {
                 json_decref(x);
                 x = NULL;
             }
