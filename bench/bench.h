@@ -51,6 +51,30 @@ typedef enum bench_metric {
     BENCH_METRIC_COSINE = 1 /* 1 - cos(a, b) */
 } bench_metric;
 
+/* A data set prepared by scripts/bench-data.sh: base and query vectors and
+ * the exact top neighbours (ids and distances) from bench_gt. */
+typedef struct bench_dataset {
+    bench_metric metric; /* fashion: L2, glove: cosine */
+    bench_matrix base, query, gt_ids, gt_dist;
+} bench_dataset;
+
+/* Loads data set name ("fashion" or "glove") from data_dir: the first n
+ * base vectors (0: all), every query, and the ground truth at gt_prefix
+ * (NULL: data_dir/name[-n<n>].gt), checking that its shape fits and, on
+ * 50 queries, that its first k neighbours have the stored distances (a
+ * stale cache fails). Returns 0, or -1 with a message in err. Free with
+ * bench_dataset_free (also after a failure). */
+int bench_load_dataset(const char *name, const char *data_dir, size_t n,
+                       const char *gt_prefix, uint32_t k, bench_dataset *ds,
+                       char *err, size_t errlen);
+void bench_dataset_free(bench_dataset *ds);
+
+/* Recall@k of res (nq rows of k ids, -1 = none) against the first nq
+ * queries' ground truth: a returned id counts when it is one of the true k
+ * or ties with the k-th (within 1e-6 relative); duplicates count once. */
+double bench_recall_at_k(const bench_dataset *ds, size_t nq, const int64_t *res,
+                         uint32_t k);
+
 /* Exact distance in double precision, the one definition used both for
  * the ground truth and for judging returned neighbours. */
 double bench_exact_distance(bench_metric metric, const float *a, const float *b,

@@ -249,108 +249,25 @@ static void parse_args(int argc, char **argv, options *o)
 /* ---- data set and recall (as in bench_index.c) --------------------------- */
 
 typedef struct dataset {
-    bench_metric metric;
-    bench_matrix base, query, gt_ids, gt_dist;
+    bench_dataset d;
     size_t nq; /* queries used: the first nq */
 } dataset;
 
 static void load_dataset(const options *o, dataset *ds)
 {
-    char path[4200], gt[4096], err[BENCH_ERR_SIZE];
-    if (strcmp(o->data, "fashion") == 0) {
-        ds->metric = BENCH_METRIC_L2;
-    } else if (strcmp(o->data, "glove") == 0) {
-        ds->metric = BENCH_METRIC_COSINE;
-    } else {
-        die("unknown data set", o->data);
+    char err[BENCH_ERR_SIZE];
+    if (bench_load_dataset(o->data, o->data_dir, o->n, o->gt, o->k, &ds->d, err,
+                           sizeof(err)) != 0) {
+        die("data set", err);
     }
-    snprintf(path, sizeof(path), "%s/%s.base.fvecs", o->data_dir, o->data);
-    if (bench_read_vecs(path, o->n, &ds->base, err, sizeof(err)) != 0) {
-        die("load", err);
-    }
-    snprintf(path, sizeof(path), "%s/%s.query.fvecs", o->data_dir, o->data);
-    if (bench_read_vecs(path, 0, &ds->query, err, sizeof(err)) != 0) {
-        die("load", err);
-    }
-    if (o->gt != NULL) {
-        snprintf(gt, sizeof(gt), "%s", o->gt);
-    } else if (o->n != 0) {
-        snprintf(gt, sizeof(gt), "%s/%s-n%zu.gt", o->data_dir, o->data, o->n);
-    } else {
-        snprintf(gt, sizeof(gt), "%s/%s.gt", o->data_dir, o->data);
-    }
-    snprintf(path, sizeof(path), "%s.ivecs", gt);
-    if (bench_read_vecs(path, 0, &ds->gt_ids, err, sizeof(err)) != 0) {
-        die("ground truth (run bench_gt first)", err);
-    }
-    snprintf(path, sizeof(path), "%s.fvecs", gt);
-    if (bench_read_vecs(path, 0, &ds->gt_dist, err, sizeof(err)) != 0) {
-        die("ground truth (run bench_gt first)", err);
-    }
-    if (ds->base.dim != ds->query.dim || ds->gt_ids.n != ds->query.n ||
-        ds->gt_dist.n != ds->query.n || ds->gt_ids.dim < o->k ||
-        ds->gt_dist.dim != ds->gt_ids.dim) {
-        die("ground truth", "shape does not match the data set");
-    }
-    /* A stale cache (ground truth of another n) fails this check. */
-    const int32_t *ids = ds->gt_ids.data;
-    const float *dist = ds->gt_dist.data;
-    uint32_t dim = ds->base.dim, gk = ds->gt_ids.dim;
-    for (size_t q = 0; q < ds->query.n && q < 50; q++) {
-        for (uint32_t j = 0; j < o->k; j++) {
-            int32_t id = ids[q * gk + j];
-            if (id < 0 || (size_t)id >= ds->base.n) {
-                die("ground truth", "neighbour id out of range (stale?)");
-            }
-            double d = bench_exact_distance(
-                ds->metric, (const float *)ds->query.data + q * dim,
-                (const float *)ds->base.data + (size_t)id * dim, dim);
-            if (fabs(d - dist[q * gk + j]) > 1e-5 * fabs(d) + 1e-9) {
-                die("ground truth", "distances do not match (stale?)");
-            }
-        }
-    }
-    ds->nq =
-        o->queries != 0 && o->queries < ds->query.n ? o->queries : ds->query.n;
+    ds->nq = o->queries != 0 && o->queries < ds->d.query.n ? o->queries
+                                                           : ds->d.query.n;
 }
 
-/* Recall@k of results (nq rows of k ids, -1 = none) against the truth. */
+/* Recall@k of results (one row of k ids per used query) against the truth. */
 static double recall_at_k(const dataset *ds, const int64_t *res, uint32_t k)
 {
-    const int32_t *ids = ds->gt_ids.data;
-    const float *dist = ds->gt_dist.data;
-    const float *base = ds->base.data, *query = ds->query.data;
-    uint32_t dim = ds->base.dim, gk = ds->gt_ids.dim;
-    size_t hits = 0;
-    for (size_t q = 0; q < ds->nq; q++) {
-        const int64_t *r = res + q * k;
-        const int32_t *g = ids + q * gk;
-        double kth = dist[q * gk + k - 1];
-        for (uint32_t i = 0; i < k; i++) {
-            int64_t id = r[i];
-            if (id < 0 || (size_t)id >= ds->base.n) {
-                continue;
-            }
-            int dup = 0;
-            for (uint32_t j = 0; j < i; j++) {
-                dup |= r[j] == id;
-            }
-            if (dup) {
-                continue;
-            }
-            int found = 0;
-            for (uint32_t j = 0; j < k && !found; j++) {
-                found = g[j] == id;
-            }
-            if (!found) {
-                double d = bench_exact_distance(ds->metric, query + q * dim,
-                                                base + (size_t)id * dim, dim);
-                found = d <= kth + 1e-6 * fabs(kth);
-            }
-            hits += (size_t)found;
-        }
-    }
-    return (double)hits / ((double)ds->nq * k);
+    return bench_recall_at_k(&ds->d, ds->nq, res, k);
 }
 
 /* ---- CPU accounting ------------------------------------------------------ */
@@ -993,9 +910,9 @@ typedef struct body {
 static body *encode_upserts(const dataset *ds, uint32_t batch, int bulk,
                             size_t *nbodies, size_t *bytes)
 {
-    size_t n = ds->base.n, nb = (n + batch - 1) / batch;
-    uint32_t dim = ds->base.dim;
-    const float *base = ds->base.data;
+    size_t n = ds->d.base.n, nb = (n + batch - 1) / batch;
+    uint32_t dim = ds->d.base.dim;
+    const float *base = ds->d.base.data;
     body *bs = calloc(nb, sizeof(*bs));
     point_id *ids = calloc(batch, sizeof(*ids));
     if (bs == NULL || ids == NULL) {
@@ -1302,8 +1219,9 @@ static void create_collection(const options *o, const dataset *ds, hconn *c,
     snprintf(bodytext, sizeof(bodytext),
              "{\"vectors\":{\"size\":%u,\"distance\":\"%s\"},"
              "\"hnsw_config\":{\"m\":%u,\"ef_construct\":%u}}",
-             ds->base.dim, ds->metric == BENCH_METRIC_L2 ? "Euclid" : "Cosine",
-             o->m, o->efc);
+             ds->d.base.dim,
+             ds->d.metric == BENCH_METRIC_L2 ? "Euclid" : "Cosine", o->m,
+             o->efc);
     if (hc_expect_ok(c, "PUT", path, "application/json", bodytext,
                      strlen(bodytext), err, sizeof(err)) != 0) {
         die("create collection", err);
@@ -1353,7 +1271,7 @@ static void upsert_phase(const options *o, const dataset *ds, int port,
         json_get_collection(&c, name, status, sizeof(status), &indexed,
                             &points);
         if (strcmp(status, "green") == 0 && indexed == points &&
-            points == (long long)ds->base.n) {
+            points == (long long)ds->d.base.n) {
             break;
         }
         if (bench_now() - m0.wall > 3600) {
@@ -1368,7 +1286,7 @@ static void upsert_phase(const options *o, const dataset *ds, int port,
     row->format = bulk ? "bulk" : "json";
     row->threads = threads;
     row->secs = secs;
-    row->pps = (double)ds->base.n / secs;
+    row->pps = (double)ds->d.base.n / secs;
     row->mbps = (double)bytes / 1048576.0 / secs;
     row->green_s = m2.wall - m0.wall;
     row->lat = latency_stats(j.lat, nb);
@@ -1380,9 +1298,9 @@ static void upsert_phase(const options *o, const dataset *ds, int port,
            "(indexing tail: server %.2f other %.2f)\n",
            secs, row->pps, row->mbps, row->lat.p50_us / 1e3,
            row->lat.p99_us / 1e3, row->green_s,
-           (double)ds->base.n / row->green_s, row->cpu.server, row->cpu.srv_max,
-           row->cpu.client, row->cpu.other, row->cpu_green.server,
-           row->cpu_green.other);
+           (double)ds->d.base.n / row->green_s, row->cpu.server,
+           row->cpu.srv_max, row->cpu.client, row->cpu.other,
+           row->cpu_green.server, row->cpu_green.other);
     fflush(stdout);
     free(j.lat);
     free_bodies(bs, nb, bulk);
@@ -1404,7 +1322,7 @@ static void delete_collection(int port, const char *name)
 /* Every query's vector as JSON text. */
 static void encode_queries(const dataset *ds, char ***qvec, size_t **qlen)
 {
-    uint32_t dim = ds->query.dim;
+    uint32_t dim = ds->d.query.dim;
     *qvec = calloc(ds->nq, sizeof(char *));
     *qlen = calloc(ds->nq, sizeof(size_t));
     if (*qvec == NULL || *qlen == NULL) {
@@ -1412,7 +1330,7 @@ static void encode_queries(const dataset *ds, char ***qvec, size_t **qlen)
     }
     for (size_t q = 0; q < ds->nq; q++) {
         tbuf t = {0};
-        tb_vector(&t, (const float *)ds->query.data + q * dim, dim);
+        tb_vector(&t, (const float *)ds->d.query.data + q * dim, dim);
         (*qvec)[q] = t.p;
         (*qlen)[q] = t.len;
     }
@@ -1512,11 +1430,11 @@ static void inproc_phase(const options *o, const dataset *ds,
 {
     const bench_lib *lib = &bench_lib_vectron;
     char err[BENCH_ERR_SIZE];
-    uint32_t dim = ds->base.dim;
+    uint32_t dim = ds->d.base.dim;
     bench_build_cfg cfg = {
         .dim = dim,
-        .max_n = ds->base.n,
-        .metric = ds->metric,
+        .max_n = ds->d.base.n,
+        .metric = ds->d.metric,
         .m = o->m,
         .ef_construction = o->efc,
     };
@@ -1525,7 +1443,8 @@ static void inproc_phase(const options *o, const dataset *ds,
         die("in-process create", err);
     }
     double t0 = bench_now();
-    if (lib->build(h, ds->base.data, ds->base.n, 2, err, sizeof(err)) != 0) {
+    if (lib->build(h, ds->d.base.data, ds->d.base.n, 2, err, sizeof(err)) !=
+        0) {
         die("in-process build", err);
     }
     printf("in-process: built with 2 threads in %.2f s\n", bench_now() - t0);
@@ -1534,7 +1453,7 @@ static void inproc_phase(const options *o, const dataset *ds,
     if (res == NULL || lat == NULL) {
         die("in-process", "out of memory");
     }
-    const float *query = ds->query.data;
+    const float *query = ds->d.query.data;
     bench_search_cfg sc = {o->k, efs[0], 0};
     if (lib->configure(h, &sc, err, sizeof(err)) != 0) {
         die("configure", err);
@@ -1583,8 +1502,8 @@ static void inproc_phase(const options *o, const dataset *ds,
 static void write_csv(const options *o, const dataset *ds, const results *r)
 {
     FILE *f = open_csv(o->out);
-    size_t n = ds->base.n;
-    uint32_t dim = ds->base.dim;
+    size_t n = ds->d.base.n;
+    uint32_t dim = ds->d.base.dim;
     for (size_t i = 0; i < r->n_up; i++) {
         const upsert_row *u = &r->up[i];
         fprintf(f,
@@ -1666,7 +1585,7 @@ static int write_summary(FILE *f, const options *o, const dataset *ds,
     fprintf(f,
             "HTTP benchmark: %s n=%zu dim=%u M=%u ef_construct=%u, k=%u, %zu "
             "queries, %ld CPUs\n\n",
-            o->data, ds->base.n, ds->base.dim, o->m, o->efc, o->k, ds->nq,
+            o->data, ds->d.base.n, ds->d.base.dim, o->m, o->efc, o->k, ds->nq,
             sysconf(_SC_NPROCESSORS_ONLN));
     fprintf(f,
             "Upsert (PUT /collections/{c}/points?wait=true, %u points per "
@@ -1681,7 +1600,7 @@ static int write_summary(FILE *f, const options *o, const dataset *ds,
                 "%.2f/%.2f/%.2f\n",
                 u->format, u->threads, u->pps, mark(&u->cpu), u->mbps,
                 u->lat.p50_us / 1e3, u->lat.p99_us / 1e3, u->green_s,
-                (double)ds->base.n / u->green_s, u->cpu.server, u->cpu.client,
+                (double)ds->d.base.n / u->green_s, u->cpu.server, u->cpu.client,
                 u->cpu.other);
     }
     fprintf(f, "  (points/s: upload with wait=true; green s: from the first "
@@ -1859,7 +1778,7 @@ int main(int argc, char **argv)
     memset(&ds, 0, sizeof(ds));
     load_dataset(&o, &ds);
     printf("bench_http: %s n=%zu dim=%u, %zu queries, M=%u efc=%u k=%u\n",
-           o.data, ds.base.n, ds.base.dim, ds.nq, o.m, o.efc, o.k);
+           o.data, ds.d.base.n, ds.d.base.dim, ds.nq, o.m, o.efc, o.k);
     fflush(stdout);
 
     results *res = calloc(1, sizeof(*res));
@@ -1912,10 +1831,7 @@ int main(int argc, char **argv)
     (void)missed;
     free((void *)keep);
     free(res);
-    bench_matrix_free(&ds.base);
-    bench_matrix_free(&ds.query);
-    bench_matrix_free(&ds.gt_ids);
-    bench_matrix_free(&ds.gt_dist);
+    bench_dataset_free(&ds.d);
     /* A missed target is a finding, not a failure of the benchmark; a
      * server that did not stop cleanly is. */
     return src == 0 ? 0 : 1;

@@ -176,106 +176,22 @@ static float *normalised_copy(const float *v, size_t n, uint32_t dim)
 }
 
 typedef struct dataset {
-    bench_metric metric;
-    bench_matrix base, query, gt_ids, gt_dist;
+    bench_dataset d;
 } dataset;
 
 static void load_dataset(const options *o, dataset *ds)
 {
-    char path[4200], gt[4096], err[BENCH_ERR_SIZE];
-    if (strcmp(o->data, "fashion") == 0) {
-        ds->metric = BENCH_METRIC_L2;
-    } else if (strcmp(o->data, "glove") == 0) {
-        ds->metric = BENCH_METRIC_COSINE;
-    } else {
-        die("unknown data set", o->data);
-    }
-    snprintf(path, sizeof(path), "%s/%s.base.fvecs", o->data_dir, o->data);
-    if (bench_read_vecs(path, o->n, &ds->base, err, sizeof(err)) != 0) {
-        die("load", err);
-    }
-    snprintf(path, sizeof(path), "%s/%s.query.fvecs", o->data_dir, o->data);
-    if (bench_read_vecs(path, 0, &ds->query, err, sizeof(err)) != 0) {
-        die("load", err);
-    }
-    if (o->gt != NULL) {
-        snprintf(gt, sizeof(gt), "%s", o->gt);
-    } else if (o->n != 0) {
-        snprintf(gt, sizeof(gt), "%s/%s-n%zu.gt", o->data_dir, o->data, o->n);
-    } else {
-        snprintf(gt, sizeof(gt), "%s/%s.gt", o->data_dir, o->data);
-    }
-    snprintf(path, sizeof(path), "%s.ivecs", gt);
-    if (bench_read_vecs(path, 0, &ds->gt_ids, err, sizeof(err)) != 0) {
-        die("ground truth (run bench_gt first)", err);
-    }
-    snprintf(path, sizeof(path), "%s.fvecs", gt);
-    if (bench_read_vecs(path, 0, &ds->gt_dist, err, sizeof(err)) != 0) {
-        die("ground truth (run bench_gt first)", err);
-    }
-    if (ds->base.dim != ds->query.dim || ds->gt_ids.n != ds->query.n ||
-        ds->gt_dist.n != ds->query.n || ds->gt_ids.dim < o->k ||
-        ds->gt_dist.dim != ds->gt_ids.dim) {
-        die("ground truth", "shape does not match the data set");
-    }
-    /* Catch a stale cache: the stored neighbours must lie in the base and
-     * have the stored distances. */
-    const int32_t *ids = ds->gt_ids.data;
-    const float *dist = ds->gt_dist.data;
-    const float *base = ds->base.data, *query = ds->query.data;
-    uint32_t dim = ds->base.dim, gk = ds->gt_ids.dim;
-    for (size_t q = 0; q < ds->query.n && q < 50; q++) {
-        for (uint32_t j = 0; j < o->k; j++) {
-            int32_t id = ids[q * gk + j];
-            if (id < 0 || (size_t)id >= ds->base.n) {
-                die("ground truth", "neighbour id out of range (stale?)");
-            }
-            double d = bench_exact_distance(ds->metric, query + q * dim,
-                                            base + (size_t)id * dim, dim);
-            if (fabs(d - dist[q * gk + j]) > 1e-5 * fabs(d) + 1e-9) {
-                die("ground truth", "distances do not match (stale?)");
-            }
-        }
+    char err[BENCH_ERR_SIZE];
+    if (bench_load_dataset(o->data, o->data_dir, o->n, o->gt, o->k, &ds->d, err,
+                           sizeof(err)) != 0) {
+        die("data set", err);
     }
 }
 
-/* Recall@k of results (nq rows of k ids, -1 = none) against the truth. */
+/* Recall@k of results (one row of k ids per query) against the truth. */
 static double recall_at_k(const dataset *ds, const int64_t *res, uint32_t k)
 {
-    const int32_t *ids = ds->gt_ids.data;
-    const float *dist = ds->gt_dist.data;
-    const float *base = ds->base.data, *query = ds->query.data;
-    uint32_t dim = ds->base.dim, gk = ds->gt_ids.dim;
-    size_t hits = 0;
-    for (size_t q = 0; q < ds->query.n; q++) {
-        const int64_t *r = res + q * k;
-        const int32_t *g = ids + q * gk;
-        double kth = dist[q * gk + k - 1];
-        for (uint32_t i = 0; i < k; i++) {
-            int64_t id = r[i];
-            if (id < 0 || (size_t)id >= ds->base.n) {
-                continue;
-            }
-            int dup = 0;
-            for (uint32_t j = 0; j < i; j++) {
-                dup |= r[j] == id;
-            }
-            if (dup) {
-                continue;
-            }
-            int found = 0;
-            for (uint32_t j = 0; j < k && !found; j++) {
-                found = g[j] == id;
-            }
-            if (!found) {
-                double d = bench_exact_distance(ds->metric, query + q * dim,
-                                                base + (size_t)id * dim, dim);
-                found = d <= kth + 1e-6 * fabs(kth);
-            }
-            hits += (size_t)found;
-        }
-    }
-    return (double)hits / ((double)ds->query.n * k);
+    return bench_recall_at_k(&ds->d, ds->d.query.n, res, k);
 }
 
 static FILE *open_csv(const char *path)
@@ -315,13 +231,13 @@ int main(int argc, char **argv)
     dataset ds;
     memset(&ds, 0, sizeof(ds));
     load_dataset(&o, &ds);
-    const size_t n = ds.base.n, nq = ds.query.n;
-    const uint32_t dim = ds.base.dim;
+    const size_t n = ds.d.base.n, nq = ds.d.query.n;
+    const uint32_t dim = ds.d.base.dim;
 
     /* The peers index L2-normalised vectors under inner product. */
-    const float *base = ds.base.data, *query = ds.query.data;
+    const float *base = ds.d.base.data, *query = ds.d.query.data;
     float *nbase = NULL, *nquery = NULL;
-    if (ds.metric == BENCH_METRIC_COSINE && lib->needs_normalised) {
+    if (ds.d.metric == BENCH_METRIC_COSINE && lib->needs_normalised) {
         nbase = normalised_copy(base, n, dim);
         nquery = normalised_copy(query, nq, dim);
         base = nbase;
@@ -331,7 +247,7 @@ int main(int argc, char **argv)
     bench_build_cfg cfg = {
         .dim = dim,
         .max_n = n,
-        .metric = ds.metric,
+        .metric = ds.d.metric,
         .m = o.m,
         .ef_construction = o.efc,
         .int8 = int8,
@@ -436,9 +352,6 @@ int main(int argc, char **argv)
     lib->destroy(h);
     free(nbase);
     free(nquery);
-    bench_matrix_free(&ds.base);
-    bench_matrix_free(&ds.query);
-    bench_matrix_free(&ds.gt_ids);
-    bench_matrix_free(&ds.gt_dist);
+    bench_dataset_free(&ds.d);
     return 0;
 }

@@ -173,3 +173,124 @@ double bench_exact_distance(bench_metric metric, const float *a, const float *b,
     }
     return 1.0 - ab / (sqrt(aa) * sqrt(bb));
 }
+
+/* ---- data sets --------------------------------------------------------- */
+
+int bench_load_dataset(const char *name, const char *data_dir, size_t n,
+                       const char *gt_prefix, uint32_t k, bench_dataset *ds,
+                       char *err, size_t errlen)
+{
+    char path[4200], gt[4096];
+    memset(ds, 0, sizeof(*ds));
+    if (strcmp(name, "fashion") == 0) {
+        ds->metric = BENCH_METRIC_L2;
+    } else if (strcmp(name, "glove") == 0) {
+        ds->metric = BENCH_METRIC_COSINE;
+    } else {
+        snprintf(err, errlen, "unknown data set %s", name);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/%s.base.fvecs", data_dir, name);
+    if (bench_read_vecs(path, n, &ds->base, err, errlen) != 0) {
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/%s.query.fvecs", data_dir, name);
+    if (bench_read_vecs(path, 0, &ds->query, err, errlen) != 0) {
+        return -1;
+    }
+    if (gt_prefix != NULL) {
+        snprintf(gt, sizeof(gt), "%s", gt_prefix);
+    } else if (n != 0) {
+        snprintf(gt, sizeof(gt), "%s/%s-n%zu.gt", data_dir, name, n);
+    } else {
+        snprintf(gt, sizeof(gt), "%s/%s.gt", data_dir, name);
+    }
+    snprintf(path, sizeof(path), "%s.ivecs", gt);
+    if (bench_read_vecs(path, 0, &ds->gt_ids, err, errlen) != 0) {
+        strncat(err, " (run bench_gt first)", errlen - strlen(err) - 1);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s.fvecs", gt);
+    if (bench_read_vecs(path, 0, &ds->gt_dist, err, errlen) != 0) {
+        strncat(err, " (run bench_gt first)", errlen - strlen(err) - 1);
+        return -1;
+    }
+    if (ds->base.dim != ds->query.dim || ds->gt_ids.n != ds->query.n ||
+        ds->gt_dist.n != ds->query.n || ds->gt_ids.dim < k ||
+        ds->gt_dist.dim != ds->gt_ids.dim) {
+        snprintf(err, errlen,
+                 "ground truth: shape does not match the data set");
+        return -1;
+    }
+    /* Catch a stale cache: the stored neighbours must lie in the base and
+     * have the stored distances. */
+    const int32_t *ids = ds->gt_ids.data;
+    const float *dist = ds->gt_dist.data;
+    const float *base = ds->base.data, *query = ds->query.data;
+    uint32_t dim = ds->base.dim, gk = ds->gt_ids.dim;
+    for (size_t q = 0; q < ds->query.n && q < 50; q++) {
+        for (uint32_t j = 0; j < k; j++) {
+            int32_t id = ids[q * gk + j];
+            if (id < 0 || (size_t)id >= ds->base.n) {
+                snprintf(err, errlen,
+                         "ground truth: neighbour id out of range (stale?)");
+                return -1;
+            }
+            double d = bench_exact_distance(ds->metric, query + q * dim,
+                                            base + (size_t)id * dim, dim);
+            if (fabs(d - dist[q * gk + j]) > 1e-5 * fabs(d) + 1e-9) {
+                snprintf(err, errlen,
+                         "ground truth: distances do not match (stale?)");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+void bench_dataset_free(bench_dataset *ds)
+{
+    bench_matrix_free(&ds->base);
+    bench_matrix_free(&ds->query);
+    bench_matrix_free(&ds->gt_ids);
+    bench_matrix_free(&ds->gt_dist);
+}
+
+double bench_recall_at_k(const bench_dataset *ds, size_t nq, const int64_t *res,
+                         uint32_t k)
+{
+    const int32_t *ids = ds->gt_ids.data;
+    const float *dist = ds->gt_dist.data;
+    const float *base = ds->base.data, *query = ds->query.data;
+    uint32_t dim = ds->base.dim, gk = ds->gt_ids.dim;
+    size_t hits = 0;
+    for (size_t q = 0; q < nq; q++) {
+        const int64_t *r = res + q * k;
+        const int32_t *g = ids + q * gk;
+        double kth = dist[q * gk + k - 1];
+        for (uint32_t i = 0; i < k; i++) {
+            int64_t id = r[i];
+            if (id < 0 || (size_t)id >= ds->base.n) {
+                continue;
+            }
+            int dup = 0;
+            for (uint32_t j = 0; j < i; j++) {
+                dup |= r[j] == id;
+            }
+            if (dup) {
+                continue;
+            }
+            int found = 0;
+            for (uint32_t j = 0; j < k && !found; j++) {
+                found = g[j] == id;
+            }
+            if (!found) {
+                double d = bench_exact_distance(ds->metric, query + q * dim,
+                                                base + (size_t)id * dim, dim);
+                found = d <= kth + 1e-6 * fabs(kth);
+            }
+            hits += (size_t)found;
+        }
+    }
+    return (double)hits / ((double)nq * k);
+}
