@@ -59,22 +59,33 @@ static const char *const components =
     "\"filter\":{\"$ref\":\"#/components/schemas/Filter\"}}}"
     "}";
 
+enum {
+    DOC_WAIT = 1,         /* takes ?wait= */
+    DOC_READ = 2,         /* takes ?consistency= */
+    DOC_OPTIONAL_BODY = 4 /* an empty body means {} */
+};
+
 typedef struct route_doc {
     const char *name;
     const char *summary;
-    int wait;            /* takes ?wait= */
+    unsigned flags;      /* DOC_* */
     const char *request; /* schema JSON, NULL: no body */
+    const char *plain;   /* service routes: the bare 200 body (no
+                            envelope); NULL: the envelope */
 } route_doc;
 
 static const route_doc docs[] = {
-    {"root", "Server title and version", 0, NULL},
-    {"healthz", "Liveness: the process answers", 0, NULL},
-    {"livez", "Liveness (alias of /healthz)", 0, NULL},
-    {"readyz", "Readiness: every hosted shard is open and caught up", 0, NULL},
-    {"metrics", "Prometheus metrics (text format 0.0.4)", 0, NULL},
-    {"openapi", "This document", 0, NULL},
-    {"collections_list", "List collections", 0, NULL},
-    {"collection_get", "Collection info", 0, NULL},
+    {"root", "Server title and version", 0, NULL,
+     "{\"title\": ..., \"version\": ...}"},
+    {"healthz", "Liveness: the process answers", 0, NULL, "Plain text"},
+    {"livez", "Liveness (alias of /healthz)", 0, NULL, "Plain text"},
+    {"readyz", "Readiness: every hosted shard is open and caught up", 0, NULL,
+     "Plain text; 503 while not ready"},
+    {"metrics", "Prometheus metrics (text format 0.0.4)", 0, NULL,
+     "Prometheus text exposition format 0.0.4"},
+    {"openapi", "This document", 0, NULL, "This OpenAPI document"},
+    {"collections_list", "List collections", 0, NULL, NULL},
+    {"collection_get", "Collection info", 0, NULL, NULL},
     {"collection_create", "Create a collection", 0,
      "{\"type\":\"object\",\"required\":[\"vectors\"],\"properties\":{"
      "\"vectors\":{\"type\":\"object\",\"required\":[\"size\",\"distance\"],"
@@ -88,21 +99,23 @@ static const route_doc docs[] = {
      "\"always_ram\":{\"type\":\"boolean\"}}}}},"
      "\"shard_number\":{\"type\":\"integer\"},"
      "\"replication_factor\":{\"type\":\"integer\"},"
-     "\"read_consistency\":{\"$ref\":\"#/components/schemas/Consistency\"}}}"},
-    {"collection_delete", "Delete a collection", 0, NULL},
-    {"collection_exists", "Whether a collection exists", 0, NULL},
-    {"index_create", "Create a payload index", 1,
+     "\"read_consistency\":{\"$ref\":\"#/components/schemas/Consistency\"}}}",
+     NULL},
+    {"collection_delete", "Delete a collection", 0, NULL, NULL},
+    {"collection_exists", "Whether a collection exists", 0, NULL, NULL},
+    {"index_create", "Create a payload index", DOC_WAIT,
      "{\"type\":\"object\",\"required\":[\"field_name\",\"field_schema\"],"
      "\"properties\":{\"field_name\":{\"type\":\"string\"},\"field_schema\":"
      "{\"oneOf\":[{\"type\":\"string\",\"enum\":[\"keyword\",\"integer\","
      "\"float\",\"bool\"]},{\"type\":\"object\",\"properties\":{\"type\":"
-     "{\"type\":\"string\"}}}]}}}"},
-    {"index_delete", "Drop a payload index (a no-op when there is none)", 1,
+     "{\"type\":\"string\"}}}]}}}",
      NULL},
+    {"index_delete", "Drop a payload index (a no-op when there is none)",
+     DOC_WAIT, NULL, NULL},
     {"points_upsert",
      "Upsert points (JSON, or the binary bulk body with Content-Type "
      "application/vnd.vectron.bulk-upsert)",
-     1,
+     DOC_WAIT,
      "{\"type\":\"object\",\"properties\":{\"points\":{\"type\":\"array\","
      "\"items\":{\"type\":\"object\",\"required\":[\"id\",\"vector\"],"
      "\"properties\":{\"id\":{\"$ref\":\"#/components/schemas/PointId\"},"
@@ -112,70 +125,82 @@ static const route_doc docs[] = {
      "\"items\":{\"$ref\":\"#/components/schemas/PointId\"}},\"vectors\":"
      "{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/"
      "Vector\"}},\"payloads\":{\"type\":\"array\",\"items\":{\"type\":"
-     "\"object\"}}}}}}"},
-    {"points_retrieve", "Retrieve points by id", 0,
+     "\"object\"}}}}}}",
+     NULL},
+    {"points_retrieve", "Retrieve points by id", DOC_READ,
      "{\"type\":\"object\",\"required\":[\"ids\"],\"properties\":{\"ids\":"
      "{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/"
      "PointId\"}},\"with_payload\":{\"$ref\":\"#/components/schemas/"
      "WithPayload\"},\"with_vector\":{\"type\":\"boolean\"},\"with_vectors\":{"
      "\"type\":\"boolean\"},\"consistency\":"
-     "{\"$ref\":\"#/components/schemas/Consistency\"}}}"},
-    {"point_get", "Retrieve one point", 0, NULL},
-    {"points_delete", "Delete points by ids or filter", 1,
-     "{\"$ref\":\"#/components/schemas/Selector\"}"},
-    {"payload_set", "Set (merge) payload keys", 1,
+     "{\"$ref\":\"#/components/schemas/Consistency\"}}}",
+     NULL},
+    {"point_get", "Retrieve one point", 0, NULL, NULL},
+    {"points_delete", "Delete points by ids or filter", DOC_WAIT,
+     "{\"$ref\":\"#/components/schemas/Selector\"}", NULL},
+    {"payload_set", "Set (merge) payload keys", DOC_WAIT,
      "{\"type\":\"object\",\"required\":[\"payload\"],\"properties\":{"
      "\"payload\":{\"type\":\"object\"},\"points\":{\"type\":\"array\"},"
-     "\"filter\":{\"$ref\":\"#/components/schemas/Filter\"}}}"},
-    {"payload_overwrite", "Replace the whole payload", 1,
+     "\"filter\":{\"$ref\":\"#/components/schemas/Filter\"}}}",
+     NULL},
+    {"payload_overwrite", "Replace the whole payload", DOC_WAIT,
      "{\"type\":\"object\",\"required\":[\"payload\"],\"properties\":{"
      "\"payload\":{\"type\":\"object\"},\"points\":{\"type\":\"array\"},"
-     "\"filter\":{\"$ref\":\"#/components/schemas/Filter\"}}}"},
-    {"payload_delete", "Delete payload keys", 1,
+     "\"filter\":{\"$ref\":\"#/components/schemas/Filter\"}}}",
+     NULL},
+    {"payload_delete", "Delete payload keys", DOC_WAIT,
      "{\"type\":\"object\",\"required\":[\"keys\"],\"properties\":{\"keys\":"
      "{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"points\":"
      "{\"type\":\"array\"},\"filter\":{\"$ref\":\"#/components/schemas/"
-     "Filter\"}}}"},
-    {"payload_clear", "Remove every payload key", 1,
-     "{\"$ref\":\"#/components/schemas/Selector\"}"},
-    {"points_scroll", "Page through points in id order", 0,
+     "Filter\"}}}",
+     NULL},
+    {"payload_clear", "Remove every payload key", DOC_WAIT,
+     "{\"$ref\":\"#/components/schemas/Selector\"}", NULL},
+    {"points_scroll", "Page through points in id order",
+     DOC_OPTIONAL_BODY | DOC_READ,
      "{\"type\":\"object\",\"properties\":{\"filter\":{\"$ref\":\"#/"
      "components/schemas/Filter\"},\"limit\":{\"type\":\"integer\"},"
      "\"offset\":{\"$ref\":\"#/components/schemas/PointId\"},"
      "\"with_payload\":{\"$ref\":\"#/components/schemas/WithPayload\"},"
      "\"with_vector\":{\"type\":\"boolean\"},"
      "\"with_vectors\":{\"type\":\"boolean\"},\"consistency\":{\"$ref\":"
-     "\"#/components/schemas/Consistency\"}}}"},
-    {"points_count", "Count points matching a filter", 0,
+     "\"#/components/schemas/Consistency\"}}}",
+     NULL},
+    {"points_count", "Count points matching a filter",
+     DOC_OPTIONAL_BODY | DOC_READ,
      "{\"type\":\"object\",\"properties\":{\"filter\":{\"$ref\":\"#/"
      "components/schemas/Filter\"},\"exact\":{\"type\":\"boolean\"},"
-     "\"consistency\":{\"$ref\":\"#/components/schemas/Consistency\"}}}"},
-    {"points_query", "Nearest neighbours of a vector or of a point", 0,
-     "{\"$ref\":\"#/components/schemas/Query\"}"},
-    {"points_query_batch", "Several queries in one request", 0,
+     "\"consistency\":{\"$ref\":\"#/components/schemas/Consistency\"}}}",
+     NULL},
+    {"points_query", "Nearest neighbours of a vector or of a point",
+     DOC_OPTIONAL_BODY | DOC_READ, "{\"$ref\":\"#/components/schemas/Query\"}",
+     NULL},
+    {"points_query_batch", "Several queries in one request", DOC_READ,
      "{\"type\":\"object\",\"required\":[\"searches\"],\"properties\":{"
      "\"searches\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/"
-     "schemas/Query\"}}}}"},
-    {"points_search", "Nearest neighbours (older search API)", 0,
-     "{\"$ref\":\"#/components/schemas/Search\"}"},
-    {"points_search_batch", "Several searches (older search API)", 0,
+     "schemas/Query\"}}}}",
+     NULL},
+    {"points_search", "Nearest neighbours (older search API)", DOC_READ,
+     "{\"$ref\":\"#/components/schemas/Search\"}", NULL},
+    {"points_search_batch", "Several searches (older search API)", DOC_READ,
      "{\"type\":\"object\",\"required\":[\"searches\"],\"properties\":{"
      "\"searches\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/"
-     "schemas/Search\"}}}}"},
-    {"collection_update", "Not supported by Vectron (400)", 0, NULL},
-    {"points_batch_update", "Not supported by Vectron (400)", 0, NULL},
-    {"vectors_update", "Not supported by Vectron (400)", 0, NULL},
-    {"vectors_delete", "Not supported by Vectron (400)", 0, NULL},
-    {"points_recommend", "Not supported by Vectron (400)", 0, NULL},
-    {"points_discover", "Not supported by Vectron (400)", 0, NULL},
-    {"points_query_groups", "Not supported by Vectron (400)", 0, NULL},
-    {"aliases", "Not supported by Vectron (400)", 0, NULL},
-    {"aliases_update", "Not supported by Vectron (400)", 0, NULL},
-    {"collection_aliases", "Not supported by Vectron (400)", 0, NULL},
-    {"snapshots_list", "Not supported by Vectron (400)", 0, NULL},
-    {"snapshot_create", "Not supported by Vectron (400)", 0, NULL},
-    {"cluster", "Not supported by Vectron (400)", 0, NULL},
-    {"collection_cluster", "Not supported by Vectron (400)", 0, NULL},
+     "schemas/Search\"}}}}",
+     NULL},
+    {"collection_update", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"points_batch_update", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"vectors_update", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"vectors_delete", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"points_recommend", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"points_discover", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"points_query_groups", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"aliases", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"aliases_update", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"collection_aliases", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"snapshots_list", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"snapshot_create", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"cluster", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"collection_cluster", "Not supported by Vectron (400)", 0, NULL, NULL},
 };
 
 static const route_doc *find_doc(const char *name)
@@ -220,22 +245,14 @@ static json_t *operation(const http_route *rt)
         json_array_append_new(params, param(name, "path", 1, "string"));
         p = e;
     }
-    if (d && d->wait)
+    if (d && (d->flags & DOC_WAIT))
         json_array_append_new(params, param("wait", "query", 0, "boolean"));
-    static const char *const reads[] = {"points_retrieve",    "points_scroll",
-                                        "points_count",       "points_query",
-                                        "points_query_batch", "points_search",
-                                        "points_search_batch"};
-    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
-        if (strcmp(rt->name, reads[i]) == 0)
-            json_array_append_new(params,
-                                  param("consistency", "query", 0, "string"));
+    if (d && (d->flags & DOC_READ))
+        json_array_append_new(params,
+                              param("consistency", "query", 0, "string"));
     json_object_set_new(op, "parameters", params);
     params = NULL;
-    /* Bodies that may be empty (meaning {}). */
-    int optional_body = strcmp(rt->name, "points_scroll") == 0 ||
-                        strcmp(rt->name, "points_count") == 0 ||
-                        strcmp(rt->name, "points_query") == 0;
+    int optional_body = d && (d->flags & DOC_OPTIONAL_BODY);
     if (d && d->request) {
         json_t *schema = json_loads(d->request, 0, NULL);
         if (!schema)
@@ -245,24 +262,10 @@ static json_t *operation(const http_route *rt)
                                       !optional_body, "content",
                                       "application/json", "schema", schema));
     }
-    static const char *const service[] = {"root",   "healthz", "livez",
-                                          "readyz", "metrics", "openapi"};
-    int plain = 0;
-    for (size_t i = 0; i < sizeof service / sizeof service[0]; i++)
-        plain |= strcmp(rt->name, service[i]) == 0;
-    if (plain) /* bare bodies, no envelope */
+    if (d && d->plain) /* bare bodies, no envelope */
         json_object_set_new(
             op, "responses",
-            json_pack("{s:{s:s}}", "200", "description",
-                      strcmp(rt->name, "metrics") == 0
-                          ? "Prometheus text exposition format 0.0.4"
-                      : strcmp(rt->name, "root") == 0
-                          ? "{\"title\": ..., \"version\": ...}"
-                      : strcmp(rt->name, "openapi") == 0
-                          ? "This OpenAPI document"
-                      : strcmp(rt->name, "readyz") == 0
-                          ? "Plain text; 503 while not ready"
-                          : "Plain text"));
+            json_pack("{s:{s:s}}", "200", "description", d->plain));
     else
         json_object_set_new(
             op, "responses",

@@ -61,6 +61,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/json.h"
 #include "common/point_id.h"
 #include "filter/filter.h"
 #include "vectron/error.h"
@@ -169,8 +170,7 @@ int gw_json_dump(const json_t *j, char **out, size_t *out_len,
 /* Returns 1 if j is a big-number marker (see above). */
 static inline int gw_json_is_bignum(const json_t *j)
 {
-    return json_is_string(j) && json_string_length(j) > 1 &&
-           json_string_value(j)[0] == '\0';
+    return vx_json_is_bignum(j);
 }
 
 /* Decodes a point id value at JSON path `path`: a non-negative integer up
