@@ -198,6 +198,20 @@ int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
     return 0;
 }
 
+void api_replicate(api_call *c, size_t n, host_shard *const *s,
+                   const uint8_t *const *bufs, const size_t *lens, int wait)
+{
+    vectron_error err = {0};
+    uint64_t op = 0;
+    int completed = 0;
+    int rc = host_write(c->api->host, n, s, bufs, lens, wait,
+                        c->api->o.request_timeout_ms, &op, &completed, &err);
+    if (rc)
+        api_fail_err(c, rc, &err);
+    else
+        api_ok(c, gw_json_update_result(op, completed));
+}
+
 int api_payload(const char *text, size_t len, const gw_payload_select *sel,
                 json_t **out, vectron_error *err)
 {

@@ -99,6 +99,11 @@ int api_resolve_consistency(api_call *c, const pd_collection *col,
 int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
                     gw_consistency want);
 
+/* Replicates command i to shard s[i] (host_write, all in flight at once)
+ * and sends the update result or the error. */
+void api_replicate(api_call *c, size_t n, host_shard *const *s,
+                   const uint8_t *const *bufs, const size_t *lens, int wait);
+
 /* Loads a point's payload (text) as JSON projected through sel; *out NULL
  * when sel is NONE. */
 int api_payload(const char *text, size_t len, const gw_payload_select *sel,

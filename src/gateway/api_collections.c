@@ -343,25 +343,18 @@ static int check_index_type(api_call *c, host_shard *s, const char *field,
 static void write_all(api_call *c, const pd_collection *col, host_shard **s,
                       const uint8_t *buf, size_t len, int wait)
 {
-    vectron_error err = {0};
     uint32_t n = col->p.shard_number;
     const uint8_t **bufs = vx_calloc(n, sizeof(*bufs));
     size_t *lens = vx_calloc(n, sizeof(*lens));
-    uint64_t op = 0;
-    int completed = 0, rc = 0;
-    if (!bufs || !lens)
-        rc = vx_err(&err, VECTRON_NOMEM, "index change");
-    for (uint32_t i = 0; !rc && i < n; i++) {
-        bufs[i] = buf;
-        lens[i] = len;
+    if (!bufs || !lens) {
+        api_fail(c, VECTRON_NOMEM, "out of memory");
+    } else {
+        for (uint32_t i = 0; i < n; i++) {
+            bufs[i] = buf;
+            lens[i] = len;
+        }
+        api_replicate(c, n, s, bufs, lens, wait);
     }
-    if (!rc)
-        rc = host_write(c->api->host, n, s, bufs, lens, wait,
-                        c->api->o.request_timeout_ms, &op, &completed, &err);
-    if (rc)
-        api_fail_err(c, rc, &err);
-    else
-        api_ok(c, gw_json_update_result(op, completed));
     vx_free(bufs);
     vx_free(lens);
 }

@@ -55,8 +55,7 @@ static void cmds_submit(api_call *c, host_shard **s, cmd_set *cs, int wait)
     const uint8_t **bufs = vx_calloc(cs->n, sizeof(*bufs));
     size_t *lens = vx_calloc(cs->n, sizeof(*lens));
     size_t k = 0;
-    int rc = 0, completed = 0;
-    uint64_t op = 0;
+    int rc = 0;
     if (!ts || !bufs || !lens)
         rc = vx_err(&err, VECTRON_NOMEM, "write");
     for (uint32_t i = 0; !rc && i < cs->n; i++) {
@@ -66,13 +65,10 @@ static void cmds_submit(api_call *c, host_shard **s, cmd_set *cs, int wait)
             break;
         ts[k++] = s[i];
     }
-    if (!rc)
-        rc = host_write(c->api->host, k, ts, bufs, lens, wait,
-                        c->api->o.request_timeout_ms, &op, &completed, &err);
     if (rc)
         api_fail_err(c, rc, &err);
     else
-        api_ok(c, gw_json_update_result(op, completed));
+        api_replicate(c, k, ts, bufs, lens, wait);
     vx_free(ts);
     vx_free(bufs);
     vx_free(lens);
