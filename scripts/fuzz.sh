@@ -60,3 +60,11 @@ printf '\x00POST /collections/%%00/points/query' > "$corpus/route3"
 printf '\x01VXPC\x01\x01\x00\x00\x03\x00abc' > "$corpus/pd1"
 ./build-fuzz/fuzz/fuzz_request -max_total_time="$secs" -max_len=4096 \
     -artifact_prefix=build-fuzz/ "$corpus"
+
+# RPC frames: byte 0 is the chunk size, then the preamble and one request
+# frame (method 1, id 1, payload "abc").
+corpus=build-fuzz/corpus-rpc
+mkdir -p "$corpus"
+printf '\x05VXRP\x01\x00\x00\x00\x03\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00abc' > "$corpus/one"
+./build-fuzz/fuzz/fuzz_rpc_frame -max_total_time="$secs" -max_len=16384 \
+    -artifact_prefix=build-fuzz/ "$corpus"

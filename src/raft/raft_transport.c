@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/net.h"
 #include "raft/raft_int.h"
 
 /* An incoming connection that has not completed its handshake. */
@@ -157,45 +158,7 @@ int vxr_handshake_decode(const uint8_t *buf, size_t len, vxr_handshake *out,
 int vxr_parse_address(const char *address, struct sockaddr_storage *out,
                       vectron_error *err)
 {
-    char host[VXR_ADDRESS_MAX];
-    const char *colon;
-    const char *port_s;
-    char *end = NULL;
-    unsigned long port;
-    size_t hl;
-
-    memset(out, 0, sizeof *out);
-    if (!address || !*address) {
-        return vx_err(err, VECTRON_INVALID, "address: empty");
-    }
-    colon = strrchr(address, ':');
-    if (!colon) {
-        return vx_err(err, VECTRON_INVALID, "address '%s': no ':port'",
-                      address);
-    }
-    port_s = colon + 1;
-    port = strtoul(port_s, &end, 10);
-    if (*port_s == '\0' || *end != '\0' || port > 65535) {
-        return vx_err(err, VECTRON_INVALID, "address '%s': bad port", address);
-    }
-    hl = (size_t)(colon - address);
-    if (hl >= sizeof host) {
-        return vx_err(err, VECTRON_INVALID, "address '%s': too long", address);
-    }
-    memcpy(host, address, hl);
-    host[hl] = '\0';
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        host[hl - 1] = '\0';
-        if (uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)out) == 0) {
-            return 0;
-        }
-    } else if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0) {
-        return 0;
-    }
-    return vx_err(err, VECTRON_INVALID,
-                  "address '%s': not an IPv4 'a.b.c.d:port' or IPv6 "
-                  "'[addr]:port'",
-                  address);
+    return vx_parse_address(address, out, err);
 }
 
 /* ------------------------------------------------ incoming connections */
