@@ -10,13 +10,17 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "common/net.h"
 #include "pd/catalog.h"
 
 #define CMD_MAGIC 0x43505856u  /* "VXPC" */
 #define SNAP_MAGIC 0x53505856u /* "VXPS" */
 #define FORMAT_VERSION 1
+#define SNAP_VERSION 2 /* 1: collections only; 2: + nodes, placements */
 #define OP_CREATE 1
 #define OP_DROP 2
+#define OP_NODE_SET 3
+#define OP_PLACE 4
 #define CMD_HEADER 8   /* magic, version, op, reserved */
 #define PARAMS_SIZE 32 /* encoded pd_collection_params */
 
@@ -27,6 +31,10 @@ struct pd_catalog {
     uint64_t next_id;
     uint64_t next_group;
     uint64_t epoch;
+    pd_node *nodes; /* sorted by id */
+    size_t nn, ncap;
+    pd_placement *pl; /* sorted by group */
+    size_t npl, plcap;
 };
 
 int pd_check_name(const char *name, size_t len, vectron_error *err)
@@ -124,16 +132,116 @@ static void seal(uint8_t *b, size_t len)
 int pd_cmd_create(const char *name, const pd_collection_params *p,
                   uint8_t **buf, size_t *len, vectron_error *err)
 {
+    return pd_cmd_create_placed(name, p, NULL, buf, len, err);
+}
+
+/* 0 when the n node ids are non-zero and distinct. */
+static int check_replicas(const uint64_t *r, uint32_t n)
+{
+    if (n == 0 || n > PD_MAX_REPLICAS)
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (r[i] == 0)
+            return -1;
+        for (uint32_t j = 0; j < i; j++)
+            if (r[i] == r[j])
+                return -1;
+    }
+    return 0;
+}
+
+int pd_cmd_create_placed(const char *name, const pd_collection_params *p,
+                         const uint64_t *replicas, uint8_t **buf,
+                         size_t *len, vectron_error *err)
+{
     size_t nl = strlen(name);
+    size_t nr = 0;
     int rc;
     if ((rc = pd_check_name(name, nl, err)) || (rc = check_params(p, err)))
         return rc;
-    uint8_t *b = start_cmd(OP_CREATE, 2 + nl + PARAMS_SIZE, len);
+    if (replicas) {
+        if (p->replication_factor > PD_MAX_REPLICAS)
+            return vx_err(err, VECTRON_INVALID,
+                          "replication_factor %u above %u",
+                          p->replication_factor, PD_MAX_REPLICAS);
+        nr = (size_t)p->shard_number * p->replication_factor;
+        for (uint32_t i = 0; i < p->shard_number; i++)
+            if (check_replicas(replicas + (size_t)i * p->replication_factor,
+                               p->replication_factor))
+                return vx_err(err, VECTRON_INVALID,
+                              "shard %u: replicas must be distinct node ids",
+                              i);
+    }
+    uint8_t *b = start_cmd(OP_CREATE, 2 + nl + PARAMS_SIZE + 8 * nr, len);
     if (!b)
         return vx_err(err, VECTRON_NOMEM, "pd command");
     put_u16(b + CMD_HEADER, nl);
     memcpy(b + CMD_HEADER + 2, name, nl);
     put_params(b + CMD_HEADER + 2 + nl, p);
+    for (size_t i = 0; i < nr; i++)
+        vx_put_u64(b + CMD_HEADER + 2 + nl + PARAMS_SIZE + 8 * i,
+                   replicas[i]);
+    seal(b, *len);
+    *buf = b;
+    return 0;
+}
+
+/* 0 when addr is a printable "ip:port" that fits PD_ADDR_MAX. */
+static int check_addr(const char *addr)
+{
+    struct sockaddr_storage sa;
+    size_t n = strnlen(addr, PD_ADDR_MAX);
+    if (n == 0 || n >= PD_ADDR_MAX)
+        return -1;
+    return vx_parse_address(addr, &sa, NULL) ? -1 : 0;
+}
+
+int pd_cmd_node_set(const pd_node *node, uint8_t **buf, size_t *len,
+                    vectron_error *err)
+{
+    if (node->id == 0)
+        return vx_err(err, VECTRON_INVALID, "node id 0");
+    if (node->state > PD_NODE_REMOVED)
+        return vx_err(err, VECTRON_INVALID, "node state %u", node->state);
+    if (check_addr(node->raft_addr) || check_addr(node->rpc_addr))
+        return vx_err(err, VECTRON_INVALID,
+                      "node %llu: addresses must be ip:port (got '%.63s', "
+                      "'%.63s')",
+                      (unsigned long long)node->id, node->raft_addr,
+                      node->rpc_addr);
+    size_t rl = strlen(node->raft_addr), pl = strlen(node->rpc_addr);
+    uint8_t *b = start_cmd(OP_NODE_SET, 12 + rl + pl, len);
+    if (!b)
+        return vx_err(err, VECTRON_NOMEM, "pd command");
+    uint8_t *q = b + CMD_HEADER;
+    vx_put_u64(q, node->id);
+    q[8] = node->state;
+    q[9] = (uint8_t)rl;
+    q[10] = (uint8_t)pl;
+    memcpy(q + 12, node->raft_addr, rl);
+    memcpy(q + 12 + rl, node->rpc_addr, pl);
+    seal(b, *len);
+    *buf = b;
+    return 0;
+}
+
+int pd_cmd_place(uint64_t group, uint64_t expect_epoch,
+                 const uint64_t *replicas, uint32_t n, uint8_t **buf,
+                 size_t *len, vectron_error *err)
+{
+    if (check_replicas(replicas, n))
+        return vx_err(err, VECTRON_INVALID,
+                      "group %llu: 1 to %u distinct non-zero node ids",
+                      (unsigned long long)group, PD_MAX_REPLICAS);
+    uint8_t *b = start_cmd(OP_PLACE, 20 + 8 * (size_t)n, len);
+    if (!b)
+        return vx_err(err, VECTRON_NOMEM, "pd command");
+    uint8_t *q = b + CMD_HEADER;
+    vx_put_u64(q, group);
+    vx_put_u64(q + 8, expect_epoch);
+    vx_put_u32(q + 16, n);
+    for (uint32_t i = 0; i < n; i++)
+        vx_put_u64(q + 20 + 8 * i, replicas[i]);
     seal(b, *len);
     *buf = b;
     return 0;
@@ -192,6 +300,8 @@ void pd_catalog_free(pd_catalog *c)
         return;
     pthread_rwlock_destroy(&c->lock);
     vx_free(c->cols);
+    vx_free(c->nodes);
+    vx_free(c->pl);
     vx_free(c);
 }
 
@@ -234,66 +344,244 @@ static int insert(pd_catalog *c, const pd_collection *col)
     return 0;
 }
 
+/* Binary search by id over n records of size sz whose first field is a
+ * u64 key; *found says whether it is there. */
+static size_t find_u64(const void *arr, size_t n, size_t sz, uint64_t key,
+                       int *found)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        uint64_t k;
+        memcpy(&k, (const char *)arr + mid * sz, sizeof k);
+        if (k == key) {
+            *found = 1;
+            return mid;
+        }
+        if (k < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+/* Makes room for one more record of size sz at index at; -1 when out of
+ * memory (nothing changed). */
+static int grow_at(void **arr, size_t *n, size_t *cap, size_t sz, size_t at)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        void *na = vx_realloc(*arr, nc * sz);
+        if (!na)
+            return -1;
+        *arr = na;
+        *cap = nc;
+    }
+    memmove((char *)*arr + (at + 1) * sz, (char *)*arr + at * sz,
+            (*n - at) * sz);
+    (*n)++;
+    return 0;
+}
+
+static const pd_node *node_get(const pd_catalog *c, uint64_t id)
+{
+    int found;
+    size_t at = find_u64(c->nodes, c->nn, sizeof *c->nodes, id, &found);
+    return found ? &c->nodes[at] : NULL;
+}
+
+/* 0 when every replica names a known node that may hold replicas: not
+ * removed, and active when active_only (placement of a new collection). */
+static int replicas_usable(const pd_catalog *c, const uint64_t *r, uint32_t n,
+                           int active_only)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const pd_node *node = node_get(c, r[i]);
+        if (!node)
+            return VECTRON_NOT_FOUND;
+        if (node->state == PD_NODE_REMOVED ||
+            (active_only && node->state != PD_NODE_ACTIVE))
+            return VECTRON_INVALID;
+    }
+    return 0;
+}
+
+static int apply_create(pd_catalog *c, uint64_t index, const uint8_t *b,
+                        size_t pos, size_t end)
+{
+    pd_collection col;
+    int found;
+    memset(&col, 0, sizeof(col));
+    if (get_name(b, end, &pos, col.name) || pos + PARAMS_SIZE > end)
+        return VECTRON_CORRUPT;
+    get_params(b + pos, &col.p);
+    pos += PARAMS_SIZE;
+    if (check_params(&col.p, NULL))
+        return VECTRON_CORRUPT;
+    size_t nr = (size_t)col.p.shard_number * col.p.replication_factor;
+    int placed = pos != end;
+    if (placed && (col.p.replication_factor > PD_MAX_REPLICAS ||
+                   pos + 8 * nr != end))
+        return VECTRON_CORRUPT;
+    const uint8_t *rep = b + pos;
+    uint64_t row[PD_MAX_REPLICAS];
+    for (uint32_t s = 0; placed && s < col.p.shard_number; s++) {
+        for (uint32_t j = 0; j < col.p.replication_factor; j++)
+            row[j] = vx_get_u64(rep + 8 * ((size_t)s * col.p.replication_factor + j));
+        if (check_replicas(row, col.p.replication_factor))
+            return VECTRON_CORRUPT;
+        int rc = replicas_usable(c, row, col.p.replication_factor, 1);
+        if (rc)
+            return rc;
+    }
+    find(c, col.name, &found);
+    if (found)
+        return VECTRON_EXISTS;
+    if (c->next_group > UINT64_MAX - col.p.shard_number)
+        return VECTRON_LIMIT;
+    /* Room first, so that nothing fails once the state starts changing. */
+    if (placed && c->npl + col.p.shard_number > c->plcap) {
+        size_t cap = c->plcap ? c->plcap : 8;
+        while (cap < c->npl + col.p.shard_number)
+            cap *= 2;
+        pd_placement *np = vx_realloc(c->pl, cap * sizeof(*np));
+        if (!np)
+            return VECTRON_NOMEM;
+        c->pl = np;
+        c->plcap = cap;
+    }
+    col.id = c->next_id;
+    col.first_group = c->next_group;
+    col.created_index = index;
+    if (insert(c, &col)) {
+        /* Out of memory cannot be applied deterministically; the caller
+         * treats NOMEM from apply as fatal for this replica. */
+        return VECTRON_NOMEM;
+    }
+    /* New groups have the highest ids: they go at the end, in order. */
+    for (uint32_t s = 0; placed && s < col.p.shard_number; s++) {
+        pd_placement *pl = &c->pl[c->npl++];
+        memset(pl, 0, sizeof(*pl));
+        pl->group = col.first_group + s;
+        pl->conf_epoch = index;
+        pl->n = col.p.replication_factor;
+        for (uint32_t j = 0; j < pl->n; j++)
+            pl->replicas[j] = vx_get_u64(rep + 8 * ((size_t)s * pl->n + j));
+    }
+    c->next_id++;
+    c->next_group += col.p.shard_number;
+    c->epoch = index;
+    return 0;
+}
+
+static int apply_drop(pd_catalog *c, uint64_t index, const uint8_t *b,
+                      size_t pos, size_t end)
+{
+    char name[PD_NAME_MAX + 1];
+    int found;
+    if (get_name(b, end, &pos, name) || pos != end)
+        return VECTRON_CORRUPT;
+    size_t at = find(c, name, &found);
+    if (!found)
+        return VECTRON_NOT_FOUND;
+    uint64_t g0 = c->cols[at].first_group;
+    uint64_t g1 = g0 + c->cols[at].p.shard_number;
+    memmove(c->cols + at, c->cols + at + 1,
+            (c->n - at - 1) * sizeof(*c->cols));
+    c->n--;
+    size_t w = 0;
+    for (size_t i = 0; i < c->npl; i++)
+        if (c->pl[i].group < g0 || c->pl[i].group >= g1)
+            c->pl[w++] = c->pl[i];
+    c->npl = w;
+    c->epoch = index;
+    return 0;
+}
+
+static int apply_node_set(pd_catalog *c, uint64_t index, const uint8_t *b,
+                          size_t pos, size_t end)
+{
+    pd_node node;
+    int found;
+    if (pos + 12 > end)
+        return VECTRON_CORRUPT;
+    memset(&node, 0, sizeof(node));
+    node.id = vx_get_u64(b + pos);
+    node.state = b[pos + 8];
+    size_t rl = b[pos + 9], pl = b[pos + 10];
+    if (b[pos + 11] != 0 || pos + 12 + rl + pl != end || rl >= PD_ADDR_MAX ||
+        pl >= PD_ADDR_MAX || node.id == 0 || node.state > PD_NODE_REMOVED)
+        return VECTRON_CORRUPT;
+    memcpy(node.raft_addr, b + pos + 12, rl);
+    memcpy(node.rpc_addr, b + pos + 12 + rl, pl);
+    if (memchr(node.raft_addr, 0, rl) || memchr(node.rpc_addr, 0, pl) ||
+        check_addr(node.raft_addr) || check_addr(node.rpc_addr))
+        return VECTRON_CORRUPT;
+    size_t at = find_u64(c->nodes, c->nn, sizeof *c->nodes, node.id, &found);
+    if (!found &&
+        grow_at((void **)&c->nodes, &c->nn, &c->ncap, sizeof *c->nodes, at))
+        return VECTRON_NOMEM;
+    c->nodes[at] = node;
+    c->epoch = index;
+    return 0;
+}
+
+static int apply_place(pd_catalog *c, uint64_t index, const uint8_t *b,
+                       size_t pos, size_t end)
+{
+    uint64_t r[PD_MAX_REPLICAS];
+    int found;
+    if (pos + 20 > end)
+        return VECTRON_CORRUPT;
+    uint64_t group = vx_get_u64(b + pos);
+    uint64_t expect = vx_get_u64(b + pos + 8);
+    uint32_t n = vx_get_u32(b + pos + 16);
+    if (n == 0 || n > PD_MAX_REPLICAS || pos + 20 + 8 * (size_t)n != end)
+        return VECTRON_CORRUPT;
+    for (uint32_t i = 0; i < n; i++)
+        r[i] = vx_get_u64(b + pos + 20 + 8 * i);
+    if (check_replicas(r, n))
+        return VECTRON_CORRUPT;
+    size_t at = find_u64(c->pl, c->npl, sizeof *c->pl, group, &found);
+    if (!found)
+        return VECTRON_NOT_FOUND;
+    if (c->pl[at].conf_epoch != expect)
+        return VECTRON_EXISTS;
+    int rc = replicas_usable(c, r, n, 0);
+    if (rc)
+        return rc;
+    c->pl[at].n = n;
+    memset(c->pl[at].replicas, 0, sizeof c->pl[at].replicas);
+    memcpy(c->pl[at].replicas, r, n * sizeof *r);
+    c->pl[at].conf_epoch = index;
+    c->epoch = index;
+    return 0;
+}
+
 int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf, size_t len)
 {
     const uint8_t *b = buf;
     if (len < CMD_HEADER + 4 || vx_get_u32(b) != CMD_MAGIC ||
-        b[4] != FORMAT_VERSION ||
+        b[4] != FORMAT_VERSION || b[6] != 0 || b[7] != 0 ||
         vx_crc32c(0, b, len - 4) != vx_get_u32(b + len - 4))
         return VECTRON_CORRUPT;
     size_t end = len - 4, pos = CMD_HEADER;
-    pd_collection col;
-    memset(&col, 0, sizeof(col));
-    if (get_name(b, end, &pos, col.name))
-        return VECTRON_CORRUPT;
-    int rc = 0, found;
+    int rc;
     pthread_rwlock_wrlock(&c->lock);
-    size_t at = find(c, col.name, &found);
     switch (b[5]) {
     case OP_CREATE:
-        if (pos + PARAMS_SIZE != end) {
-            rc = VECTRON_CORRUPT;
-            break;
-        }
-        get_params(b + pos, &col.p);
-        if (check_params(&col.p, NULL)) {
-            rc = VECTRON_CORRUPT;
-            break;
-        }
-        if (found) {
-            rc = VECTRON_EXISTS;
-            break;
-        }
-        if (c->next_group > UINT64_MAX - col.p.shard_number) {
-            rc = VECTRON_LIMIT;
-            break;
-        }
-        col.id = c->next_id;
-        col.first_group = c->next_group;
-        col.created_index = index;
-        if (insert(c, &col)) {
-            /* Out of memory cannot be applied deterministically; the
-             * caller treats NOMEM from apply as fatal for this replica. */
-            rc = VECTRON_NOMEM;
-            break;
-        }
-        c->next_id++;
-        c->next_group += col.p.shard_number;
-        c->epoch = index;
+        rc = apply_create(c, index, b, pos, end);
         break;
     case OP_DROP:
-        if (pos != end) {
-            rc = VECTRON_CORRUPT;
-            break;
-        }
-        if (!found) {
-            rc = VECTRON_NOT_FOUND;
-            break;
-        }
-        memmove(c->cols + at, c->cols + at + 1,
-                (c->n - at - 1) * sizeof(*c->cols));
-        c->n--;
-        c->epoch = index;
+        rc = apply_drop(c, index, b, pos, end);
+        break;
+    case OP_NODE_SET:
+        rc = apply_node_set(c, index, b, pos, end);
+        break;
+    case OP_PLACE:
+        rc = apply_place(c, index, b, pos, end);
         break;
     default:
         rc = VECTRON_CORRUPT;
@@ -309,20 +597,28 @@ int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf, size_t len)
           epoch, count */
 #define SNAP_RECORD (2 + 8 + 8 + 8 + PARAMS_SIZE) /* + name bytes */
 
+#define NODE_RECORD 12 /* + address bytes */
+#define PLACE_RECORD 20 /* + 8 per replica */
+
 int pd_catalog_snapshot(pd_catalog *c, void **out, size_t *out_len,
                         vectron_error *err)
 {
     pthread_rwlock_rdlock(&c->lock);
-    size_t len = SNAP_HEADER + 4;
+    size_t len = SNAP_HEADER + 4 + 8;
     for (size_t i = 0; i < c->n; i++)
         len += SNAP_RECORD + strlen(c->cols[i].name);
+    for (size_t i = 0; i < c->nn; i++)
+        len += NODE_RECORD + strlen(c->nodes[i].raft_addr) +
+               strlen(c->nodes[i].rpc_addr);
+    for (size_t i = 0; i < c->npl; i++)
+        len += PLACE_RECORD + 8 * (size_t)c->pl[i].n;
     uint8_t *b = vx_calloc(1, len);
     if (!b) {
         pthread_rwlock_unlock(&c->lock);
         return vx_err(err, VECTRON_NOMEM, "catalog snapshot");
     }
     vx_put_u32(b, SNAP_MAGIC);
-    b[4] = FORMAT_VERSION;
+    b[4] = SNAP_VERSION;
     vx_put_u64(b + 8, c->next_id);
     vx_put_u64(b + 16, c->next_group);
     vx_put_u64(b + 24, c->epoch);
@@ -340,6 +636,30 @@ int pd_catalog_snapshot(pd_catalog *c, void **out, size_t *out_len,
         put_params(b + pos + 24, &col->p);
         pos += 24 + PARAMS_SIZE;
     }
+    vx_put_u32(b + pos, (uint32_t)c->nn);
+    pos += 4;
+    for (size_t i = 0; i < c->nn; i++) {
+        const pd_node *nd = &c->nodes[i];
+        size_t rl = strlen(nd->raft_addr), pl = strlen(nd->rpc_addr);
+        vx_put_u64(b + pos, nd->id);
+        b[pos + 8] = nd->state;
+        b[pos + 9] = (uint8_t)rl;
+        b[pos + 10] = (uint8_t)pl;
+        memcpy(b + pos + 12, nd->raft_addr, rl);
+        memcpy(b + pos + 12 + rl, nd->rpc_addr, pl);
+        pos += NODE_RECORD + rl + pl;
+    }
+    vx_put_u32(b + pos, (uint32_t)c->npl);
+    pos += 4;
+    for (size_t i = 0; i < c->npl; i++) {
+        const pd_placement *pl = &c->pl[i];
+        vx_put_u64(b + pos, pl->group);
+        vx_put_u64(b + pos + 8, pl->conf_epoch);
+        vx_put_u32(b + pos + 16, pl->n);
+        for (uint32_t j = 0; j < pl->n; j++)
+            vx_put_u64(b + pos + 20 + 8 * j, pl->replicas[j]);
+        pos += PLACE_RECORD + 8 * (size_t)pl->n;
+    }
     pthread_rwlock_unlock(&c->lock);
     seal(b, len);
     *out = b;
@@ -351,9 +671,13 @@ int pd_catalog_restore(pd_catalog *c, const void *buf, size_t len,
                        vectron_error *err)
 {
     const uint8_t *b = buf;
+    pd_collection *cols = NULL;
+    pd_node *nodes = NULL;
+    pd_placement *pls = NULL;
+    uint32_t nn = 0, npl = 0;
     if (len < SNAP_HEADER + 4 || vx_get_u32(b) != SNAP_MAGIC)
         return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad magic");
-    if (b[4] != FORMAT_VERSION)
+    if (b[4] != 1 && b[4] != SNAP_VERSION)
         return vx_err(err, VECTRON_UNSUPPORTED, "catalog snapshot: version %u",
                       b[4]);
     if (vx_crc32c(0, b, len - 4) != vx_get_u32(b + len - 4))
@@ -362,7 +686,7 @@ int pd_catalog_restore(pd_catalog *c, const void *buf, size_t len,
     size_t end = len - 4, pos = SNAP_HEADER;
     if (n > (end - pos) / SNAP_RECORD)
         return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad count");
-    pd_collection *cols = n ? vx_calloc(n, sizeof(*cols)) : NULL;
+    cols = n ? vx_calloc(n, sizeof(*cols)) : NULL;
     if (n && !cols)
         return vx_err(err, VECTRON_NOMEM, "catalog snapshot");
     for (uint32_t i = 0; i < n; i++) {
@@ -378,19 +702,88 @@ int pd_catalog_restore(pd_catalog *c, const void *buf, size_t len,
             goto corrupt;
         pos += 24 + PARAMS_SIZE;
     }
+    if (b[4] >= 2) {
+        if (pos + 4 > end)
+            goto corrupt;
+        nn = vx_get_u32(b + pos);
+        pos += 4;
+        if (nn > (end - pos) / NODE_RECORD)
+            goto corrupt;
+        nodes = nn ? vx_calloc(nn, sizeof(*nodes)) : NULL;
+        if (nn && !nodes)
+            goto nomem;
+        for (uint32_t i = 0; i < nn; i++) {
+            pd_node *nd = &nodes[i];
+            if (pos + NODE_RECORD > end)
+                goto corrupt;
+            nd->id = vx_get_u64(b + pos);
+            nd->state = b[pos + 8];
+            size_t rl = b[pos + 9], pl = b[pos + 10];
+            if (b[pos + 11] || rl >= PD_ADDR_MAX || pl >= PD_ADDR_MAX ||
+                pos + NODE_RECORD + rl + pl > end || nd->id == 0 ||
+                nd->state > PD_NODE_REMOVED ||
+                (i > 0 && nodes[i - 1].id >= nd->id))
+                goto corrupt;
+            memcpy(nd->raft_addr, b + pos + 12, rl);
+            memcpy(nd->rpc_addr, b + pos + 12 + rl, pl);
+            if (memchr(nd->raft_addr, 0, rl) || memchr(nd->rpc_addr, 0, pl) ||
+                check_addr(nd->raft_addr) || check_addr(nd->rpc_addr))
+                goto corrupt;
+            pos += NODE_RECORD + rl + pl;
+        }
+        if (pos + 4 > end)
+            goto corrupt;
+        npl = vx_get_u32(b + pos);
+        pos += 4;
+        if (npl > (end - pos) / PLACE_RECORD)
+            goto corrupt;
+        pls = npl ? vx_calloc(npl, sizeof(*pls)) : NULL;
+        if (npl && !pls)
+            goto nomem;
+        for (uint32_t i = 0; i < npl; i++) {
+            pd_placement *pl = &pls[i];
+            if (pos + PLACE_RECORD > end)
+                goto corrupt;
+            pl->group = vx_get_u64(b + pos);
+            pl->conf_epoch = vx_get_u64(b + pos + 8);
+            pl->n = vx_get_u32(b + pos + 16);
+            if (pl->n == 0 || pl->n > PD_MAX_REPLICAS ||
+                pos + PLACE_RECORD + 8 * (size_t)pl->n > end ||
+                (i > 0 && pls[i - 1].group >= pl->group))
+                goto corrupt;
+            for (uint32_t j = 0; j < pl->n; j++)
+                pl->replicas[j] = vx_get_u64(b + pos + 20 + 8 * j);
+            if (check_replicas(pl->replicas, pl->n))
+                goto corrupt;
+            pos += PLACE_RECORD + 8 * (size_t)pl->n;
+        }
+    }
     if (pos != end)
         goto corrupt;
     pthread_rwlock_wrlock(&c->lock);
     vx_free(c->cols);
+    vx_free(c->nodes);
+    vx_free(c->pl);
     c->cols = cols;
     c->n = c->cap = n;
+    c->nodes = nodes;
+    c->nn = c->ncap = nn;
+    c->pl = pls;
+    c->npl = c->plcap = npl;
     c->next_id = vx_get_u64(b + 8);
     c->next_group = vx_get_u64(b + 16);
     c->epoch = vx_get_u64(b + 24);
     pthread_rwlock_unlock(&c->lock);
     return 0;
+nomem:
+    vx_free(cols);
+    vx_free(nodes);
+    vx_free(pls);
+    return vx_err(err, VECTRON_NOMEM, "catalog snapshot");
 corrupt:
     vx_free(cols);
+    vx_free(nodes);
+    vx_free(pls);
     return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad record");
 }
 
@@ -411,21 +804,56 @@ int pd_catalog_get(pd_catalog *c, const char *name, pd_collection *out,
     return 0;
 }
 
+/* Copies n records of size sz under the read lock into a new array. */
+static int copy_out(pd_catalog *c, const void *src, const size_t *n,
+                    size_t sz, void **out, size_t *out_n, vectron_error *err)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    *out_n = *n;
+    *out = NULL;
+    if (*n) {
+        *out = vx_malloc(*n * sz);
+        if (!*out) {
+            pthread_rwlock_unlock(&c->lock);
+            return vx_err(err, VECTRON_NOMEM, "catalog copy");
+        }
+        memcpy(*out, *(const void *const *)src, *n * sz);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return 0;
+}
+
 int pd_catalog_list(pd_catalog *c, pd_collection **out, size_t *n,
                     vectron_error *err)
 {
+    return copy_out(c, &c->cols, &c->n, sizeof **out, (void **)out, n, err);
+}
+
+int pd_catalog_nodes(pd_catalog *c, pd_node **out, size_t *n,
+                     vectron_error *err)
+{
+    return copy_out(c, &c->nodes, &c->nn, sizeof **out, (void **)out, n,
+                    err);
+}
+
+int pd_catalog_placements(pd_catalog *c, pd_placement **out, size_t *n,
+                          vectron_error *err)
+{
+    return copy_out(c, &c->pl, &c->npl, sizeof **out, (void **)out, n, err);
+}
+
+int pd_catalog_placement(pd_catalog *c, uint64_t group, pd_placement *out,
+                         vectron_error *err)
+{
+    int found;
     pthread_rwlock_rdlock(&c->lock);
-    *n = c->n;
-    *out = NULL;
-    if (c->n) {
-        *out = vx_malloc(c->n * sizeof(**out));
-        if (!*out) {
-            pthread_rwlock_unlock(&c->lock);
-            return vx_err(err, VECTRON_NOMEM, "catalog list");
-        }
-        memcpy(*out, c->cols, c->n * sizeof(**out));
-    }
+    size_t at = find_u64(c->pl, c->npl, sizeof *c->pl, group, &found);
+    if (found)
+        *out = c->pl[at];
     pthread_rwlock_unlock(&c->lock);
+    if (!found)
+        return vx_err(err, VECTRON_NOT_FOUND, "group %llu has no placement",
+                      (unsigned long long)group);
     return 0;
 }
 

@@ -34,6 +34,12 @@
 /* Most shards per collection. */
 #define PD_MAX_SHARDS 1024u
 
+/* Most replicas per shard (Raft voters). */
+#define PD_MAX_REPLICAS 7u
+
+/* Longest node address ("ip:port") in bytes, terminating NUL included. */
+#define PD_ADDR_MAX 64u
+
 /* Read consistency defaults a collection may carry (DESIGN section 5). */
 enum { PD_READ_STRONG = 1, PD_READ_BOUNDED = 2, PD_READ_EVENTUAL = 3 };
 
@@ -56,6 +62,26 @@ typedef struct pd_collection {
     pd_collection_params p;
 } pd_collection;
 
+/* A cluster node (a worker) as the catalog records it. Liveness (up or
+ * down) is not here: it is the PD leader's soft state from heartbeats. */
+enum { PD_NODE_ACTIVE = 0, PD_NODE_DRAINING = 1, PD_NODE_REMOVED = 2 };
+
+typedef struct pd_node {
+    uint64_t id;    /* > 0; also its Raft member id in every group */
+    uint8_t state;  /* PD_NODE_* */
+    char raft_addr[PD_ADDR_MAX];
+    char rpc_addr[PD_ADDR_MAX];
+} pd_node;
+
+/* The replica set of one shard group. conf_epoch is the Raft index of the
+ * command that last set it (a compare-and-set token for changes). */
+typedef struct pd_placement {
+    uint64_t group;
+    uint64_t conf_epoch;
+    uint32_t n;
+    uint64_t replicas[PD_MAX_REPLICAS]; /* node ids, distinct */
+} pd_placement;
+
 /* Checks a collection name: 1..PD_NAME_MAX bytes of [A-Za-z0-9_.-], not
  * "." or "..". INVALID with a message otherwise. */
 int pd_check_name(const char *name, size_t len, vectron_error *err);
@@ -68,6 +94,22 @@ int pd_cmd_create(const char *name, const pd_collection_params *p,
 int pd_cmd_drop(const char *name, uint8_t **buf, size_t *len,
                 vectron_error *err);
 
+/* Create with placement (a cluster): replicas holds shard_number rows of
+ * replication_factor node ids (row i: shard i's replicas). */
+int pd_cmd_create_placed(const char *name, const pd_collection_params *p,
+                         const uint64_t *replicas, uint8_t **buf,
+                         size_t *len, vectron_error *err);
+
+/* Registers a node or updates its addresses and state. */
+int pd_cmd_node_set(const pd_node *node, uint8_t **buf, size_t *len,
+                    vectron_error *err);
+
+/* Sets the replicas of a placed group if its conf_epoch is still
+ * expect_epoch (compare-and-set). */
+int pd_cmd_place(uint64_t group, uint64_t expect_epoch,
+                 const uint64_t *replicas, uint32_t n, uint8_t **buf,
+                 size_t *len, vectron_error *err);
+
 /* ---- the state machine ------------------------------------------------ */
 
 typedef struct pd_catalog pd_catalog;
@@ -77,9 +119,12 @@ int pd_catalog_new(pd_catalog **out, vectron_error *err);
 void pd_catalog_free(pd_catalog *c); /* NULL is a no-op */
 
 /* Applies a command at Raft index `index`. Returns 0, or the outcome the
- * submitter sees: EXISTS (create of an existing name), NOT_FOUND (drop of
- * an unknown one), LIMIT (too many groups), CORRUPT (a command that does
- * not decode; ignored, as on every replica). Deterministic. */
+ * submitter sees: EXISTS (create of an existing name; a place whose
+ * expected conf_epoch is stale), NOT_FOUND (drop of an unknown name; a
+ * place of an unplaced group; a placement naming an unknown node),
+ * INVALID (a placement on a removed node or, at create, on a node that is
+ * not active), LIMIT (too many groups), CORRUPT (a command that does not
+ * decode; ignored, as on every replica). Deterministic. */
 int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf,
                      size_t len);
 
@@ -101,6 +146,21 @@ int pd_catalog_get(pd_catalog *c, const char *name, pd_collection *out,
  * caller frees with vx_free; NULL when *n is 0). Errors: NOMEM. */
 int pd_catalog_list(pd_catalog *c, pd_collection **out, size_t *n,
                     vectron_error *err);
+
+/* Copies every node, ordered by id, into *out (vx_malloc'd; NULL when *n
+ * is 0). Errors: NOMEM. */
+int pd_catalog_nodes(pd_catalog *c, pd_node **out, size_t *n,
+                     vectron_error *err);
+
+/* Copies the placement of group into *out. NOT_FOUND when the group has
+ * none (a collection created without placement, as in `vectron serve`). */
+int pd_catalog_placement(pd_catalog *c, uint64_t group, pd_placement *out,
+                         vectron_error *err);
+
+/* Copies every placement, ordered by group, into *out (vx_malloc'd; NULL
+ * when *n is 0). Errors: NOMEM. */
+int pd_catalog_placements(pd_catalog *c, pd_placement **out, size_t *n,
+                          vectron_error *err);
 
 /* The Raft index of the last change (0 for an empty history): the
  * metadata epoch that caches compare. */
