@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd/proc.h"
 #include "cmd/serve_config.h"
 #include "common/common.h"
 #include "gateway/api.h"
@@ -34,99 +35,6 @@
 #define LOG "serve"
 
 int vx_serve_main(int argc, char **argv);
-
-/* The json log format: one object per line on stderr. */
-static void log_json(int level, const char *module, const char *msg, void *arg)
-{
-    static const char *const names[] = {"debug", "info", "warn", "error"};
-    (void)arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    json_t *o =
-        json_pack("{s:f,s:s,s:s,s:s}", "time",
-                  (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9, "level",
-                  level >= 0 && level <= 3 ? names[level] : "?", "module",
-                  module, "msg", msg);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (text) {
-        fprintf(stderr, "%s\n", text);
-        free(text);
-    } else { /* not UTF-8, or out of memory: still say it */
-        vectron_log_stderr(level, module, msg, NULL);
-    }
-    json_decref(o);
-}
-
-static void fatal(void *arg, const char *msg)
-{
-    (void)arg;
-    vx_log(VECTRON_LOG_ERROR, LOG, "fatal: %s; stopping", msg);
-    /* The replica cannot skip a committed entry; die and let the restart
-     * replay the log from the last good state. */
-    abort();
-}
-
-/* The catalog as a Raft FSM. */
-static void pd_apply(void *ctx, uint64_t index, const void *buf, size_t len,
-                     int64_t *result)
-{
-    int rc = pd_catalog_apply(ctx, index, buf, len);
-    if (rc == VECTRON_NOMEM)
-        fatal(NULL, "catalog: out of memory applying an entry");
-    *result = rc;
-}
-
-static int pd_snapshot(void *ctx, uint64_t index, void **buf, size_t *len,
-                       vectron_error *err)
-{
-    (void)index;
-    return pd_catalog_snapshot(ctx, buf, len, err);
-}
-
-static int pd_restore(void *ctx, uint64_t index, const void *buf, size_t len,
-                      vectron_error *err)
-{
-    (void)index;
-    return pd_catalog_restore(ctx, buf, len, err);
-}
-
-static int make_dir(const char *dir, vectron_error *err)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0755) && errno != EEXIST)
-            return vx_err(err, VECTRON_IO, "mkdir %s: %s", path,
-                          strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(path, 0755) && errno != EEXIST)
-        return vx_err(err, VECTRON_IO, "mkdir %s: %s", path, strerror(errno));
-    return 0;
-}
-
-/* Holds an exclusive lock on <data>/LOCK for the life of the process. */
-static int lock_data_dir(const char *dir, int *fd, vectron_error *err)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/LOCK", dir);
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (*fd < 0)
-        return vx_err(err, VECTRON_IO, "open %s: %s", path, strerror(errno));
-    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(*fd);
-        *fd = -1;
-        return vx_err(err, VECTRON_IO, "%s: %s", path,
-                      e == EWOULDBLOCK
-                          ? "another vectron process uses this data directory"
-                          : strerror(e));
-    }
-    return 0;
-}
 
 static int open_collections(gw_api *api, unsigned timeout_ms,
                             vectron_error *err)
@@ -177,35 +85,9 @@ int vx_serve_main(int argc, char **argv)
         vx_serve_config_close(&cfg);
         return 2;
     }
-    vectron_log_set(cfg.log_format == VX_SERVE_LOG_JSON ? log_json
-                                                        : vectron_log_stderr,
-                    NULL, cfg.log_level);
-
-    /* Every thread started from here inherits the blocked set; the main
-     * thread takes the signals with sigwait. SIGPIPE is ignored (a dead
-     * peer must not kill the process). */
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-
-    if ((rc = make_dir(cfg.data, &err)) ||
-        (rc = lock_data_dir(cfg.data, &lock_fd, &err)))
-        goto out;
-
-    vxr_settings rs;
-    vxr_settings_default(&rs);
-    rs.election_timeout_ms = (unsigned)cfg.election_timeout_ms;
-    rs.heartbeat_timeout_ms = (unsigned)cfg.heartbeat_interval_ms;
-    rs.snapshot_threshold = (unsigned)cfg.snapshot_threshold;
-    rs.snapshot_trailing = (unsigned)cfg.snapshot_trailing;
-    rs.segment_size = (size_t)cfg.segment_size;
-    vxr_node_config nc = {.data_dir = cfg.data,
-                          .listen_address = cfg.raft_listen,
-                          .settings = &rs};
-    if ((rc = vxr_node_start(&nc, &node, &err)) ||
+    vx_proc_init(&cfg);
+    if ((rc = vx_proc_data_dir(cfg.data, &lock_fd, &err)) ||
+        (rc = vx_proc_raft_node(&cfg, &node, &err)) ||
         (rc = pd_catalog_new(&catalog, &err)))
         goto out;
 
@@ -213,10 +95,7 @@ int vx_serve_main(int argc, char **argv)
     char addr[VXR_ADDRESS_MAX];
     snprintf(addr, sizeof addr, "%s", vxr_node_address(node));
     vxr_member self = {.id = 1, .address = addr};
-    vxr_fsm pd_fsm = {.ctx = catalog,
-                      .apply = pd_apply,
-                      .snapshot = pd_snapshot,
-                      .restore = pd_restore};
+    vxr_fsm pd_fsm = vx_proc_catalog_fsm(catalog);
     vxr_group_params gp = {.group_id = PD_GROUP_ID,
                            .member_id = 1,
                            .members = &self,
@@ -231,7 +110,7 @@ int vx_serve_main(int argc, char **argv)
     host_options ho = {.data_dir = cfg.data,
                        .node = node,
                        .member_id = 1,
-                       .fatal = fatal,
+                       .fatal = vx_proc_fatal,
                        .checkpoint_interval_ms =
                            (unsigned)cfg.index_checkpoint_interval_ms};
     store_options_default(&ho.store);
@@ -282,8 +161,7 @@ int vx_serve_main(int argc, char **argv)
     fprintf(stderr, "vectron serve: listening on port %u\n",
             http_server_port(http));
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    int sig = vx_proc_wait_signal();
     vx_log(VECTRON_LOG_INFO, LOG, "signal %d: shutting down", sig);
     exit_code = 0;
 out:

@@ -352,6 +352,85 @@ static const vx_config_knob serve_knobs[] = {
      .doc = "Searches that take at least this long are logged at warn level "
             "with their parameters; 0 disables.",
      .effect = "Lower catches more slow queries but logs more lines."},
+    /* ---------------------------------------------------------- cluster */
+    {.name = "node-id",
+     .type = VX_CFG_UINT64,
+     .def = "1",
+     .min = "1",
+     .max = "1000000000",
+     .offset = OFF(node_id),
+     .section = "cluster",
+     .doc = "`vectron pd` and `vectron worker`: this member's id, unique "
+            "among the PD members, and among the workers (a worker's id is "
+            "its Raft member id in every shard group it hosts).",
+     .effect = "Keep it with the data directory: a node that comes back "
+               "under another id is a new, empty node."},
+    {.name = "rpc-listen",
+     .type = VX_CFG_STRING,
+     .def = "127.0.0.1:6336",
+     .offset = OFF(rpc_listen),
+     .section = "cluster",
+     .doc = "`vectron pd` and `vectron worker`: address:port of the internal "
+            "RPC server (gateways and workers call the PD here, gateways "
+            "and the PD call workers here).",
+     .effect = "Must be reachable from every other cluster process; keep it "
+               "off untrusted networks (no authentication inside the "
+               "cluster)."},
+    {.name = "pd",
+     .type = VX_CFG_STRING,
+     .def = "",
+     .offset = OFF(pd),
+     .section = "cluster",
+     .doc = "`vectron worker` and `vectron gateway`: the RPC addresses of "
+            "the Placement Driver members, comma-separated.",
+     .effect = "List every PD member: calls go to whichever leads, so one "
+               "listed member down is harmless."},
+    {.name = "pd-peers",
+     .type = VX_CFG_STRING,
+     .def = "",
+     .offset = OFF(pd_peers),
+     .section = "cluster",
+     .doc = "`vectron pd`: the founding PD members as id=raft-address "
+            "pairs, comma-separated (1=10.0.0.1:6335,2=...); empty: this "
+            "member alone. Read only when the data directory is new.",
+     .effect = "Three members survive one failure, five survive two; every "
+               "member must be started with the same list."},
+    {.name = "worker-heartbeat",
+     .type = VX_CFG_DURATION,
+     .def = "1s",
+     .min = "50ms",
+     .max = "1m",
+     .offset = OFF(worker_heartbeat_ms),
+     .section = "cluster",
+     .doc = "`vectron worker`: time between heartbeats to the PD (carrying "
+            "every replica's figures); also how soon it notices catalog "
+            "changes.",
+     .effect = "Shorter makes placement changes and the PD's figures fresher "
+               "at the cost of more PD traffic (one small message per "
+               "worker per beat)."},
+    {.name = "node-grace",
+     .type = VX_CFG_DURATION,
+     .def = "5s",
+     .min = "100ms",
+     .max = "1h",
+     .offset = OFF(node_grace_ms),
+     .section = "cluster",
+     .doc = "`vectron pd`: a worker not heard from for this long is dead, "
+            "and the PD re-replicates its shards on the other workers.",
+     .effect = "Shorter restores the replication factor sooner but moves "
+               "data after brief pauses (GC, network blips); keep it well "
+               "above worker-heartbeat."},
+    {.name = "schedule-interval",
+     .type = VX_CFG_DURATION,
+     .def = "1s",
+     .min = "10ms",
+     .max = "1h",
+     .offset = OFF(schedule_interval_ms),
+     .section = "cluster",
+     .doc = "`vectron pd`: time between passes of the PD leader's "
+            "scheduler (failure repair, drains).",
+     .effect = "Shorter reacts faster; each pass reads the whole catalog, "
+               "which is cheap below tens of thousands of shards."},
 };
 
 #define N_KNOBS (sizeof serve_knobs / sizeof serve_knobs[0])

@@ -68,6 +68,14 @@ typedef struct vx_serve_config {
     int log_level;          /* enum vectron_log_level */
     int log_format;         /* enum vx_serve_log_format */
     uint64_t slow_query_ms; /* 0: off */
+    /* cluster */
+    uint64_t node_id;
+    char *rpc_listen;
+    char *pd;
+    char *pd_peers;
+    uint64_t worker_heartbeat_ms;
+    uint64_t node_grace_ms;
+    uint64_t schedule_interval_ms;
 } vx_serve_config;
 
 /* The knob table; *n receives its length. Static, valid forever. */

@@ -35,6 +35,7 @@ struct host_shard {
     host *h;
     host_shard *next;
     uint64_t group;
+    uint32_t dim; /* the collection's vector dimension */
     shard *sh;
     int refs;              /* guarded by h->mu */
     int dropping;          /* guarded by h->mu */
@@ -332,6 +333,11 @@ shard *host_shard_shard(host_shard *s)
     return s->sh;
 }
 
+uint32_t host_shard_dim(const host_shard *s)
+{
+    return s->dim;
+}
+
 uint64_t host_shard_group(const host_shard *s)
 {
     return s->group;
@@ -381,7 +387,12 @@ int host_wait_group_ready(vxr_node *node, uint64_t group, unsigned timeout_ms,
     }
 }
 
+/* Opens shard replica `group` of c and its Raft group: members[0..n) are
+ * the initial voters (NULL: this node alone, as in `vectron serve`; n 0
+ * with members non-NULL: a replica joining an existing group). wait: until
+ * the group has a leader and this replica applied its log (timeout_ms). */
 static int open_one(host *h, const pd_collection *c, uint64_t group,
+                    const vxr_member *members, size_t n, int wait,
                     unsigned timeout_ms, vectron_error *err)
 {
     host_shard *s = vx_calloc(1, sizeof(*s));
@@ -390,6 +401,7 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
         return vx_err(err, VECTRON_NOMEM, "host shard");
     s->h = h;
     s->group = group;
+    s->dim = c->p.dim;
     shard_dir(h, group, s->dir, sizeof s->dir);
 
     shard_params sp;
@@ -420,9 +432,11 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
                    .restore = fsm_restore};
     vxr_group_params gp = {.group_id = group,
                            .member_id = h->o.member_id,
-                           .members = &self,
-                           .n_members = 1,
+                           .members = members ? members : &self,
+                           .n_members = members ? n : 1,
                            .fsm = &fsm};
+    if (members && n == 0)
+        gp.members = NULL;
     if ((rc = vxr_group_create(h->o.node, &gp, err))) {
         shard_close(s->sh);
         vx_free(s);
@@ -432,7 +446,8 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
     s->next = h->list;
     h->list = s;
     pthread_mutex_unlock(&h->mu);
-    rc = host_wait_group_ready(h->o.node, group, timeout_ms, err);
+    if (wait)
+        rc = host_wait_group_ready(h->o.node, group, timeout_ms, err);
     clock_gettime(CLOCK_MONOTONIC, &t2);
     vx_log(VECTRON_LOG_INFO, LOG,
            "group=%" PRIu64 " open: store+index %.2f s, raft log %.2f s", group,
@@ -453,10 +468,81 @@ int host_ensure(host *h, const pd_collection *c, unsigned timeout_ms,
             host_release(s);
             continue;
         }
-        int rc = open_one(h, c, group, timeout_ms, err);
+        int rc = open_one(h, c, group, NULL, 0, 1, timeout_ms, err);
         if (rc)
             return vx_err_wrap(err, rc, "collection %s shard %u", c->name, i);
     }
+    return 0;
+}
+
+int host_ensure_replica(host *h, const pd_collection *c, uint64_t group,
+                        const vxr_member *members, size_t n,
+                        vectron_error *err)
+{
+    host_shard *s = host_acquire(h, group);
+    if (s) {
+        host_release(s);
+        return 0;
+    }
+    if (group < c->first_group || group >= c->first_group + c->p.shard_number)
+        return vx_err(err, VECTRON_INVALID,
+                      "group %" PRIu64 " is not a shard of %s", group,
+                      c->name);
+    static const vxr_member none;
+    int rc = open_one(h, c, group, members ? members : &none,
+                      members ? n : 0, 0, 0, err);
+    if (rc)
+        return vx_err_wrap(err, rc, "collection %s group %" PRIu64, c->name,
+                           group);
+    return 0;
+}
+
+int host_report_of(host *h, uint64_t group, host_report *out,
+                   vectron_error *err)
+{
+    host_shard *s = host_acquire(h, group);
+    vxr_group_info gi;
+    char path[PATH_MAX + 16];
+    struct stat st;
+    if (!s)
+        return vx_err(err, VECTRON_NOT_FOUND,
+                      "group %" PRIu64 " is not hosted here", group);
+    memset(out, 0, sizeof *out);
+    out->group = group;
+    int rc = vxr_group_status(h->o.node, group, &gi, err);
+    if (rc == 0) {
+        out->role = gi.state;
+        out->term = gi.term;
+        out->commit_index = gi.commit_index;
+        out->leader_id = gi.leader_id;
+    }
+    out->applied_index = shard_applied_index(s->sh);
+    out->pending = shard_pending(s->sh);
+    store_count(shard_store(s->sh), NULL, &out->points, NULL);
+    snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+    if (stat(path, &st) == 0)
+        out->bytes = (uint64_t)st.st_blocks * 512u;
+    host_release(s);
+    return rc;
+}
+
+int host_groups(host *h, uint64_t **out, size_t *n, vectron_error *err)
+{
+    pthread_mutex_lock(&h->mu);
+    size_t k = 0;
+    for (host_shard *s = h->list; s; s = s->next)
+        k += !s->dropping;
+    *out = vx_malloc((k ? k : 1) * sizeof **out);
+    if (!*out) {
+        pthread_mutex_unlock(&h->mu);
+        return vx_err(err, VECTRON_NOMEM, "host groups");
+    }
+    k = 0;
+    for (host_shard *s = h->list; s; s = s->next)
+        if (!s->dropping)
+            (*out)[k++] = s->group;
+    pthread_mutex_unlock(&h->mu);
+    *n = k;
     return 0;
 }
 
@@ -478,31 +564,35 @@ static void remove_tree(const char *dir)
 
 int host_drop(host *h, const pd_collection *c, vectron_error *err)
 {
+    for (uint32_t i = 0; i < c->p.shard_number; i++)
+        host_remove_replica(h, c->first_group + i, err);
+    return 0;
+}
+
+int host_remove_replica(host *h, uint64_t group, vectron_error *err)
+{
     (void)err;
-    for (uint32_t i = 0; i < c->p.shard_number; i++) {
-        uint64_t group = c->first_group + i;
-        pthread_mutex_lock(&h->mu);
-        host_shard *s = find_locked(h, group);
-        if (s) {
-            s->dropping = 1;
-            while (s->refs > 0)
-                pthread_cond_wait(&h->cv, &h->mu);
-            host_shard **pp = &h->list;
-            while (*pp != s)
-                pp = &(*pp)->next;
-            *pp = s->next;
-        }
-        pthread_mutex_unlock(&h->mu);
-        if (s) {
-            host_close_group(h->o.node, group);
-            free_shard(s);
-        }
-        char dir[PATH_MAX];
-        shard_dir(h, group, dir, sizeof dir);
-        remove_tree(dir);
-        raft_dir(h, group, dir, sizeof dir);
-        remove_tree(dir);
+    pthread_mutex_lock(&h->mu);
+    host_shard *s = find_locked(h, group);
+    if (s) {
+        s->dropping = 1;
+        while (s->refs > 0)
+            pthread_cond_wait(&h->cv, &h->mu);
+        host_shard **pp = &h->list;
+        while (*pp != s)
+            pp = &(*pp)->next;
+        *pp = s->next;
     }
+    pthread_mutex_unlock(&h->mu);
+    if (s) {
+        host_close_group(h->o.node, group);
+        free_shard(s);
+    }
+    char dir[PATH_MAX];
+    shard_dir(h, group, dir, sizeof dir);
+    remove_tree(dir);
+    raft_dir(h, group, dir, sizeof dir);
+    remove_tree(dir);
     return 0;
 }
 

@@ -94,9 +94,47 @@ void host_release(host_shard *s);
 
 shard *host_shard_shard(host_shard *s);
 uint64_t host_shard_group(const host_shard *s);
+uint32_t host_shard_dim(const host_shard *s); /* the vectors' dimension */
 
 /* The shard of a point: a stable hash of its id modulo shard_number. */
 uint32_t host_shard_of(const point_id *id, uint32_t shard_number);
+
+/* Cluster: opens replica `group` (a shard of c) in a Raft group of several
+ * members, without waiting for a leader. members[0..n) are the group's
+ * initial voters (this node among them) when the replica is one of those
+ * the collection was created with: a new replica directory is then
+ * bootstrapped with them, as on every founding member. members NULL: the
+ * replica joins an existing group (the leader adds it). Already hosted:
+ * 0. Errors: INVALID, NOMEM, IO, CORRUPT. */
+int host_ensure_replica(host *h, const pd_collection *c, uint64_t group,
+                        const vxr_member *members, size_t n,
+                        vectron_error *err);
+
+/* Closes hosted replica `group` (waiting for its readers and writers) and
+ * deletes its store and Raft data. Not hosted: 0. */
+int host_remove_replica(host *h, uint64_t group, vectron_error *err);
+
+/* The hosted groups' ids (vx_malloc'd array, caller frees; *n may be 0).
+ * Errors: NOMEM. */
+int host_groups(host *h, uint64_t **out, size_t *n, vectron_error *err);
+
+/* One hosted replica's figures (for heartbeats, status pages, metrics). */
+typedef struct host_report {
+    uint64_t group;
+    int role;       /* VXR_STATE_* */
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index; /* the shard store's */
+    uint64_t leader_id;     /* 0: unknown */
+    uint64_t points;
+    uint64_t pending;       /* applied, not yet in the HNSW graph */
+    uint64_t bytes;         /* the store file's allocated size */
+} host_report;
+
+/* Fills *out for hosted replica `group`. Errors: NOT_FOUND (not hosted),
+ * or the Raft status errors (the group is closing). */
+int host_report_of(host *h, uint64_t group, host_report *out,
+                   vectron_error *err);
 
 /* ---- writes ------------------------------------------------------------ */
 

@@ -1,0 +1,171 @@
+/*
+ * proc.c - shared process set-up of the `vectron` servers (proc.h).
+ *
+ * Threading: main thread at start-up; vx_proc_fatal may run on any
+ * thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cmd/proc.h"
+#include "common/common.h"
+
+/* The json log format: one object per line on stderr. */
+static void log_json(int level, const char *module, const char *msg, void *arg)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    (void)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    json_t *o =
+        json_pack("{s:f,s:s,s:s,s:s}", "time",
+                  (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9, "level",
+                  level >= 0 && level <= 3 ? names[level] : "?", "module",
+                  module, "msg", msg);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (text) {
+        fprintf(stderr, "%s\n", text);
+        free(text);
+    } else { /* not UTF-8, or out of memory: still say it */
+        vectron_log_stderr(level, module, msg, NULL);
+    }
+    json_decref(o);
+}
+
+static sigset_t stop_signals(void)
+{
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    return sigs;
+}
+
+void vx_proc_init(const vx_serve_config *cfg)
+{
+    vectron_log_set(cfg->log_format == VX_SERVE_LOG_JSON ? log_json
+                                                         : vectron_log_stderr,
+                    NULL, cfg->log_level);
+    /* Every thread started from here inherits the blocked set; the main
+     * thread takes the signals with sigwait. SIGPIPE is ignored (a dead
+     * peer must not kill the process). */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs = stop_signals();
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+}
+
+int vx_proc_wait_signal(void)
+{
+    sigset_t sigs = stop_signals();
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    return sig;
+}
+
+void vx_proc_fatal(void *arg, const char *msg)
+{
+    (void)arg;
+    vx_log(VECTRON_LOG_ERROR, "proc", "fatal: %s; stopping", msg);
+    /* The replica cannot skip a committed entry; die and let the restart
+     * replay the log from the last good state. */
+    abort();
+}
+
+static int make_dir(const char *dir, vectron_error *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) && errno != EEXIST)
+            return vx_err(err, VECTRON_IO, "mkdir %s: %s", path,
+                          strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0755) && errno != EEXIST)
+        return vx_err(err, VECTRON_IO, "mkdir %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int vx_proc_data_dir(const char *dir, int *fd, vectron_error *err)
+{
+    char path[PATH_MAX];
+    int rc = make_dir(dir, err);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0)
+        return vx_err(err, VECTRON_IO, "open %s: %s", path, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        return vx_err(err, VECTRON_IO, "%s: %s", path,
+                      e == EWOULDBLOCK
+                          ? "another vectron process uses this data directory"
+                          : strerror(e));
+    }
+    return 0;
+}
+
+int vx_proc_raft_node(const vx_serve_config *cfg, vxr_node **out,
+                      vectron_error *err)
+{
+    vxr_settings rs;
+    vxr_settings_default(&rs);
+    rs.election_timeout_ms = (unsigned)cfg->election_timeout_ms;
+    rs.heartbeat_timeout_ms = (unsigned)cfg->heartbeat_interval_ms;
+    rs.snapshot_threshold = (unsigned)cfg->snapshot_threshold;
+    rs.snapshot_trailing = (unsigned)cfg->snapshot_trailing;
+    rs.segment_size = (size_t)cfg->segment_size;
+    vxr_node_config nc = {.data_dir = cfg->data,
+                          .listen_address = cfg->raft_listen,
+                          .settings = &rs};
+    return vxr_node_start(&nc, out, err);
+}
+
+static void pd_apply(void *ctx, uint64_t index, const void *buf, size_t len,
+                     int64_t *result)
+{
+    int rc = pd_catalog_apply(ctx, index, buf, len);
+    if (rc == VECTRON_NOMEM)
+        vx_proc_fatal(NULL, "catalog: out of memory applying an entry");
+    *result = rc;
+}
+
+static int pd_snapshot(void *ctx, uint64_t index, void **buf, size_t *len,
+                       vectron_error *err)
+{
+    (void)index;
+    return pd_catalog_snapshot(ctx, buf, len, err);
+}
+
+static int pd_restore(void *ctx, uint64_t index, const void *buf, size_t len,
+                      vectron_error *err)
+{
+    (void)index;
+    return pd_catalog_restore(ctx, buf, len, err);
+}
+
+vxr_fsm vx_proc_catalog_fsm(pd_catalog *catalog)
+{
+    vxr_fsm f = {.ctx = catalog,
+                 .apply = pd_apply,
+                 .snapshot = pd_snapshot,
+                 .restore = pd_restore};
+    return f;
+}

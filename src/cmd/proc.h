@@ -1,0 +1,44 @@
+/*
+ * proc.h - what every `vectron` server process does the same way: logging
+ * set-up, the fatal-apply handler, the data directory (created, locked for
+ * one process), the Raft node from the config, the Placement Driver's
+ * catalog as a Raft FSM, and waiting for SIGINT/SIGTERM.
+ *
+ * Threading: call from main before other threads start, except
+ * vx_proc_wait_signal, which blocks the main thread until a signal.
+ */
+#ifndef VECTRON_CMD_PROC_H
+#define VECTRON_CMD_PROC_H
+
+#include <signal.h>
+
+#include "cmd/serve_config.h"
+#include "pd/catalog.h"
+#include "raft/raft_node.h"
+
+/* Installs the log format and level of cfg; ignores SIGPIPE and blocks
+ * SIGINT/SIGTERM in this thread (and so in every thread started later):
+ * vx_proc_wait_signal takes them. */
+void vx_proc_init(const vx_serve_config *cfg);
+
+/* Waits for SIGINT or SIGTERM; returns the signal. */
+int vx_proc_wait_signal(void);
+
+/* host_options.fatal: logs and aborts (a replica that cannot apply a
+ * committed entry must stop, and the restart replays the log). */
+void vx_proc_fatal(void *arg, const char *msg);
+
+/* Creates cfg->data (and parents) and takes <data>/LOCK for the life of
+ * the process (*fd; close it at exit). Errors: IO (another process holds
+ * it, or the directory cannot be made). */
+int vx_proc_data_dir(const char *dir, int *fd, vectron_error *err);
+
+/* Starts the Raft node on cfg's data directory and raft-listen address
+ * with cfg's Raft knobs. */
+int vx_proc_raft_node(const vx_serve_config *cfg, vxr_node **out,
+                      vectron_error *err);
+
+/* The catalog as a Raft FSM (ctx: the pd_catalog). */
+vxr_fsm vx_proc_catalog_fsm(pd_catalog *catalog);
+
+#endif
