@@ -3,8 +3,9 @@
  * Driver member: the catalog's Raft group with its peers, the PD RPC
  * service and scheduler) and `vectron worker` (shard replicas in Raft
  * groups with other workers, the shard RPC service, the agent that keeps
- * the replicas in line with the PD's placement). docs/cluster.md tells
- * how to start them.
+ * the replicas in line with the PD's placement) and `vectron gateway` (the
+ * REST API over a remote host: no data of its own, any number of them).
+ * docs/cluster.md tells how to start them.
  *
  * Both take the same knob table as `vectron serve` (serve_config.c); each
  * reads the knobs that concern it (the "cluster" section says which).
@@ -20,6 +21,9 @@
 #include "cmd/proc.h"
 #include "cmd/serve_config.h"
 #include "common/common.h"
+#include "common/metrics.h"
+#include "gateway/api.h"
+#include "gateway/http.h"
 #include "pd/pd_service.h"
 #include "rpc/rpc.h"
 #include "worker/agent.h"
@@ -28,6 +32,7 @@
 
 int vx_pd_main(int argc, char **argv);
 int vx_worker_main(int argc, char **argv);
+int vx_gateway_main(int argc, char **argv);
 
 /* Loads the config for subcommand name; 0 to go on, else the exit code
  * (help printed: 0 via *done). */
@@ -61,8 +66,7 @@ static int load(const char *name, int argc, char **argv, vx_serve_config *cfg,
 #define MAX_PEERS 9
 
 /* Parses "id=addr,id=addr" into members (addresses point into buf). */
-static int parse_peers(char *buf, vxr_member *m, size_t *n,
-                       vectron_error *err)
+static int parse_peers(char *buf, vxr_member *m, size_t *n, vectron_error *err)
 {
     char *save = NULL;
     *n = 0;
@@ -72,16 +76,16 @@ static int parse_peers(char *buf, vxr_member *m, size_t *n,
         char *end = NULL;
         if (!eq || *n == MAX_PEERS)
             return vx_err(err, VECTRON_INVALID,
-                          "--pd-peers: '%s' is not id=address (at most %d)",
-                          t, MAX_PEERS);
+                          "--pd-peers: '%s' is not id=address (at most %d)", t,
+                          MAX_PEERS);
         *eq = '\0';
         unsigned long long id = strtoull(t, &end, 10);
         if (*end || id == 0)
             return vx_err(err, VECTRON_INVALID, "--pd-peers: bad id '%s'", t);
         for (size_t i = 0; i < *n; i++)
             if (m[i].id == id)
-                return vx_err(err, VECTRON_INVALID,
-                              "--pd-peers: id %llu twice", id);
+                return vx_err(err, VECTRON_INVALID, "--pd-peers: id %llu twice",
+                              id);
         m[*n].id = id;
         m[*n].address = eq + 1;
         (*n)++;
@@ -146,8 +150,7 @@ int vx_pd_main(int argc, char **argv)
                              .catalog = catalog,
                              .timeout_ms = (unsigned)cfg.request_timeout_ms,
                              .grace_ms = (unsigned)cfg.node_grace_ms,
-                             .schedule_ms =
-                                 (unsigned)cfg.schedule_interval_ms};
+                             .schedule_ms = (unsigned)cfg.schedule_interval_ms};
     if ((rc = rpc_client_start(NULL, &rpc, &err)))
         goto out;
     so.rpc = rpc;
@@ -273,5 +276,69 @@ out:
     vx_serve_config_close(&cfg);
     if (lock_fd >= 0)
         close(lock_fd);
+    return exit_code;
+}
+
+int vx_gateway_main(int argc, char **argv)
+{
+    vx_serve_config cfg;
+    vectron_error err = {0};
+    int done, rc, exit_code = 1;
+    int code = load("gateway", argc, argv, &cfg, &done);
+    pd_catalog *mirror = NULL;
+    rpc_client *rpc = NULL;
+    host *hst = NULL;
+    vx_metrics *metrics = NULL;
+    http_server *http = NULL;
+    gw_api api;
+    if (done)
+        return code;
+    memset(&api, 0, sizeof api);
+    pthread_mutex_init(&api.ctl_mu, NULL);
+    vx_proc_init(&cfg);
+    if (!cfg.pd[0]) {
+        rc = vx_err(&err, VECTRON_INVALID,
+                    "--pd: the Placement Driver's RPC addresses are needed");
+        goto out;
+    }
+    if ((rc = pd_catalog_new(&mirror, &err)) ||
+        (rc = rpc_client_start(NULL, &rpc, &err)))
+        goto out;
+    host_remote_options ro = {.rpc = rpc,
+                              .pd = cfg.pd,
+                              .mirror = mirror,
+                              .refresh_ms = 1000,
+                              .timeout_ms = (unsigned)cfg.request_timeout_ms};
+    if ((rc = host_open_remote(&ro, &hst, &err)) ||
+        (rc = vx_metrics_new(&metrics, &err)))
+        goto out;
+    api.catalog = mirror;
+    api.host = hst;
+    api.metrics = metrics;
+    vx_proc_api_options(&cfg, &api.o);
+    if ((rc = gw_api_metrics_init(&api, &err)) ||
+        (rc = vx_proc_http_start(&cfg, &api, &http, &err)))
+        goto out;
+    api.ready = 1;
+    vx_log(VECTRON_LOG_INFO, "gateway", "ready: REST API on %s (port %u), PD %s",
+           cfg.http_listen, http_server_port(http), cfg.pd);
+    fprintf(stderr, "vectron gateway: listening on port %u\n",
+            http_server_port(http));
+    vx_log(VECTRON_LOG_INFO, "gateway", "signal %d: shutting down",
+           vx_proc_wait_signal());
+    exit_code = 0;
+out:
+    if (rc) {
+        fprintf(stderr, "vectron gateway: %s\n", err.msg);
+        vx_log(VECTRON_LOG_ERROR, "gateway", "%s", err.msg);
+    }
+    api.ready = 0;
+    http_server_stop(http);
+    host_close(hst);
+    rpc_client_stop(rpc);
+    pd_catalog_free(mirror);
+    vx_metrics_free(metrics);
+    vx_serve_config_close(&cfg);
+    pthread_mutex_destroy(&api.ctl_mu);
     return exit_code;
 }

@@ -14,6 +14,7 @@
 int vx_serve_main(int argc, char **argv);
 int vx_pd_main(int argc, char **argv);
 int vx_worker_main(int argc, char **argv);
+int vx_gateway_main(int argc, char **argv);
 
 static void usage(FILE *out)
 {
@@ -25,6 +26,7 @@ static void usage(FILE *out)
             "               gateway on one data directory)\n"
             "  pd           run a Placement Driver member (cluster metadata)\n"
             "  worker       run a cluster worker (shard replicas)\n"
+            "  gateway      run a cluster gateway (the REST API)\n"
             "  config-doc   print docs/config.md (the knob table as Markdown)\n"
             "  version      print the version\n"
             "\n"
@@ -44,6 +46,8 @@ int main(int argc, char **argv)
         return vx_pd_main(argc - 1, argv + 1);
     if (strcmp(cmd, "worker") == 0)
         return vx_worker_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "gateway") == 0)
+        return vx_gateway_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("vectron %s\n", VECTRON_VERSION);
         return 0;

@@ -169,3 +169,36 @@ vxr_fsm vx_proc_catalog_fsm(pd_catalog *catalog)
                  .restore = pd_restore};
     return f;
 }
+
+void vx_proc_api_options(const vx_serve_config *cfg, gw_api_options *o)
+{
+    gw_limits_default(&o->limits);
+    o->limits.max_limit = (uint32_t)cfg->max_limit;
+    o->limits.max_batch = (uint32_t)cfg->max_batch;
+    o->limits.max_offset = (uint32_t)cfg->max_offset;
+    o->limits.max_dim = (uint32_t)cfg->max_dim;
+    o->request_timeout_ms = (unsigned)cfg->request_timeout_ms;
+    o->default_m = (uint32_t)cfg->default_hnsw_m;
+    o->default_ef_construction = (uint32_t)cfg->default_ef_construct;
+    o->default_hnsw_ef = (uint32_t)cfg->default_hnsw_ef;
+    o->exact_selectivity = (float)cfg->exact_selectivity;
+    o->default_oversampling = (float)cfg->default_oversampling;
+    o->max_collections = cfg->max_collections;
+    o->slow_query_ms = cfg->slow_query_ms;
+}
+
+int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api,
+                       http_server **out, vectron_error *err)
+{
+    size_t nroutes;
+    const http_route *routes = gw_api_routes(&nroutes);
+    http_config hc = {.listen_address = cfg->http_listen,
+                      .threads = (unsigned)cfg->http_threads,
+                      .thread_per_connection = cfg->http_threads == 0,
+                      .max_body = (size_t)cfg->max_body_size,
+                      .connection_timeout_s =
+                          (unsigned)(cfg->connection_timeout_ms / 1000),
+                      .max_connections = (unsigned)cfg->max_connections,
+                      .metrics = api->metrics};
+    return http_server_start(&hc, routes, nroutes, api, out, err);
+}

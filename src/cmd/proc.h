@@ -13,6 +13,8 @@
 #include <signal.h>
 
 #include "cmd/serve_config.h"
+#include "gateway/api.h"
+#include "gateway/http.h"
 #include "pd/catalog.h"
 #include "raft/raft_node.h"
 
@@ -40,5 +42,13 @@ int vx_proc_raft_node(const vx_serve_config *cfg, vxr_node **out,
 
 /* The catalog as a Raft FSM (ctx: the pd_catalog). */
 vxr_fsm vx_proc_catalog_fsm(pd_catalog *catalog);
+
+/* The REST API's options from cfg (limits, defaults, timeouts). */
+void vx_proc_api_options(const vx_serve_config *cfg, gw_api_options *o);
+
+/* Starts the HTTP server on cfg's address with the API's route table
+ * (ctx: api; api->metrics collects per-route metrics). */
+int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api,
+                       http_server **out, vectron_error *err);
 
 #endif

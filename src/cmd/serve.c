@@ -124,34 +124,12 @@ int vx_serve_main(int argc, char **argv)
     api.catalog = catalog;
     api.host = hst;
     api.metrics = metrics;
-    gw_limits_default(&api.o.limits);
-    api.o.limits.max_limit = (uint32_t)cfg.max_limit;
-    api.o.limits.max_batch = (uint32_t)cfg.max_batch;
-    api.o.limits.max_offset = (uint32_t)cfg.max_offset;
-    api.o.limits.max_dim = (uint32_t)cfg.max_dim;
-    api.o.request_timeout_ms = timeout_ms;
-    api.o.default_m = (uint32_t)cfg.default_hnsw_m;
-    api.o.default_ef_construction = (uint32_t)cfg.default_ef_construct;
-    api.o.default_hnsw_ef = (uint32_t)cfg.default_hnsw_ef;
-    api.o.exact_selectivity = (float)cfg.exact_selectivity;
-    api.o.default_oversampling = (float)cfg.default_oversampling;
-    api.o.max_collections = cfg.max_collections;
-    api.o.slow_query_ms = cfg.slow_query_ms;
+    vx_proc_api_options(&cfg, &api.o);
     if ((rc = gw_api_metrics_init(&api, &err)) ||
         (rc = open_collections(&api, timeout_ms, &err)))
         goto out;
 
-    size_t nroutes;
-    const http_route *routes = gw_api_routes(&nroutes);
-    http_config hc = {.listen_address = cfg.http_listen,
-                      .threads = (unsigned)cfg.http_threads,
-                      .thread_per_connection = cfg.http_threads == 0,
-                      .max_body = (size_t)cfg.max_body_size,
-                      .connection_timeout_s =
-                          (unsigned)(cfg.connection_timeout_ms / 1000),
-                      .max_connections = (unsigned)cfg.max_connections,
-                      .metrics = metrics};
-    if ((rc = http_server_start(&hc, routes, nroutes, &api, &http, &err)))
+    if ((rc = vx_proc_http_start(&cfg, &api, &http, &err)))
         goto out;
     api.ready = 1;
     vx_log(VECTRON_LOG_INFO, LOG,

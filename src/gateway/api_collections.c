@@ -1,8 +1,10 @@
 /*
  * api_collections.c - collection routes: list, info, create, delete,
  * exists, and payload index creation. Creation and deletion are Placement
- * Driver commands (a Raft group of one in `vectron serve`) followed by
- * opening or closing the collection's shards on this node.
+ * Driver commands: in `vectron serve` committed to the local catalog group
+ * (a Raft group of one) and followed by opening or closing the shards on
+ * this node; in a cluster's gateway (a remote host) sent to the PD, which
+ * places the replicas on the workers.
  *
  * Threading: any HTTP thread; create and delete hold api->ctl_mu so that
  * the catalog and the hosted shards change together.
@@ -64,7 +66,7 @@ void gw_api_create_collection(void *ctx, const http_request *r,
     };
     if (p.ef_construction < p.m)
         p.ef_construction = p.m;
-    if (p.replication_factor > 1) {
+    if (p.replication_factor > 1 && !host_is_remote(api->host)) {
         api_fail(&c, VECTRON_INVALID,
                  "replication_factor: `vectron serve` is a single node; "
                  "replication needs a cluster");
@@ -93,7 +95,11 @@ void gw_api_create_collection(void *ctx, const http_request *r,
         return;
     }
     vx_free(all);
-    rc = pd_submit(&c, buf, len, &err);
+    if (host_is_remote(api->host))
+        rc = host_remote_create(api->host, name, &p, api->o.request_timeout_ms,
+                                &err);
+    else
+        rc = pd_submit(&c, buf, len, &err);
     vx_free(buf);
     pd_collection col;
     if (rc == VECTRON_EXISTS) {
@@ -132,7 +138,10 @@ void gw_api_delete_collection(void *ctx, const http_request *r,
         api_ok(&c, json_false());
         return;
     }
-    if ((rc = pd_cmd_drop(col.name, &buf, &len, &err)) == 0)
+    if (host_is_remote(api->host))
+        rc = host_remote_drop(api->host, col.name, api->o.request_timeout_ms,
+                              &err);
+    else if ((rc = pd_cmd_drop(col.name, &buf, &len, &err)) == 0)
         rc = pd_submit(&c, buf, len, &err);
     vx_free(buf);
     if (rc == 0)
@@ -185,28 +194,6 @@ void gw_api_collection_exists(void *ctx, const http_request *r,
     api_ok(&c, res);
 }
 
-/* Points indexed under a field: its whole range in the index. */
-static uint64_t field_points(store *st, const store_index_def *d)
-{
-    uint64_t *ids = NULL;
-    size_t n = 0;
-    if (d->type == STORE_BOOL) {
-        size_t total = 0;
-        for (int b = 0; b <= 1; b++) {
-            store_value v = {.type = STORE_BOOL, .b = b};
-            if (store_index_eq(st, NULL, d->field, &v, &ids, &n, NULL) == 0)
-                total += n;
-            vx_free(ids);
-            ids = NULL;
-        }
-        return total;
-    }
-    if (store_index_range(st, NULL, d->field, NULL, 1, NULL, 1, &ids, &n, NULL))
-        return 0;
-    vx_free(ids);
-    return n;
-}
-
 static gw_field_type field_type(store_index_type t)
 {
     switch (t) {
@@ -235,26 +222,28 @@ void gw_api_get_collection(void *ctx, const http_request *r, http_response *w)
     memset(&info, 0, sizeof info);
     uint64_t pending = 0;
     int rc = 0;
-    for (uint32_t i = 0; i < col.p.shard_number && !rc; i++) {
-        uint64_t n = 0;
-        rc = store_count(shard_store(host_shard_shard(s[i])), NULL, &n, &err);
-        info.points_count += n;
-        pending += shard_pending(host_shard_shard(s[i]));
-    }
-    store_index_def *defs = NULL;
-    size_t ndefs = 0;
     gw_field_info *fields = NULL;
+    size_t ndefs = 0;
+    host_shard_info *si = vx_calloc(col.p.shard_number, sizeof *si);
+    if (!si)
+        rc = vx_err(&err, VECTRON_NOMEM, "collection info");
+    for (uint32_t i = 0; i < col.p.shard_number && !rc; i++) {
+        rc = host_shard_info_of(s[i], 1, &si[i], &err);
+        info.points_count += si[i].points;
+        pending += si[i].pending;
+    }
+    /* Every shard has the same indexes (they are created on all). */
     if (!rc)
-        rc = store_index_list(shard_store(host_shard_shard(s[0])), NULL, &defs,
-                              &ndefs, &err);
+        ndefs = si[0].n_indexes;
     if (!rc && ndefs && !(fields = vx_calloc(ndefs, sizeof(*fields))))
         rc = vx_err(&err, VECTRON_NOMEM, "collection info");
     for (size_t i = 0; !rc && i < ndefs; i++) {
-        fields[i].name = defs[i].field;
-        fields[i].type = field_type(defs[i].type);
+        fields[i].name = si[0].indexes[i].field;
+        fields[i].type = field_type(si[0].indexes[i].type);
         for (uint32_t k = 0; k < col.p.shard_number; k++)
-            fields[i].points +=
-                field_points(shard_store(host_shard_shard(s[k])), &defs[i]);
+            for (size_t x = 0; x < si[k].n_indexes; x++)
+                if (strcmp(si[k].indexes[x].field, fields[i].name) == 0)
+                    fields[i].points += si[k].indexes[x].points;
     }
     if (rc) {
         api_fail_err(&c, rc, &err);
@@ -281,7 +270,9 @@ void gw_api_get_collection(void *ctx, const http_request *r, http_response *w)
         api_ok(&c, gw_json_collection_info(&info));
     }
     vx_free(fields);
-    store_index_defs_free(defs, ndefs);
+    for (uint32_t i = 0; si && i < col.p.shard_number; i++)
+        host_shard_info_clear(&si[i]);
+    vx_free(si);
     api_release_shards(&col, s);
 }
 
@@ -314,27 +305,26 @@ static int normalize_field(char *f, vectron_error *err)
 static int check_index_type(api_call *c, host_shard *s, const char *field,
                             store_index_type type)
 {
-    store_index_def *defs = NULL;
-    size_t n = 0;
+    host_shard_info info;
     vectron_error err = {0};
-    int rc = store_index_list(shard_store(host_shard_shard(s)), NULL, &defs, &n,
-                              &err);
+    int rc = host_shard_info_of(s, 0, &info, &err);
     if (rc) {
         api_fail_err(c, rc, &err);
         return rc;
     }
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (strcmp(defs[i].field, field) == 0 && defs[i].type != type) {
+    for (size_t i = 0; i < info.n_indexes && !rc; i++) {
+        if (strcmp(info.indexes[i].field, field) == 0 &&
+            info.indexes[i].type != type) {
             char msg[STORE_FIELD_MAX + 160];
             snprintf(msg, sizeof msg,
                      "Wrong input: field `%s` already has an index of type "
                      "%s; delete it first",
-                     field, store_index_type_name(defs[i].type));
+                     field, store_index_type_name(info.indexes[i].type));
             api_fail(c, VECTRON_INVALID, msg);
             rc = VECTRON_INVALID;
         }
     }
-    store_index_defs_free(defs, n);
+    host_shard_info_clear(&info);
     return rc;
 }
 

@@ -353,8 +353,7 @@ static void send_records(api_call *c, const pd_collection *col, host_shard **s,
             continue;
         emitted[pos] = 1;
         host_shard *sh = s[host_shard_of(&ids[i], col->p.shard_number)];
-        rc = store_get(shard_store(host_shard_shard(sh)), NULL, &ids[i],
-                       &pts[k], &err);
+        rc = host_shard_get(sh, &ids[i], &pts[k], &err);
         if (rc == VECTRON_NOT_FOUND) {
             rc = 0;
             continue;

@@ -79,8 +79,7 @@ static int list_by_id(const pd_collection *col, host_shard **s,
         if (q->with_payload.mode == GW_PAYLOAD_NONE && !q->with_vector)
             continue;
         host_shard *hs = s[host_shard_of(&pts[i].id, ns)];
-        if ((rc = store_get(shard_store(host_shard_shard(hs)), NULL, &pts[i].id,
-                            &loaded[i], err)))
+        if ((rc = host_shard_get(hs, &pts[i].id, &loaded[i], err)))
             break;
         if (q->with_vector) {
             pts[i].vector = loaded[i].vector;
@@ -132,8 +131,7 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
     }
     if (q->kind == GW_QUERY_ID) {
         host_shard *hs = s[host_shard_of(&q->id, ns)];
-        if ((rc = store_get(shard_store(host_shard_shard(hs)), NULL, &q->id,
-                            &qp, err)))
+        if ((rc = host_shard_get(hs, &q->id, &qp, err)))
             return vx_err_wrap(err, rc, "query: point");
         vec = qp.vector;
         exclude = &q->id;
@@ -191,8 +189,7 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
         p->score = score;
         if (q->with_payload.mode != GW_PAYLOAD_NONE || q->with_vector) {
             host_shard *hs = s[host_shard_of(&h->id, ns)];
-            rc = store_get(shard_store(host_shard_shard(hs)), NULL, &h->id,
-                           &loaded[m], err);
+            rc = host_shard_get(hs, &h->id, &loaded[m], err);
             if (rc == VECTRON_NOT_FOUND) { /* deleted since: leave it out */
                 rc = 0;
                 continue;

@@ -50,35 +50,31 @@ static void collect(void *arg, vx_metrics_out *o)
                     host_acquire(api->host, cols[i].first_group + k);
                 if (!s)
                     continue;
-                shard *sh = host_shard_shard(s);
                 char kbuf[16];
                 snprintf(kbuf, sizeof kbuf, "%u", k);
                 const char *lv[] = {cols[i].name, kbuf};
                 double v = 0;
-                uint64_t u = 0;
-                vxr_group_info gi;
-                int have_gi =
-                    f >= 3 && vxr_group_status(api->node, host_shard_group(s),
-                                               &gi, NULL) == 0;
+                host_report hr;
+                int have = host_report_of(api->host, host_shard_group(s), &hr,
+                                          NULL) == 0;
                 switch (f) {
                 case 0:
-                    store_count(shard_store(sh), NULL, &u, NULL);
-                    v = (double)u;
+                    v = have ? (double)hr.points : 0;
                     break;
                 case 1:
-                    v = (double)shard_pending(sh);
+                    v = have ? (double)hr.pending : 0;
                     break;
                 case 2:
-                    v = (double)shard_applied_index(sh);
+                    v = have ? (double)hr.applied_index : 0;
                     break;
                 case 3:
-                    v = have_gi ? (double)gi.term : 0;
+                    v = have ? (double)hr.term : 0;
                     break;
                 case 4:
-                    v = have_gi ? (double)gi.commit_index : 0;
+                    v = have ? (double)hr.commit_index : 0;
                     break;
                 default:
-                    v = have_gi && gi.state == VXR_STATE_LEADER;
+                    v = have && hr.role == VXR_STATE_LEADER;
                 }
                 vx_metrics_out_value(o, fam[f].name, lshard, lv, 2, v);
                 host_release(s);

@@ -151,8 +151,8 @@ static int check_replicas(const uint64_t *r, uint32_t n)
 }
 
 int pd_cmd_create_placed(const char *name, const pd_collection_params *p,
-                         const uint64_t *replicas, uint8_t **buf,
-                         size_t *len, vectron_error *err)
+                         const uint64_t *replicas, uint8_t **buf, size_t *len,
+                         vectron_error *err)
 {
     size_t nl = strlen(name);
     size_t nr = 0;
@@ -179,8 +179,7 @@ int pd_cmd_create_placed(const char *name, const pd_collection_params *p,
     memcpy(b + CMD_HEADER + 2, name, nl);
     put_params(b + CMD_HEADER + 2 + nl, p);
     for (size_t i = 0; i < nr; i++)
-        vx_put_u64(b + CMD_HEADER + 2 + nl + PARAMS_SIZE + 8 * i,
-                   replicas[i]);
+        vx_put_u64(b + CMD_HEADER + 2 + nl + PARAMS_SIZE + 8 * i, replicas[i]);
     seal(b, *len);
     *buf = b;
     return 0;
@@ -422,14 +421,15 @@ static int apply_create(pd_catalog *c, uint64_t index, const uint8_t *b,
         return VECTRON_CORRUPT;
     size_t nr = (size_t)col.p.shard_number * col.p.replication_factor;
     int placed = pos != end;
-    if (placed && (col.p.replication_factor > PD_MAX_REPLICAS ||
-                   pos + 8 * nr != end))
+    if (placed &&
+        (col.p.replication_factor > PD_MAX_REPLICAS || pos + 8 * nr != end))
         return VECTRON_CORRUPT;
     const uint8_t *rep = b + pos;
     uint64_t row[PD_MAX_REPLICAS];
     for (uint32_t s = 0; placed && s < col.p.shard_number; s++) {
         for (uint32_t j = 0; j < col.p.replication_factor; j++)
-            row[j] = vx_get_u64(rep + 8 * ((size_t)s * col.p.replication_factor + j));
+            row[j] = vx_get_u64(rep +
+                                8 * ((size_t)s * col.p.replication_factor + j));
         if (check_replicas(row, col.p.replication_factor))
             return VECTRON_CORRUPT;
         int rc = replicas_usable(c, row, col.p.replication_factor, 1);
@@ -488,8 +488,7 @@ static int apply_drop(pd_catalog *c, uint64_t index, const uint8_t *b,
         return VECTRON_NOT_FOUND;
     uint64_t g0 = c->cols[at].first_group;
     uint64_t g1 = g0 + c->cols[at].p.shard_number;
-    memmove(c->cols + at, c->cols + at + 1,
-            (c->n - at - 1) * sizeof(*c->cols));
+    memmove(c->cols + at, c->cols + at + 1, (c->n - at - 1) * sizeof(*c->cols));
     c->n--;
     size_t w = 0;
     for (size_t i = 0; i < c->npl; i++)
@@ -597,7 +596,7 @@ int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf, size_t len)
           epoch, count */
 #define SNAP_RECORD (2 + 8 + 8 + 8 + PARAMS_SIZE) /* + name bytes */
 
-#define NODE_RECORD 12 /* + address bytes */
+#define NODE_RECORD 12  /* + address bytes */
 #define PLACE_RECORD 20 /* + 8 per replica */
 
 int pd_catalog_snapshot(pd_catalog *c, void **out, size_t *out_len,
@@ -805,8 +804,8 @@ int pd_catalog_get(pd_catalog *c, const char *name, pd_collection *out,
 }
 
 /* Copies n records of size sz under the read lock into a new array. */
-static int copy_out(pd_catalog *c, const void *src, const size_t *n,
-                    size_t sz, void **out, size_t *out_n, vectron_error *err)
+static int copy_out(pd_catalog *c, const void *src, const size_t *n, size_t sz,
+                    void **out, size_t *out_n, vectron_error *err)
 {
     pthread_rwlock_rdlock(&c->lock);
     *out_n = *n;
@@ -832,8 +831,7 @@ int pd_catalog_list(pd_catalog *c, pd_collection **out, size_t *n,
 int pd_catalog_nodes(pd_catalog *c, pd_node **out, size_t *n,
                      vectron_error *err)
 {
-    return copy_out(c, &c->nodes, &c->nn, sizeof **out, (void **)out, n,
-                    err);
+    return copy_out(c, &c->nodes, &c->nn, sizeof **out, (void **)out, n, err);
 }
 
 int pd_catalog_placements(pd_catalog *c, pd_placement **out, size_t *n,
@@ -863,4 +861,45 @@ uint64_t pd_catalog_epoch(pd_catalog *c)
     uint64_t e = c->epoch;
     pthread_rwlock_unlock(&c->lock);
     return e;
+}
+
+/* A copy of n records of size sz (NULL when n is 0); -1 out of memory. */
+static int dup_array(const void *src, size_t n, size_t sz, void **out)
+{
+    *out = NULL;
+    if (!n)
+        return 0;
+    *out = vx_malloc(n * sz);
+    if (!*out)
+        return -1;
+    memcpy(*out, src, n * sz);
+    return 0;
+}
+
+int pd_catalog_replace(pd_catalog *c, uint64_t epoch, const pd_collection *cols,
+                       size_t ncols, const pd_node *nodes, size_t nn,
+                       const pd_placement *pls, size_t npl, vectron_error *err)
+{
+    void *a = NULL, *b = NULL, *d = NULL;
+    if (dup_array(cols, ncols, sizeof *cols, &a) ||
+        dup_array(nodes, nn, sizeof *nodes, &b) ||
+        dup_array(pls, npl, sizeof *pls, &d)) {
+        vx_free(a);
+        vx_free(b);
+        vx_free(d);
+        return vx_err(err, VECTRON_NOMEM, "catalog mirror");
+    }
+    pthread_rwlock_wrlock(&c->lock);
+    vx_free(c->cols);
+    vx_free(c->nodes);
+    vx_free(c->pl);
+    c->cols = a;
+    c->n = c->cap = ncols;
+    c->nodes = b;
+    c->nn = c->ncap = nn;
+    c->pl = d;
+    c->npl = c->plcap = npl;
+    c->epoch = epoch;
+    pthread_rwlock_unlock(&c->lock);
+    return 0;
 }

@@ -67,8 +67,8 @@ typedef struct pd_collection {
 enum { PD_NODE_ACTIVE = 0, PD_NODE_DRAINING = 1, PD_NODE_REMOVED = 2 };
 
 typedef struct pd_node {
-    uint64_t id;    /* > 0; also its Raft member id in every group */
-    uint8_t state;  /* PD_NODE_* */
+    uint64_t id;   /* > 0; also its Raft member id in every group */
+    uint8_t state; /* PD_NODE_* */
     char raft_addr[PD_ADDR_MAX];
     char rpc_addr[PD_ADDR_MAX];
 } pd_node;
@@ -97,8 +97,8 @@ int pd_cmd_drop(const char *name, uint8_t **buf, size_t *len,
 /* Create with placement (a cluster): replicas holds shard_number rows of
  * replication_factor node ids (row i: shard i's replicas). */
 int pd_cmd_create_placed(const char *name, const pd_collection_params *p,
-                         const uint64_t *replicas, uint8_t **buf,
-                         size_t *len, vectron_error *err);
+                         const uint64_t *replicas, uint8_t **buf, size_t *len,
+                         vectron_error *err);
 
 /* Registers a node or updates its addresses and state. */
 int pd_cmd_node_set(const pd_node *node, uint8_t **buf, size_t *len,
@@ -161,6 +161,13 @@ int pd_catalog_placement(pd_catalog *c, uint64_t group, pd_placement *out,
  * when *n is 0). Errors: NOMEM. */
 int pd_catalog_placements(pd_catalog *c, pd_placement **out, size_t *n,
                           vectron_error *err);
+
+/* Replaces the whole state with copies of the given arrays (each sorted:
+ * collections by name, nodes by id, placements by group) and epoch: a
+ * gateway's mirror of the PD's catalog. Errors: NOMEM (unchanged). */
+int pd_catalog_replace(pd_catalog *c, uint64_t epoch, const pd_collection *cols,
+                       size_t ncols, const pd_node *nodes, size_t nn,
+                       const pd_placement *pls, size_t npl, vectron_error *err);
 
 /* The Raft index of the last change (0 for an empty history): the
  * metadata epoch that caches compare. */

@@ -138,13 +138,10 @@ static int require_leader(pd_service *s, rpc_request *rq)
 }
 
 /* Commits a catalog command; returns the apply outcome. */
-static int propose(pd_service *s, uint8_t *buf, size_t len,
-                   vectron_error *err)
+static int propose(pd_service *s, uint8_t *buf, size_t len, vectron_error *err)
 {
-    vxr_request rq = {.type = VXR_OP_APPLY,
-                      .group_id = PD_GROUP_ID,
-                      .buf = buf,
-                      .len = len};
+    vxr_request rq = {
+        .type = VXR_OP_APPLY, .group_id = PD_GROUP_ID, .buf = buf, .len = len};
     vxr_result res;
     int rc = vxr_submit_wait(s->o.node, &rq, s->o.timeout_ms, &res, err);
     vx_free(buf);
@@ -259,8 +256,8 @@ static void do_heartbeat(pd_service *s, rpc_request *rq, const uint8_t *req,
     int known = 0;
     if (pd_catalog_nodes(s->o.catalog, &nodes, &n, NULL) == 0)
         for (size_t i = 0; i < n; i++)
-            known |= nodes[i].id == m->node_id &&
-                     nodes[i].state != PD_NODE_REMOVED;
+            known |=
+                nodes[i].id == m->node_id && nodes[i].state != PD_NODE_REMOVED;
     if (!known) {
         rpc_reply_error(rq, VECTRON_NOT_FOUND, "unknown node: register");
         goto out;
@@ -272,11 +269,9 @@ static void do_heartbeat(pd_service *s, rpc_request *rq, const uint8_t *req,
     }
     for (size_t i = 0; i < m->n_shards; i++) {
         const Vectron__ShardReport *x = m->shards[i];
-        r[i] = (soft_report){x->group,         x->role,
-                             x->term,          x->commit_index,
-                             x->applied_index, x->points,
-                             x->bytes,         x->requests,
-                             x->leader_id};
+        r[i] = (soft_report){x->group,        x->role,          x->term,
+                             x->commit_index, x->applied_index, x->points,
+                             x->bytes,        x->requests,      x->leader_id};
     }
     pthread_mutex_lock(&s->mu);
     soft_node *sn = soft_find(s, m->node_id);
@@ -441,8 +436,8 @@ static uint32_t replicas_on(const pd_placement *pls, size_t npl, uint64_t id)
 
 /* Picks the candidate (ACTIVE, up, not in exclude) with the fewest
  * replicas (counts[]), lowest id on ties; 0 when none. */
-static uint64_t pick_node_locked(pd_service *s, const pd_node *nodes,
-                                 size_t nn, const uint32_t *counts,
+static uint64_t pick_node_locked(pd_service *s, const pd_node *nodes, size_t nn,
+                                 const uint32_t *counts,
                                  const uint64_t *exclude, size_t nx,
                                  uint64_t now, size_t *at)
 {
@@ -688,8 +683,7 @@ static int order(pd_service *s, const pd_placement *pl, const pd_node *nodes,
 
 /* One scheduling step for a placement with bad replicas (see the header). */
 static void repair(pd_service *s, const pd_placement *pl, const pd_node *nodes,
-                   size_t nn, uint32_t *counts, uint32_t rf,
-                   uint64_t now)
+                   size_t nn, uint32_t *counts, uint32_t rf, uint64_t now)
 {
     vectron_error err = {0};
     uint64_t good[PD_MAX_REPLICAS];
@@ -715,8 +709,8 @@ static void repair(pd_service *s, const pd_placement *pl, const pd_node *nodes,
         /* Step 1: place a new replica. */
         size_t at = 0;
         pthread_mutex_lock(&s->mu);
-        uint64_t t = pick_node_locked(s, nodes, nn, counts, pl->replicas,
-                                      pl->n, now, &at);
+        uint64_t t = pick_node_locked(s, nodes, nn, counts, pl->replicas, pl->n,
+                                      now, &at);
         pthread_mutex_unlock(&s->mu);
         if (!t)
             return; /* no spare node: stay degraded */
@@ -755,8 +749,8 @@ static void repair(pd_service *s, const pd_placement *pl, const pd_node *nodes,
         cr.group = pl->group;
         cr.add_node = good[g];
         cr.add_raft_address = (char *)raft;
-        int rc = order(s, pl, nodes, nn, RPC_CTL_CHANGE_REPLICAS, &cr.base,
-                       &err);
+        int rc =
+            order(s, pl, nodes, nn, RPC_CTL_CHANGE_REPLICAS, &cr.base, &err);
         vx_log(rc ? VECTRON_LOG_WARN : VECTRON_LOG_INFO, LOG,
                "group=%" PRIu64 " add node %" PRIu64 " to the group: %s",
                pl->group, good[g], rc ? err.msg : "done");
@@ -772,8 +766,8 @@ static void repair(pd_service *s, const pd_placement *pl, const pd_node *nodes,
         pd_placement goodpl = *pl;
         goodpl.n = (uint32_t)ng;
         memcpy(goodpl.replicas, good, ng * sizeof *good);
-        int rc = order(s, &goodpl, nodes, nn, RPC_CTL_CHANGE_REPLICAS,
-                       &cr.base, &err);
+        int rc = order(s, &goodpl, nodes, nn, RPC_CTL_CHANGE_REPLICAS, &cr.base,
+                       &err);
         /* A member already gone answers an error too: the placement
          * change below is what matters once the group has moved on. */
         vx_log(VECTRON_LOG_INFO, LOG,

@@ -27,6 +27,7 @@ enum rpc_method {
     RPC_SHARD_SCAN = 53,   /* ShardScanRequest -> ShardScanResponse */
     RPC_SHARD_COUNT = 54,  /* ShardCountRequest -> ShardCountResponse */
     RPC_SHARD_STATUS = 55, /* ShardStatusRequest -> ShardStatusResponse */
+    RPC_SHARD_INFO = 56,   /* ShardInfoRequest -> ShardInfoResponse */
 
     /* Worker: control service (the PD's orders) */
     RPC_CTL_CHANGE_REPLICAS = 80, /* ChangeReplicasRequest -> Empty */

@@ -50,11 +50,11 @@ typedef void (*rpc_handler_fn)(void *ctx, rpc_request *call, uint16_t method,
                                const uint8_t *req, size_t len);
 
 typedef struct rpc_server_options {
-    const char *listen;      /* "ip:port" ("127.0.0.1:0" picks a port) */
-    unsigned threads;        /* handler threads; 0: 8 */
-    size_t max_payload;      /* 0: RPC_DEFAULT_MAX_PAYLOAD */
-    rpc_handler_fn handler;  /* required */
-    void *ctx;               /* passed to handler */
+    const char *listen;     /* "ip:port" ("127.0.0.1:0" picks a port) */
+    unsigned threads;       /* handler threads; 0: 8 */
+    size_t max_payload;     /* 0: RPC_DEFAULT_MAX_PAYLOAD */
+    rpc_handler_fn handler; /* required */
+    void *ctx;              /* passed to handler */
 } rpc_server_options;
 
 /* Binds, listens and starts the loop and pool threads. On success *out is
@@ -95,7 +95,7 @@ typedef void (*rpc_done_fn)(void *arg, int code, const uint8_t *data,
                             size_t len);
 
 typedef struct rpc_client_options {
-    size_t max_payload;       /* 0: RPC_DEFAULT_MAX_PAYLOAD */
+    size_t max_payload;          /* 0: RPC_DEFAULT_MAX_PAYLOAD */
     unsigned connect_timeout_ms; /* 0: 2000 */
 } rpc_client_options;
 

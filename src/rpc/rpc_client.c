@@ -226,8 +226,7 @@ static void arm_timer(rpc_client *c)
 
 /* Ends p: out of the heap, the callback, freed. p must already be off
  * every list. */
-static void finish(cli_pending *p, int code, const uint8_t *data,
-                   size_t len)
+static void finish(cli_pending *p, int code, const uint8_t *data, size_t len)
 {
     if (p->heap_at) {
         heap_remove(p->c, p);
@@ -244,8 +243,7 @@ static void finish_msg(cli_pending *p, int code, const char *fmt, ...)
 {
     char msg[VECTRON_ERROR_MSG_SIZE];
     va_list ap;
-    int n = snprintf(msg, sizeof msg, "rpc %s method %u: ", p->addr,
-                     p->method);
+    int n = snprintf(msg, sizeof msg, "rpc %s method %u: ", p->addr, p->method);
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof msg) {
         vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
@@ -300,11 +298,11 @@ static void peer_fail(cli_peer *peer, int connect_failed, const char *why)
         uv_close((uv_handle_t *)&k->timer, on_conn_closed);
     }
     if (connect_failed) {
-        peer->backoff_ms = peer->backoff_ms
-                               ? (peer->backoff_ms * 2 > BACKOFF_MAX_MS
-                                      ? BACKOFF_MAX_MS
-                                      : peer->backoff_ms * 2)
-                               : BACKOFF_MIN_MS;
+        peer->backoff_ms =
+            peer->backoff_ms
+                ? (peer->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                         : peer->backoff_ms * 2)
+                : BACKOFF_MIN_MS;
         peer->retry_at = now_ms() + peer->backoff_ms;
     }
     while (peer->parked.head) {
@@ -356,8 +354,8 @@ static void send_pending(cli_peer *peer, cli_pending *p)
     r->w.data = r;
     uv_buf_t b = uv_buf_init((char *)r->frame, (unsigned)p->len);
     list_push(&peer->inflight[p->id % BUCKETS], p);
-    if (uv_write(&r->w, (uv_stream_t *)&peer->conn->tcp, &b, 1,
-                 on_wreq_done) != 0) {
+    if (uv_write(&r->w, (uv_stream_t *)&peer->conn->tcp, &b, 1, on_wreq_done) !=
+        0) {
         vx_free(r->frame);
         vx_free(r);
         peer_fail(peer, 0, "write failed");
@@ -397,8 +395,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         rpc_header h;
         const uint8_t *data = NULL;
         int got = 0;
-        int rc = rpc_rbuf_next(&k->rb, peer->c->o.max_payload, &h, &data,
-                               &got, &err);
+        int rc = rpc_rbuf_next(&k->rb, peer->c->o.max_payload, &h, &data, &got,
+                               &err);
         if (rc == 0 && !got) {
             break;
         }
@@ -530,10 +528,9 @@ static void start_pending(rpc_client *c, cli_pending *p)
         return;
     }
     if (!peer->conn && peer->retry_at > now_ms()) {
-        finish_msg(p, VECTRON_UNAVAILABLE,
-                   "unreachable (%s); next attempt in %llu ms",
-                   peer->last_error,
-                   (unsigned long long)(peer->retry_at - now_ms()));
+        finish_msg(
+            p, VECTRON_UNAVAILABLE, "unreachable (%s); next attempt in %llu ms",
+            peer->last_error, (unsigned long long)(peer->retry_at - now_ms()));
         return;
     }
     p->id = ++c->next_id;
@@ -716,8 +713,7 @@ typedef struct waiter {
     vectron_error *error;
 } waiter;
 
-static void on_wait_done(void *arg, int code, const uint8_t *data,
-                         size_t len)
+static void on_wait_done(void *arg, int code, const uint8_t *data, size_t len)
 {
     waiter *w = arg;
     rpc_result r = {0};
@@ -744,8 +740,8 @@ static void on_wait_done(void *arg, int code, const uint8_t *data,
         if (own) {
             vx_err(w->error, code, "%.*s", (int)len, (const char *)data);
         } else {
-            vx_err(w->error, code, "rpc %s method %u: %.*s", w->addr,
-                   w->method, (int)len, (const char *)data);
+            vx_err(w->error, code, "rpc %s method %u: %.*s", w->addr, w->method,
+                   (int)len, (const char *)data);
         }
     }
     if (--*w->remaining == 0) {
@@ -785,8 +781,14 @@ size_t rpc_call_all(rpc_client *c, rpc_multi *calls, size_t n,
         return n;
     }
     for (size_t i = 0; i < n; i++) {
-        w[i] = (waiter){&mu, &cv, &remaining, calls[i].addr, calls[i].method,
-                        &calls[i].code, &calls[i].result, &calls[i].error};
+        w[i] = (waiter){&mu,
+                        &cv,
+                        &remaining,
+                        calls[i].addr,
+                        calls[i].method,
+                        &calls[i].code,
+                        &calls[i].result,
+                        &calls[i].error};
         if (rpc_call_async(c, calls[i].addr, calls[i].method, calls[i].req,
                            calls[i].len, deadline_ms, on_wait_done, &w[i],
                            &calls[i].error) != 0) {

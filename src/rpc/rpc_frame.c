@@ -35,8 +35,8 @@ int rpc_preamble_check(const uint8_t *p, vectron_error *err)
     return 0;
 }
 
-void rpc_header_encode(const rpc_header *h, const uint8_t *payload,
-                       size_t len, uint8_t *out)
+void rpc_header_encode(const rpc_header *h, const uint8_t *payload, size_t len,
+                       uint8_t *out)
 {
     vx_put_u32(out, (uint32_t)len);
     out[4] = h->kind;
@@ -50,8 +50,7 @@ void rpc_header_encode(const rpc_header *h, const uint8_t *payload,
     vx_put_u32(out + 20, crc);
 }
 
-uint8_t *rpc_frame_new(const rpc_header *h, const uint8_t *payload,
-                       size_t len)
+uint8_t *rpc_frame_new(const rpc_header *h, const uint8_t *payload, size_t len)
 {
     uint8_t *f = vx_malloc(RPC_HEADER_SIZE + len);
 
@@ -127,8 +126,7 @@ int rpc_rbuf_next(rpc_rbuf *rb, size_t max_payload, rpc_header *h,
         return vx_err(err, VECTRON_CORRUPT, "rpc: frame kind %u", h->kind);
     }
     if (h->flags != 0) {
-        return vx_err(err, VECTRON_CORRUPT, "rpc: frame flags 0x%x",
-                      h->flags);
+        return vx_err(err, VECTRON_CORRUPT, "rpc: frame flags 0x%x", h->flags);
     }
     if (h->len > max_payload) {
         return vx_err(err, VECTRON_LIMIT,

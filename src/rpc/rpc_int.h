@@ -39,13 +39,12 @@ int rpc_preamble_check(const uint8_t *p, vectron_error *err);
 /* Writes h's header followed by the checksum over it and payload into
  * out[0..RPC_HEADER_SIZE); h->len must be len. The payload itself goes
  * right after the header in the same buffer or a separate one. */
-void rpc_header_encode(const rpc_header *h, const uint8_t *payload,
-                       size_t len, uint8_t *out);
+void rpc_header_encode(const rpc_header *h, const uint8_t *payload, size_t len,
+                       uint8_t *out);
 
 /* A frame in one buffer: header + payload (vx_malloc'd; free with
  * vx_free). NULL when out of memory. */
-uint8_t *rpc_frame_new(const rpc_header *h, const uint8_t *payload,
-                       size_t len);
+uint8_t *rpc_frame_new(const rpc_header *h, const uint8_t *payload, size_t len);
 
 /* The receive buffer of a connection. */
 typedef struct rpc_rbuf {

@@ -200,8 +200,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         rpc_header h;
         const uint8_t *p = NULL;
         int got = 0;
-        if (rpc_rbuf_next(&c->rb, s->o.max_payload, &h, &p, &got, &err) !=
-            0) {
+        if (rpc_rbuf_next(&c->rb, s->o.max_payload, &h, &p, &got, &err) != 0) {
             conn_close(c, err.msg);
             return;
         }
@@ -386,8 +385,7 @@ uint32_t rpc_request_remaining_ms(const rpc_request *call)
         return UINT32_MAX;
     }
     uint64_t spent = (uv_hrtime() - call->received_ns) / 1000000u;
-    return spent >= call->deadline_ms ? 0
-                                      : call->deadline_ms - (uint32_t)spent;
+    return spent >= call->deadline_ms ? 0 : call->deadline_ms - (uint32_t)spent;
 }
 
 /* -------------------------------------------------------------- pool */

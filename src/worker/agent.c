@@ -50,8 +50,8 @@ static int pd_call(wk_agent *a, uint16_t method, const ProtobufCMessage *req,
     protobuf_c_message_pack(req, buf);
     for (size_t k = 0; k < a->npd; k++) {
         size_t at = (a->pd_at + k) % a->npd;
-        rc = rpc_call(a->o.rpc, a->pd[at], method, buf, n, a->o.timeout_ms,
-                      out, err);
+        rc = rpc_call(a->o.rpc, a->pd[at], method, buf, n, a->o.timeout_ms, out,
+                      err);
         if (rc == 0) {
             a->pd_at = at;
             break;
@@ -161,8 +161,7 @@ static int reconcile(wk_agent *a, const Vectron__GetCatalogResponse *cat)
         const Vectron__CatalogCollection *cm = cat->collections[i];
         pd_collection col;
         if (pd_collection_from_proto(cm, &col, &err)) {
-            vx_log(VECTRON_LOG_WARN, LOG, "catalog entry skipped: %s",
-                   err.msg);
+            vx_log(VECTRON_LOG_WARN, LOG, "catalog entry skipped: %s", err.msg);
             continue;
         }
         for (size_t s = 0; s < cm->n_shards; s++) {
@@ -172,9 +171,8 @@ static int reconcile(wk_agent *a, const Vectron__GetCatalogResponse *cat)
             vxr_member members[PD_MAX_REPLICAS];
             size_t nm = 0;
             int founding = p->conf_epoch == cm->created_index;
-            for (size_t r = 0; founding && r < p->n_replicas &&
-                               nm < PD_MAX_REPLICAS;
-                 r++) {
+            for (size_t r = 0;
+                 founding && r < p->n_replicas && nm < PD_MAX_REPLICAS; r++) {
                 const Vectron__NodeInfo *ni = node_of(cat, p->replicas[r]);
                 if (!ni) {
                     founding = 0; /* cannot bootstrap: join instead */
@@ -189,8 +187,7 @@ static int reconcile(wk_agent *a, const Vectron__GetCatalogResponse *cat)
                                         founding ? nm : 0, &err);
             if (e) {
                 vx_log(VECTRON_LOG_WARN, LOG,
-                       "group=%" PRIu64 " cannot open: %s", p->group,
-                       err.msg);
+                       "group=%" PRIu64 " cannot open: %s", p->group, err.msg);
                 rc = e;
             }
         }
@@ -223,8 +220,7 @@ static int reconcile(wk_agent *a, const Vectron__GetCatalogResponse *cat)
     return rc;
 }
 
-static int fetch_and_reconcile(wk_agent *a, uint64_t *epoch,
-                               vectron_error *err)
+static int fetch_and_reconcile(wk_agent *a, uint64_t *epoch, vectron_error *err)
 {
     Vectron__GetCatalogRequest rq = VECTRON__GET_CATALOG_REQUEST__INIT;
     rpc_result res;

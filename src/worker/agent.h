@@ -27,10 +27,10 @@
 typedef struct wk_agent wk_agent;
 
 typedef struct wk_agent_options {
-    host *host;         /* borrowed; must outlive the agent */
+    host *host;          /* borrowed; must outlive the agent */
     wk_service *service; /* borrowed: its request counter is the load */
-    rpc_client *rpc;    /* borrowed */
-    const char *pd;     /* the PD members' RPC addresses, comma-separated */
+    rpc_client *rpc;     /* borrowed */
+    const char *pd;      /* the PD members' RPC addresses, comma-separated */
     uint64_t node_id;
     const char *raft_address; /* this node's, as peers reach it */
     const char *rpc_address;

@@ -23,6 +23,7 @@
 
 #include "common/common.h"
 #include "worker/host.h"
+#include "worker/host_int.h"
 
 #define LOG "host"
 
@@ -30,32 +31,6 @@
 #define MANIFEST_MAGIC 0x4d535856u /* "VXSM" */
 #define MANIFEST_VERSION 1
 #define MANIFEST_SIZE 40
-
-struct host_shard {
-    host *h;
-    host_shard *next;
-    uint64_t group;
-    uint32_t dim; /* the collection's vector dimension */
-    shard *sh;
-    int refs;              /* guarded by h->mu */
-    int dropping;          /* guarded by h->mu */
-    uint64_t checkpointed; /* applied index at the last checkpoint; only
-                              the checkpoint thread (then host_close) */
-    char dir[PATH_MAX];
-};
-
-struct host {
-    host_options o;
-    char data_dir[PATH_MAX - 64]; /* room for "/shards/<group>" */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    host_shard *list;
-    /* The checkpoint thread; stop and cv_stop under mu. */
-    pthread_t checkpointer;
-    int have_checkpointer;
-    int stop;
-    pthread_cond_t cv_stop;
-};
 
 /* Saves s's graph if it applied writes since its last checkpoint. */
 static void checkpoint_one(host_shard *s)
@@ -273,6 +248,14 @@ static void free_shard(host_shard *s)
 
 void host_close(host *h)
 {
+    if (h && h->remote) {
+        hr_close(h->remote);
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+        pthread_cond_destroy(&h->cv_stop);
+        vx_free(h);
+        return;
+    }
     if (!h)
         return;
     if (h->have_checkpointer) {
@@ -307,6 +290,8 @@ static host_shard *find_locked(host *h, uint64_t group)
 
 host_shard *host_acquire(host *h, uint64_t group_id)
 {
+    if (h->remote)
+        return hr_acquire(h, group_id);
     pthread_mutex_lock(&h->mu);
     host_shard *s = find_locked(h, group_id);
     if (s && s->dropping)
@@ -319,6 +304,10 @@ host_shard *host_acquire(host *h, uint64_t group_id)
 
 void host_release(host_shard *s)
 {
+    if (s->remote) {
+        hr_release(s);
+        return;
+    }
     if (!s)
         return;
     host *h = s->h;
@@ -461,6 +450,8 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
 int host_ensure(host *h, const pd_collection *c, unsigned timeout_ms,
                 vectron_error *err)
 {
+    if (h->remote)
+        return 0; /* the PD places replicas; the workers open them */
     for (uint32_t i = 0; i < c->p.shard_number; i++) {
         uint64_t group = c->first_group + i;
         host_shard *s = host_acquire(h, group);
@@ -476,8 +467,7 @@ int host_ensure(host *h, const pd_collection *c, unsigned timeout_ms,
 }
 
 int host_ensure_replica(host *h, const pd_collection *c, uint64_t group,
-                        const vxr_member *members, size_t n,
-                        vectron_error *err)
+                        const vxr_member *members, size_t n, vectron_error *err)
 {
     host_shard *s = host_acquire(h, group);
     if (s) {
@@ -486,11 +476,10 @@ int host_ensure_replica(host *h, const pd_collection *c, uint64_t group,
     }
     if (group < c->first_group || group >= c->first_group + c->p.shard_number)
         return vx_err(err, VECTRON_INVALID,
-                      "group %" PRIu64 " is not a shard of %s", group,
-                      c->name);
+                      "group %" PRIu64 " is not a shard of %s", group, c->name);
     static const vxr_member none;
-    int rc = open_one(h, c, group, members ? members : &none,
-                      members ? n : 0, 0, 0, err);
+    int rc = open_one(h, c, group, members ? members : &none, members ? n : 0,
+                      0, 0, err);
     if (rc)
         return vx_err_wrap(err, rc, "collection %s group %" PRIu64, c->name,
                            group);
@@ -500,6 +489,8 @@ int host_ensure_replica(host *h, const pd_collection *c, uint64_t group,
 int host_report_of(host *h, uint64_t group, host_report *out,
                    vectron_error *err)
 {
+    if (h->remote)
+        return hr_report(h, group, out, err);
     host_shard *s = host_acquire(h, group);
     vxr_group_info gi;
     char path[PATH_MAX + 16];
@@ -528,6 +519,8 @@ int host_report_of(host *h, uint64_t group, host_report *out,
 
 int host_groups(host *h, uint64_t **out, size_t *n, vectron_error *err)
 {
+    if (h->remote)
+        return hr_groups(h, out, n, err);
     pthread_mutex_lock(&h->mu);
     size_t k = 0;
     for (host_shard *s = h->list; s; s = s->next)
@@ -564,6 +557,8 @@ static void remove_tree(const char *dir)
 
 int host_drop(host *h, const pd_collection *c, vectron_error *err)
 {
+    if (h->remote)
+        return 0; /* the workers drop their replicas */
     for (uint32_t i = 0; i < c->p.shard_number; i++)
         host_remove_replica(h, c->first_group + i, err);
     return 0;
@@ -631,6 +626,8 @@ static void gc_dir(host *h, const char *sub, const pd_collection *cols,
 
 int host_gc(host *h, const pd_collection *cols, size_t n, vectron_error *err)
 {
+    if (h->remote)
+        return 0;
     (void)err;
     gc_dir(h, "shards", cols, n);
     gc_dir(h, "raft", cols, n);
@@ -701,6 +698,9 @@ int host_write(host *h, size_t n, host_shard *const *s,
                unsigned timeout_ms, uint64_t *op_index, int *completed,
                vectron_error *err)
 {
+    if (h->remote)
+        return hr_write(h, n, s, bufs, lens, wait, timeout_ms, op_index,
+                        completed, err);
     *op_index = 0;
     *completed = 0;
     if (n == 0) {
@@ -765,6 +765,15 @@ int host_write(host *h, size_t n, host_shard *const *s,
 int host_barrier(host *h, host_shard *s, unsigned timeout_ms,
                  vectron_error *err)
 {
+    if (s->remote) {
+        /* The strong read goes to the leader, which runs the barrier
+         * itself before reading (shard service). */
+        (void)h;
+        (void)timeout_ms;
+        (void)err;
+        s->consistency = PD_READ_STRONG;
+        return 0;
+    }
     vxr_request rq = {.type = VXR_OP_BARRIER, .group_id = s->group};
     vxr_result res;
     int rc = vxr_submit_wait(h->o.node, &rq, timeout_ms, &res, err);

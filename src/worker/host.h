@@ -121,14 +121,14 @@ int host_groups(host *h, uint64_t **out, size_t *n, vectron_error *err);
 /* One hosted replica's figures (for heartbeats, status pages, metrics). */
 typedef struct host_report {
     uint64_t group;
-    int role;       /* VXR_STATE_* */
+    int role; /* VXR_STATE_* */
     uint64_t term;
     uint64_t commit_index;
     uint64_t applied_index; /* the shard store's */
     uint64_t leader_id;     /* 0: unknown */
     uint64_t points;
-    uint64_t pending;       /* applied, not yet in the HNSW graph */
-    uint64_t bytes;         /* the store file's allocated size */
+    uint64_t pending; /* applied, not yet in the HNSW graph */
+    uint64_t bytes;   /* the store file's allocated size */
 } host_report;
 
 /* Fills *out for hosted replica `group`. Errors: NOT_FOUND (not hosted),
@@ -183,5 +183,79 @@ int host_shard_scan(host_shard *s, const gw_filter *filter,
 /* Counts the points of shard s matching filter (NULL: all). */
 int host_shard_count(host_shard *s, const gw_filter *filter, uint64_t *out,
                      vectron_error *err);
+
+/* ---- a gateway's remote view (host_remote.c) ---------------------------
+ *
+ * host_open_remote gives a host whose shards live on a cluster's workers:
+ * the same host_acquire / host_write / host_shard_* calls then travel over
+ * RPC. The host keeps `mirror` (a pd_catalog the caller owns) a copy of
+ * the PD's catalog, refreshed every refresh_ms and whenever a call finds
+ * its routing stale, and routes each call: writes to the group's leader
+ * (following NOT_LEADER hints, retrying a bounded number of times:
+ * shard commands are idempotent), strong reads to the leader (which runs
+ * the Raft barrier), bounded reads to a replica that has applied the
+ * index asked for, eventual reads to the replica with the fewest calls in
+ * flight. host_shard_shard returns NULL for a remote shard: use the
+ * host_shard_* functions. */
+typedef struct host_remote_options {
+    struct rpc_client *rpc; /* borrowed */
+    const char *pd;         /* PD members' RPC addresses, comma-separated */
+    pd_catalog *mirror;     /* borrowed: replaced at each refresh */
+    unsigned refresh_ms;    /* 0: 1000 */
+    unsigned timeout_ms;    /* each RPC's deadline; 0: 5000 */
+} host_remote_options;
+
+/* Starts the refresh thread after a first catalog fetch (which may fail:
+ * the thread keeps trying). Errors: INVALID (no PD), NOMEM, INTERNAL. */
+int host_open_remote(const host_remote_options *o, host **out,
+                     vectron_error *err);
+
+/* 1 for a host from host_open_remote. */
+int host_is_remote(const host *h);
+
+/* Cluster: asks the PD to create the collection (it places the replicas)
+ * and waits until every shard has a leader, at most timeout_ms. Errors:
+ * the PD's (EXISTS, INVALID, UNAVAILABLE: too few workers), TIMEOUT. */
+int host_remote_create(host *h, const char *name, const pd_collection_params *p,
+                       unsigned timeout_ms, vectron_error *err);
+
+/* Cluster: asks the PD to drop the collection. NOT_FOUND when unknown. */
+int host_remote_drop(host *h, const char *name, unsigned timeout_ms,
+                     vectron_error *err);
+
+/* Refetches the catalog now. */
+int host_remote_refresh(host *h, vectron_error *err);
+
+/* Remote reads of s from now on: consistency PD_READ_* (strong reads go to
+ * the leader), min_applied for bounded ones. A local shard ignores it. */
+void host_shard_set_read(host_shard *s, uint32_t consistency,
+                         uint64_t min_applied);
+
+/* Reads point id of shard s into *out (owned by the caller:
+ * store_point_clear). Errors: NOT_FOUND, and the store's. */
+int host_shard_get(host_shard *s, const point_id *id, store_point *out,
+                   vectron_error *err);
+
+/* A payload index of a shard and the points it holds. */
+typedef struct host_index_info {
+    char *field; /* owned */
+    store_index_type type;
+    uint64_t points; /* 0 unless asked for */
+} host_index_info;
+
+/* What the collection-info endpoint shows of one shard. */
+typedef struct host_shard_info {
+    uint64_t points;
+    uint64_t pending; /* applied, not yet in the HNSW graph */
+    uint64_t applied_index;
+    host_index_info *indexes; /* ordered by field; owned */
+    size_t n_indexes;
+} host_shard_info;
+
+/* Fills *out (free with host_shard_info_clear); index_points: also count
+ * the points under each index (a range scan per index). */
+int host_shard_info_of(host_shard *s, int index_points, host_shard_info *out,
+                       vectron_error *err);
+void host_shard_info_clear(host_shard_info *info);
 
 #endif

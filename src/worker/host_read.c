@@ -12,6 +12,7 @@
 #include "common/common.h"
 #include "common/json.h"
 #include "worker/host.h"
+#include "worker/host_int.h"
 
 #define MAX_CONDS 16
 
@@ -265,6 +266,8 @@ static int plan(store *st, store_read *rd, const gw_filter *f, uint64_t **allow,
 int host_shard_search(host_shard *s, const host_search *rq, shard_hit *out,
                       size_t *n_out, vectron_error *err)
 {
+    if (s->remote)
+        return hr_search(s, rq, out, n_out, err);
     shard *sh = host_shard_shard(s);
     store *st = shard_store(sh);
     store_read *rd = NULL;
@@ -333,6 +336,8 @@ int host_shard_scan(host_shard *s, const gw_filter *filter,
                     const point_id *from, store_point_fn fn, void *arg,
                     vectron_error *err)
 {
+    if (s->remote)
+        return hr_scan(s, filter, from, fn, arg, err);
     store *st = shard_store(host_shard_shard(s));
     scan_ctx c = {.filter = filter, .fn = fn, .arg = arg};
     return store_scan(st, NULL, from, SIZE_MAX, scan_one, &c, NULL, NULL, err);
@@ -341,6 +346,8 @@ int host_shard_scan(host_shard *s, const gw_filter *filter,
 int host_shard_count(host_shard *s, const gw_filter *filter, uint64_t *out,
                      vectron_error *err)
 {
+    if (s->remote)
+        return hr_count(s, filter, out, err);
     store *st = shard_store(host_shard_shard(s));
     if (!filter)
         return store_count(st, NULL, out, err);
@@ -349,4 +356,78 @@ int host_shard_count(host_shard *s, const gw_filter *filter, uint64_t *out,
         store_scan(st, NULL, NULL, SIZE_MAX, scan_one, &c, NULL, NULL, err);
     *out = c.count;
     return rc;
+}
+
+int host_shard_get(host_shard *s, const point_id *id, store_point *out,
+                   vectron_error *err)
+{
+    if (s->remote)
+        return hr_get(s, id, out, err);
+    return store_get(shard_store(host_shard_shard(s)), NULL, id, out, err);
+}
+
+/* Points indexed under a field: its whole range in the index. */
+static uint64_t field_points(store *st, const store_index_def *d)
+{
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (d->type == STORE_BOOL) {
+        size_t total = 0;
+        for (int b = 0; b <= 1; b++) {
+            store_value v = {.type = STORE_BOOL, .b = b};
+            if (store_index_eq(st, NULL, d->field, &v, &ids, &n, NULL) == 0)
+                total += n;
+            vx_free(ids);
+            ids = NULL;
+        }
+        return total;
+    }
+    if (store_index_range(st, NULL, d->field, NULL, 1, NULL, 1, &ids, &n, NULL))
+        return 0;
+    vx_free(ids);
+    return n;
+}
+
+int host_shard_info_of(host_shard *s, int index_points, host_shard_info *out,
+                       vectron_error *err)
+{
+    if (s->remote)
+        return hr_info(s, index_points, out, err);
+    shard *sh = host_shard_shard(s);
+    store *st = shard_store(sh);
+    store_index_def *defs = NULL;
+    size_t n = 0;
+    memset(out, 0, sizeof *out);
+    int rc = store_count(st, NULL, &out->points, err);
+    if (!rc)
+        rc = store_index_list(st, NULL, &defs, &n, err);
+    if (rc)
+        return rc;
+    out->pending = shard_pending(sh);
+    out->applied_index = shard_applied_index(sh);
+    if (n) {
+        out->indexes = vx_calloc(n, sizeof *out->indexes);
+        if (!out->indexes) {
+            store_index_defs_free(defs, n);
+            return vx_err(err, VECTRON_NOMEM, "shard info");
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (index_points)
+            out->indexes[i].points = field_points(st, &defs[i]);
+        out->indexes[i].type = defs[i].type;
+        out->indexes[i].field = defs[i].field;
+        defs[i].field = NULL; /* moved */
+    }
+    out->n_indexes = n;
+    store_index_defs_free(defs, n);
+    return 0;
+}
+
+void host_shard_info_clear(host_shard_info *info)
+{
+    for (size_t i = 0; i < info->n_indexes; i++)
+        vx_free(info->indexes[i].field);
+    vx_free(info->indexes);
+    memset(info, 0, sizeof *info);
 }

@@ -116,8 +116,8 @@ static int read_point(wk_service *svc, rpc_request *rq, host_shard *s,
         if (applied < min_applied) {
             char msg[128];
             snprintf(msg, sizeof msg,
-                     "replica behind: applied %" PRIu64 " < %" PRIu64,
-                     applied, min_applied);
+                     "replica behind: applied %" PRIu64 " < %" PRIu64, applied,
+                     min_applied);
             rpc_reply_error(rq, VECTRON_UNAVAILABLE, msg);
             return -1;
         }
@@ -169,8 +169,8 @@ static void do_write(wk_service *svc, rpc_request *rq, const uint8_t *req,
     size_t blen = m->command.len;
     uint64_t index = 0;
     int completed = 0;
-    int rc = host_write(svc->host, 1, &s, &buf, &blen, m->wait,
-                        svc->timeout_ms, &index, &completed, &err);
+    int rc = host_write(svc->host, 1, &s, &buf, &blen, m->wait, svc->timeout_ms,
+                        &index, &completed, &err);
     if (rc) {
         reply_err(rq, rc, &err);
         goto out;
@@ -203,8 +203,8 @@ static void do_search(wk_service *svc, rpc_request *rq, const uint8_t *req,
         goto out;
     if (m->n_vector != host_shard_dim(s)) {
         snprintf(err.msg, sizeof err.msg,
-                 "vector of %zu dimensions, the collection has %u",
-                 m->n_vector, host_shard_dim(s));
+                 "vector of %zu dimensions, the collection has %u", m->n_vector,
+                 host_shard_dim(s));
         reply_err(rq, VECTRON_DIMENSION, &err);
         goto out;
     }
@@ -280,10 +280,10 @@ typedef struct point_list {
     store_point *owned; /* get: the store's copies */
     size_t n, cap;
     int vectors, payloads;
-    uint32_t limit;     /* scan: stop after this many */
-    point_id next;      /* scan: the first point not returned */
+    uint32_t limit; /* scan: stop after this many */
+    point_id next;  /* scan: the first point not returned */
     int has_next;
-    char **copies;      /* scan: payload and vector copies */
+    char **copies; /* scan: payload and vector copies */
     size_t ncopies;
 } point_list;
 
@@ -584,6 +584,51 @@ out:
     vectron__shard_status_request__free_unpacked(m, NULL);
 }
 
+static void do_info(wk_service *svc, rpc_request *rq, const uint8_t *req,
+                    size_t len)
+{
+    DECODE(Vectron__ShardInfoRequest, vectron__shard_info_request);
+    vectron_error err = {0};
+    host_shard *s = NULL;
+    host_shard_info info = {0};
+    Vectron__IndexInfo *ii = NULL;
+    Vectron__IndexInfo **ip = NULL;
+    if (!(s = pin(svc, rq, m->group)))
+        goto out;
+    int rc = host_shard_info_of(s, m->index_points, &info, &err);
+    if (rc) {
+        reply_err(rq, rc, &err);
+        goto out;
+    }
+    ii = vx_calloc(info.n_indexes ? info.n_indexes : 1, sizeof *ii);
+    ip = vx_calloc(info.n_indexes ? info.n_indexes : 1, sizeof *ip);
+    if (!ii || !ip) {
+        rpc_reply_error(rq, VECTRON_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < info.n_indexes; i++) {
+        vectron__index_info__init(&ii[i]);
+        ii[i].field = info.indexes[i].field;
+        ii[i].type = (uint32_t)info.indexes[i].type;
+        ii[i].points = info.indexes[i].points;
+        ip[i] = &ii[i];
+    }
+    Vectron__ShardInfoResponse r = VECTRON__SHARD_INFO_RESPONSE__INIT;
+    r.points = info.points;
+    r.pending = info.pending;
+    r.applied_index = info.applied_index;
+    r.n_indexes = info.n_indexes;
+    r.indexes = ip;
+    reply_msg(rq, &r.base);
+out:
+    vx_free(ii);
+    vx_free(ip);
+    host_shard_info_clear(&info);
+    if (s)
+        host_release(s);
+    vectron__shard_info_request__free_unpacked(m, NULL);
+}
+
 /* ------------------------------------------------------------ control */
 
 static void do_change(wk_service *svc, rpc_request *rq, const uint8_t *req,
@@ -635,9 +680,8 @@ static void do_transfer(wk_service *svc, rpc_request *rq, const uint8_t *req,
     vectron_error err = {0};
     if (must_lead(svc, rq, m->group))
         goto out;
-    vxr_request t = {.type = VXR_OP_TRANSFER,
-                     .group_id = m->group,
-                     .member_id = m->to_node};
+    vxr_request t = {
+        .type = VXR_OP_TRANSFER, .group_id = m->group, .member_id = m->to_node};
     int rc = vxr_submit_wait(svc->node, &t, svc->timeout_ms, NULL, &err);
     if (rc) {
         reply_err(rq, rc > 0 ? rc : VECTRON_UNAVAILABLE, &err);
@@ -672,6 +716,9 @@ void wk_service_handle(void *ctx, rpc_request *rq, uint16_t method,
         return;
     case RPC_SHARD_STATUS:
         do_status(svc, rq, req, len);
+        return;
+    case RPC_SHARD_INFO:
+        do_info(svc, rq, req, len);
         return;
     case RPC_CTL_CHANGE_REPLICAS:
         do_change(svc, rq, req, len);

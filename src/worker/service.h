@@ -29,11 +29,11 @@
 #include "worker/host.h"
 
 typedef struct wk_service {
-    host *host;             /* borrowed */
-    vxr_node *node;         /* borrowed */
-    unsigned timeout_ms;    /* writes and barriers wait this long */
+    host *host;          /* borrowed */
+    vxr_node *node;      /* borrowed */
+    unsigned timeout_ms; /* writes and barriers wait this long */
     unsigned max_filter_depth;
-    uint32_t max_k;         /* largest k or limit accepted */
+    uint32_t max_k;                /* largest k or limit accepted */
     atomic_uint_fast64_t requests; /* served, for the load figure */
 } wk_service;
 
