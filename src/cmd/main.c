@@ -15,6 +15,8 @@ int vx_serve_main(int argc, char **argv);
 int vx_pd_main(int argc, char **argv);
 int vx_worker_main(int argc, char **argv);
 int vx_gateway_main(int argc, char **argv);
+int vx_replica_dump_main(int argc, char **argv);
+int vx_pd_catalog_main(int argc, char **argv);
 
 static void usage(FILE *out)
 {
@@ -27,6 +29,8 @@ static void usage(FILE *out)
             "  pd           run a Placement Driver member (cluster metadata)\n"
             "  worker       run a cluster worker (shard replicas)\n"
             "  gateway      run a cluster gateway (the REST API)\n"
+            "  replica-dump list the points of one shard replica (JSON)\n"
+            "  pd-catalog   print the Placement Driver's catalog (JSON)\n"
             "  config-doc   print docs/config.md (the knob table as Markdown)\n"
             "  version      print the version\n"
             "\n"
@@ -48,6 +52,10 @@ int main(int argc, char **argv)
         return vx_worker_main(argc - 1, argv + 1);
     if (strcmp(cmd, "gateway") == 0)
         return vx_gateway_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "replica-dump") == 0)
+        return vx_replica_dump_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "pd-catalog") == 0)
+        return vx_pd_catalog_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("vectron %s\n", VECTRON_VERSION);
         return 0;

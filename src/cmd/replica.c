@@ -1,0 +1,209 @@
+/*
+ * replica.c - two inspection verbs for operators and the fault tests.
+ *
+ * `vectron pd-catalog PD-ADDRESSES` prints the PD leader's catalog as one
+ * JSON object: the epoch, the nodes (id, addresses, state, up, ms since
+ * the last heartbeat) and every collection's shards with their replicas,
+ * leader and conf_epoch.
+ *
+ * `vectron replica-dump WORKER-RPC-ADDRESS GROUP`: lists the
+ * points that one replica of a shard group holds, read from that replica
+ * alone (eventual consistency, no routing), one JSON object per line:
+ *     {"id": 7, "vector_crc": 1234567, "payload": {...}}
+ * then a last line {"applied_index": N, "points": M}. For operators
+ * checking that replicas agree, and for the cluster's fault tests, which
+ * compare every replica's point set and vector bytes.
+ *
+ * Threading: main thread (plus the RPC client's loop thread).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "proto/vectron.pb-c.h"
+#include "rpc/methods.h"
+#include "rpc/rpc.h"
+
+int vx_replica_dump_main(int argc, char **argv);
+int vx_pd_catalog_main(int argc, char **argv);
+
+int vx_pd_catalog_main(int argc, char **argv)
+{
+    rpc_client *c = NULL;
+    vectron_error err = {0};
+    if (argc != 2 || strcmp(argv[1], "--help") == 0) {
+        fprintf(argc == 2 ? stdout : stderr,
+                "usage: vectron pd-catalog PD-RPC-ADDRESS[,ADDRESS...]\n"
+                "Prints the Placement Driver's catalog (JSON).\n");
+        return argc == 2 ? 0 : 2;
+    }
+    if (rpc_client_start(NULL, &c, &err)) {
+        fprintf(stderr, "vectron pd-catalog: %s\n", err.msg);
+        return 1;
+    }
+    char *list = strdup(argv[1]);
+    char *save = NULL;
+    int rc = VECTRON_UNAVAILABLE;
+    Vectron__GetCatalogResponse *cat = NULL;
+    for (char *t = list ? strtok_r(list, ",", &save) : NULL; t && !cat;
+         t = strtok_r(NULL, ",", &save)) {
+        rpc_result res;
+        rc = rpc_call(c, t, RPC_PD_CATALOG, NULL, 0, 5000, &res, &err);
+        if (rc)
+            continue;
+        cat = vectron__get_catalog_response__unpack(NULL, res.len, res.data);
+        rpc_result_free(&res);
+        if (!cat)
+            rc = vx_err(&err, VECTRON_CORRUPT, "catalog does not decode");
+    }
+    free(list);
+    rpc_client_stop(c);
+    if (!cat) {
+        fprintf(stderr, "vectron pd-catalog: %s\n", err.msg);
+        return 1;
+    }
+    printf("{\"epoch\":%" PRIu64 ",\"nodes\":[", cat->epoch);
+    for (size_t i = 0; i < cat->n_nodes; i++) {
+        const Vectron__NodeInfo *n = cat->nodes[i];
+        printf("%s{\"id\":%" PRIu64 ",\"raft\":\"%s\",\"rpc\":\"%s\","
+               "\"state\":%d,\"up\":%s,\"last_heartbeat_ms\":%" PRIu64 "}",
+               i ? "," : "", n->id, n->raft_address, n->rpc_address,
+               (int)n->state, n->up ? "true" : "false", n->last_heartbeat_ms);
+    }
+    printf("],\"collections\":[");
+    for (size_t i = 0; i < cat->n_collections; i++) {
+        const Vectron__CatalogCollection *col = cat->collections[i];
+        printf("%s{\"name\":\"%s\",\"shards\":[", i ? "," : "", col->name);
+        for (size_t k = 0; k < col->n_shards; k++) {
+            const Vectron__ShardPlacement *sp = col->shards[k];
+            printf("%s{\"group\":%" PRIu64 ",\"leader\":%" PRIu64
+                   ",\"conf_epoch\":%" PRIu64 ",\"replicas\":[",
+                   k ? "," : "", sp->group, sp->leader, sp->conf_epoch);
+            for (size_t j = 0; j < sp->n_replicas; j++)
+                printf("%s%" PRIu64, j ? "," : "", sp->replicas[j]);
+            printf("],\"reports\":[");
+            for (size_t j = 0; j < sp->n_reports; j++) {
+                const Vectron__ShardReport *r = sp->reports[j];
+                printf("%s{\"node\":%" PRIu64 ",\"role\":%u,\"term\":%" PRIu64
+                       ",\"applied_index\":%" PRIu64 ",\"points\":%" PRIu64
+                       "}",
+                       j ? "," : "", r->node_id, r->role, r->term,
+                       r->applied_index, r->points);
+            }
+            printf("]}");
+        }
+        printf("]}");
+    }
+    printf("]}\n");
+    vectron__get_catalog_response__free_unpacked(cat, NULL);
+    return 0;
+}
+
+static void print_id(const Vectron__PointId *id)
+{
+    if (id && id->uuid.len == 16) {
+        const uint8_t *u = id->uuid.data;
+        printf("\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x"
+               "%02x%02x\"",
+               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+               u[10], u[11], u[12], u[13], u[14], u[15]);
+    } else {
+        printf("%" PRIu64, id ? id->num : 0);
+    }
+}
+
+int vx_replica_dump_main(int argc, char **argv)
+{
+    rpc_client *c = NULL;
+    vectron_error err = {0};
+    char *end = NULL;
+    if (argc != 3 || strcmp(argv[1], "--help") == 0) {
+        fprintf(argc == 2 ? stdout : stderr,
+                "usage: vectron replica-dump WORKER-RPC-ADDRESS GROUP\n"
+                "Lists the points of one replica of a shard group (JSON "
+                "lines), read from that replica only.\n");
+        return argc == 2 ? 0 : 2;
+    }
+    uint64_t group = strtoull(argv[2], &end, 10);
+    if (*end || !group) {
+        fprintf(stderr, "vectron replica-dump: bad group '%s'\n", argv[2]);
+        return 2;
+    }
+    if (rpc_client_start(NULL, &c, &err)) {
+        fprintf(stderr, "vectron replica-dump: %s\n", err.msg);
+        return 1;
+    }
+    Vectron__PointId from = VECTRON__POINT_ID__INIT;
+    int has_from = 0, rc = 0;
+    uint64_t total = 0, applied = 0;
+    for (;;) {
+        Vectron__ShardScanRequest rq = VECTRON__SHARD_SCAN_REQUEST__INIT;
+        rq.group = group;
+        rq.limit = 512;
+        rq.with_vector = 1;
+        rq.with_payload = 1;
+        rq.consistency = 3;
+        if (has_from) {
+            rq.from = &from;
+            rq.has_from = 1;
+        }
+        size_t n = vectron__shard_scan_request__get_packed_size(&rq);
+        uint8_t *buf = malloc(n ? n : 1);
+        rpc_result res;
+        if (!buf) {
+            rc = vx_err(&err, VECTRON_NOMEM, "out of memory");
+            break;
+        }
+        vectron__shard_scan_request__pack(&rq, buf);
+        rc = rpc_call(c, argv[1], RPC_SHARD_SCAN, buf, n, 10000, &res, &err);
+        free(buf);
+        if (rc)
+            break;
+        Vectron__ShardScanResponse *a =
+            vectron__shard_scan_response__unpack(NULL, res.len, res.data);
+        rpc_result_free(&res);
+        if (!a) {
+            rc = vx_err(&err, VECTRON_CORRUPT, "answer does not decode");
+            break;
+        }
+        for (size_t i = 0; i < a->n_points; i++) {
+            const Vectron__Point *p = a->points[i];
+            printf("{\"id\":");
+            print_id(p->id);
+            printf(",\"vector_crc\":%" PRIu32 ",\"payload\":",
+                   vx_crc32c(0, p->vector, p->n_vector * sizeof(float)));
+            if (p->payload.len)
+                fwrite(p->payload.data, 1, p->payload.len, stdout);
+            else
+                printf("{}");
+            printf("}\n");
+        }
+        total += a->n_points;
+        applied = a->applied_index;
+        int more = a->has_next && a->next;
+        if (more) {
+            from.num = a->next->num;
+            from.uuid.len = 0;
+            static uint8_t u[16];
+            if (a->next->uuid.len == 16) {
+                memcpy(u, a->next->uuid.data, 16);
+                from.uuid.data = u;
+                from.uuid.len = 16;
+            }
+            has_from = 1;
+        }
+        vectron__shard_scan_response__free_unpacked(a, NULL);
+        if (!more)
+            break;
+    }
+    rpc_client_stop(c);
+    if (rc) {
+        fprintf(stderr, "vectron replica-dump: %s\n", err.msg);
+        return 1;
+    }
+    printf("{\"applied_index\":%" PRIu64 ",\"points\":%" PRIu64 "}\n", applied,
+           total);
+    return 0;
+}

@@ -1,0 +1,277 @@
+"""A Vectron cluster of real processes on loopback, for the fault tests.
+
+``Cluster`` starts N Placement Driver members (``vectron pd``), M workers
+(``vectron worker``) and one gateway (``vectron gateway``), each with its
+own data directory and log under the test's temporary directory, on free
+loopback ports. Processes can be killed (-9), stopped (SIGSTOP), continued
+(SIGCONT) and restarted on the same data directory and ports.
+
+Inspection goes through the binary's own tools: ``vectron pd-catalog``
+(the PD leader's catalog: nodes, shards, replicas, leaders) and
+``vectron replica-dump`` (the points one replica holds, with a CRC32C of
+each vector's bytes), so the tests can compare replicas directly.
+
+Rules kept: loopback only, free ports, signals only to the processes
+started here (by PID), every wait bounded.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import (JsonClient, _STARTED, _server_env, free_port)
+
+# Fast failure detection for tests (the defaults suit real networks).
+RAFT_ARGS = ["--election-timeout", "600ms", "--heartbeat-interval", "60ms"]
+PD_ARGS = ["--node-grace", "2s", "--schedule-interval", "300ms"]
+WORKER_ARGS = ["--worker-heartbeat", "200ms", "--request-timeout", "10s"]
+
+
+class Proc:
+    """One cluster process: its command line, log, and lifecycle."""
+
+    def __init__(self, binary, name, args, log_dir):
+        self.binary = str(binary)
+        self.name = name
+        self.args = args
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.proc = None
+        self.stopped = False
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self):
+        assert not self.running, f"{self.name} already running"
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n===== start at {time.time():.3f}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [self.binary, *self.args], stdin=subprocess.DEVNULL,
+                stdout=log, stderr=log, env=_server_env())
+        _STARTED[self.proc.pid] = self.proc
+        self.stopped = False
+
+    def _reap(self, timeout):
+        try:
+            self.proc.wait(timeout=timeout)
+        finally:
+            _STARTED.pop(self.proc.pid, None)
+
+    def kill9(self):
+        if self.running:
+            if self.stopped:
+                os.kill(self.proc.pid, signal.SIGCONT)
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self._reap(10)
+        self.stopped = False
+
+    def term(self):
+        if self.running:
+            if self.stopped:
+                os.kill(self.proc.pid, signal.SIGCONT)
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self._reap(30)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+        self.stopped = False
+
+    def pause(self):
+        assert self.running
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.stopped = True
+
+    def resume(self):
+        if self.running and self.stopped:
+            os.kill(self.proc.pid, signal.SIGCONT)
+        self.stopped = False
+
+    def tail(self, n=40):
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return f"--- {self.name} log ---\n" + "\n".join(lines[-n:])
+
+
+class Cluster:
+    def __init__(self, binary, root, pds=3, workers=3):
+        self.binary = Path(binary)
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.pd_raft = [free_port() for _ in range(pds)]
+        self.pd_rpc = [free_port() for _ in range(pds)]
+        self.pd_list = ",".join(f"127.0.0.1:{p}" for p in self.pd_rpc)
+        peers = ",".join(f"{i + 1}=127.0.0.1:{p}"
+                         for i, p in enumerate(self.pd_raft))
+        self.pds = []
+        for i in range(pds):
+            self.pds.append(Proc(binary, f"pd{i + 1}", [
+                "pd", "--node-id", str(i + 1),
+                "--data", str(self.root / f"pd{i + 1}"),
+                "--raft-listen", f"127.0.0.1:{self.pd_raft[i]}",
+                "--rpc-listen", f"127.0.0.1:{self.pd_rpc[i]}",
+                "--pd-peers", peers, *RAFT_ARGS, *PD_ARGS], self.root))
+        self.workers = {}
+        self.worker_rpc = {}
+        for i in range(workers):
+            self.add_worker(i + 1, start=False)
+        self.http_port = free_port()
+        self.gateway = Proc(binary, "gateway", [
+            "gateway", "--pd", self.pd_list,
+            "--http-listen", f"127.0.0.1:{self.http_port}",
+            "--request-timeout", "20s"], self.root)
+        self.api = JsonClient("127.0.0.1", self.http_port, timeout=60)
+
+    def add_worker(self, node_id, start=True):
+        raft, rpc = free_port(), free_port()
+        self.worker_rpc[node_id] = f"127.0.0.1:{rpc}"
+        w = Proc(self.binary, f"worker{node_id}", [
+            "worker", "--node-id", str(node_id),
+            "--data", str(self.root / f"worker{node_id}"),
+            "--raft-listen", f"127.0.0.1:{raft}",
+            "--rpc-listen", f"127.0.0.1:{rpc}",
+            "--pd", self.pd_list, *RAFT_ARGS, *WORKER_ARGS], self.root)
+        self.workers[node_id] = w
+        if start:
+            w.start()
+        return w
+
+    def all_procs(self):
+        return [*self.pds, *self.workers.values(), self.gateway]
+
+    def start(self, timeout=60):
+        for p in self.all_procs():
+            p.start()
+        self.wait_ready(timeout)
+        self.wait_workers(len(self.workers), timeout)
+
+    def stop(self):
+        self.api.close()
+        for p in [self.gateway, *self.workers.values(), *self.pds]:
+            p.term()
+
+    def tails(self):
+        return "\n".join(p.tail() for p in self.all_procs())
+
+    # -- inspection ----------------------------------------------------
+    def catalog(self, timeout=10):
+        out = subprocess.run([str(self.binary), "pd-catalog", self.pd_list],
+                             capture_output=True, timeout=timeout)
+        if out.returncode != 0:
+            return None
+        return json.loads(out.stdout)
+
+    def replica(self, node_id, group, timeout=30):
+        """{id: (vector_crc, payload)} of one replica, or None if it does
+        not answer."""
+        out = subprocess.run([str(self.binary), "replica-dump",
+                              self.worker_rpc[node_id], str(group)],
+                             capture_output=True, timeout=timeout)
+        if out.returncode != 0:
+            return None
+        pts = {}
+        for line in out.stdout.decode().splitlines()[:-1]:
+            o = json.loads(line)
+            pts[o["id"]] = (o["vector_crc"], json.dumps(o["payload"],
+                                                        sort_keys=True))
+        return pts
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                st, _ = self.api.get("/readyz", retry=False, timeout=2)
+                if st == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("gateway not ready\n" + self.tails())
+
+    def wait_workers(self, n, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cat = self.catalog()
+            if cat and sum(1 for x in cat["nodes"] if x["up"]) >= n:
+                return cat
+            time.sleep(0.2)
+        raise AssertionError(f"{n} workers not up\n" + self.tails())
+
+    def shards(self, collection):
+        cat = self.catalog()
+        for c in (cat or {}).get("collections", []):
+            if c["name"] == collection:
+                return c["shards"]
+        return []
+
+    def wait_leaders(self, collection, timeout=60, avoid=()):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sh = self.shards(collection)
+            if sh and all(s["leader"] and s["leader"] not in avoid
+                          for s in sh):
+                return sh
+            time.sleep(0.2)
+        raise AssertionError(f"no leaders for {collection}\n" + self.tails())
+
+    def pd_leader(self, timeout=30):
+        """Index (0-based) of the PD member that answers as leader."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i, port in enumerate(self.pd_rpc):
+                if not self.pds[i].running or self.pds[i].stopped:
+                    continue
+                out = subprocess.run(
+                    [str(self.binary), "pd-catalog", f"127.0.0.1:{port}"],
+                    capture_output=True, timeout=10)
+                if out.returncode == 0:
+                    return i
+            time.sleep(0.2)
+        raise AssertionError("no PD leader\n" + self.tails())
+
+    def converged(self, collection, expect, timeout=60):
+        """Waits until every replica of every shard holds exactly the same
+        points (ids, vector CRCs, payloads) and their union contains every
+        id of expect ({id: vector_crc}); returns the merged view."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            merged = {}
+            ok = True
+            for s in self.shards(collection):
+                views = []
+                for node in s["replicas"]:
+                    v = self.replica(node, s["group"])
+                    if v is None:
+                        ok = False
+                        last = f"replica {node} of {s['group']} unreachable"
+                        break
+                    views.append(v)
+                if not ok:
+                    break
+                if any(v != views[0] for v in views[1:]):
+                    ok = False
+                    sizes = [len(v) for v in views]
+                    last = f"group {s['group']} replicas differ: {sizes}"
+                    break
+                merged.update(views[0])
+            if ok:
+                missing = [i for i, crc in expect.items()
+                           if i not in merged or merged[i][0] != crc]
+                if not missing:
+                    return merged
+                last = f"{len(missing)} acknowledged points missing or " \
+                       f"changed, e.g. {missing[:5]}"
+            time.sleep(0.5)
+        raise AssertionError(f"replicas did not converge: {last}\n" +
+                             self.tails())

@@ -1,0 +1,252 @@
+"""The cluster under faults: real `vectron pd`, `vectron worker` and
+`vectron gateway` processes on loopback (tests/integration/cluster.py).
+
+Every test writes through the gateway with wait=true, records what was
+acknowledged, injects its fault, and then checks, replica by replica
+(`vectron replica-dump`), that every replica of every shard holds the
+same points with the same vector bytes and that no acknowledged write is
+missing. Covered:
+
+* replicated CRUD through the gateway (replication factor 3, two shards);
+* kill -9 of a shard leader's worker during writes: writes resume after
+  the election; after a restart every acknowledged write is everywhere;
+* SIGSTOP of a shard leader's worker past the election timeout, then
+  SIGCONT: no split brain (the old leader's term is stale), nothing
+  acknowledged lost;
+* kill -9 of the PD leader: reads and writes go on; metadata changes
+  (a new collection) work again after the PD re-elects;
+* a worker lost for good with a spare present: the PD restores the
+  replication factor on the spare, which gets every point.
+
+Each test is bounded: fixed numbers of writes and waits with deadlines.
+"""
+
+import random
+import struct
+import threading
+import time
+
+import pytest
+
+from cluster import Cluster
+
+_CRC_TABLE = []
+for _i in range(256):
+    _c = _i
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    _CRC_TABLE.append(_c)
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+DIM = 4
+
+
+def vec(i):
+    # Exactly representable in float32, distinct per id.
+    return [float(i % 1000), float(i // 1000), 0.5, -1.0]
+
+
+def vcrc(i):
+    return crc32c(struct.pack("<4f", *vec(i)))
+
+
+@pytest.fixture
+def cluster(vectron_bin, tmp_path):
+    c = Cluster(vectron_bin, tmp_path / "cluster", pds=3, workers=3)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+def create(c, name, shards=2, rf=3):
+    c.api.ok("PUT", f"/collections/{name}", {
+        "vectors": {"size": DIM, "distance": "Euclid"},
+        "shard_number": shards, "replication_factor": rf})
+    return c.wait_leaders(name)
+
+
+def upsert(c, name, ids, client=None, timeout=30):
+    api = client or c.api
+    st, js = api.put(f"/collections/{name}/points?wait=true", {
+        "points": [{"id": i, "vector": vec(i), "payload": {"n": i}}
+                   for i in ids]}, timeout=timeout)
+    return st == 200 and js and js.get("status") == "ok"
+
+
+class Writer(threading.Thread):
+    """Writes batches of new ids until stopped (or max_batches); records
+    the ids whose batch was acknowledged."""
+
+    def __init__(self, c, name, start_id, batch=20, max_batches=400):
+        super().__init__(daemon=True)
+        self.c, self.name = c, name
+        self.next = start_id
+        self.batch = batch
+        self.max_batches = max_batches
+        self.acked = {}
+        self.failed = 0
+        self.stop_flag = threading.Event()
+        self.client = None
+
+    def run(self):
+        from conftest import JsonClient
+        self.client = JsonClient("127.0.0.1", self.c.http_port, timeout=30)
+        for _ in range(self.max_batches):
+            if self.stop_flag.is_set():
+                break
+            ids = list(range(self.next, self.next + self.batch))
+            self.next += self.batch
+            try:
+                ok = upsert(self.c, self.name, ids, client=self.client)
+            except OSError:
+                ok = False
+            if ok:
+                for i in ids:
+                    self.acked[i] = vcrc(i)
+            else:
+                self.failed += 1
+                time.sleep(0.05)
+        self.client.close()
+
+    def acked_since(self, n):
+        return len(self.acked) > n
+
+
+def wait_progress(w, since, timeout=45):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(w.acked) > since:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"writes did not resume (acked {len(w.acked)}, "
+                         f"failed batches {w.failed})")
+
+
+def test_replicated_crud(cluster):
+    c = cluster
+    shards = create(c, "crud")
+    assert len(shards) == 2
+    for s in shards:
+        assert len(set(s["replicas"])) == 3
+    assert upsert(c, "crud", range(1, 201))
+    res = c.api.ok("POST", "/collections/crud/points/query?consistency=all",
+                   {"query": vec(42), "limit": 3, "with_payload": True})
+    assert res["points"][0]["id"] == 42
+    assert res["points"][0]["payload"] == {"n": 42}
+    assert c.api.ok("POST", "/collections/crud/points/count?consistency=all",
+                    {"exact": True})["count"] == 200
+    got = c.api.ok("POST", "/collections/crud/points",
+                   {"ids": [7, 9999], "with_vector": True})
+    assert [p["id"] for p in got] == [7]
+    assert got[0]["vector"] == vec(7)
+    c.api.ok("POST", "/collections/crud/points/delete?wait=true",
+             {"points": [1, 2, 3]})
+    info = c.api.ok("GET", "/collections/crud")
+    assert info["config"]["params"]["replication_factor"] == 3
+    expect = {i: vcrc(i) for i in range(4, 201)}
+    merged = c.converged("crud", expect)
+    assert set(merged) == set(expect), "deleted points are gone everywhere"
+    assert c.api.ok("DELETE", "/collections/crud") is True
+
+
+def leader_worker(c, name, shard=0):
+    s = c.shards(name)[shard]
+    return s["leader"], s["group"]
+
+
+def test_kill_shard_leader_during_writes(cluster):
+    c = cluster
+    create(c, "k")
+    w = Writer(c, "k", 1)
+    w.start()
+    wait_progress(w, 100)
+    leader, group = leader_worker(c, "k")
+    c.workers[leader].kill9()
+    before = len(w.acked)
+    wait_progress(w, before + 100)  # the group elected another leader
+    c.workers[leader].start()      # the old leader comes back, catches up
+    time.sleep(1.0)
+    w.stop_flag.set()
+    w.join(timeout=60)
+    assert not w.is_alive()
+    c.converged("k", w.acked, timeout=90)
+
+
+def test_sigstop_leader_no_split_brain(cluster):
+    c = cluster
+    create(c, "p", shards=1)
+    w = Writer(c, "p", 1)
+    w.start()
+    wait_progress(w, 60)
+    leader, group = leader_worker(c, "p")
+    c.workers[leader].pause()
+    time.sleep(2.5)  # several election timeouts
+    before = len(w.acked)
+    wait_progress(w, before + 60)  # the majority moved on without it
+    c.workers[leader].resume()
+    time.sleep(1.5)  # the old leader sees the higher term and steps down
+    w.stop_flag.set()
+    w.join(timeout=60)
+    shards = c.wait_leaders("p")
+    leaders = {r["node"] for s in shards for r in s["reports"]
+               if r["role"] == 3 and r["term"] == max(
+                   x["term"] for x in s["reports"])}
+    assert len(leaders) <= 1, f"two leaders in the latest term: {leaders}"
+    c.converged("p", w.acked, timeout=90)
+
+
+def test_pd_leader_loss(cluster):
+    c = cluster
+    create(c, "m", shards=1)
+    assert upsert(c, "m", range(1, 51))
+    i = c.pd_leader()
+    c.pds[i].kill9()
+    # The data path does not need the PD.
+    assert upsert(c, "m", range(51, 101))
+    res = c.api.ok("POST", "/collections/m/points/count", {})
+    assert res["count"] >= 50
+    # Metadata changes work again once the other two elect a leader.
+    deadline = time.monotonic() + 60
+    while True:
+        st, js = c.api.put("/collections/after", {
+            "vectors": {"size": DIM, "distance": "Euclid"},
+            "replication_factor": 3}, timeout=30)
+        if st == 200:
+            break
+        assert time.monotonic() < deadline, f"create after PD loss: {js}"
+        time.sleep(0.5)
+    c.wait_leaders("after")
+    assert upsert(c, "after", [1, 2, 3])
+    c.pds[i].start()
+    c.converged("m", {i: vcrc(i) for i in range(1, 101)}, timeout=60)
+
+
+def test_worker_lost_spare_restores_replication(cluster):
+    c = cluster
+    c.add_worker(4)
+    c.wait_workers(4)
+    shards = create(c, "r", shards=2)
+    assert upsert(c, "r", range(1, 301))
+    # Lose a worker that holds replicas (every worker but the spare may).
+    victim = next(n for n in shards[0]["replicas"] if n != 4)
+    c.workers[victim].kill9()
+    deadline = time.monotonic() + 90
+    while True:
+        sh = c.shards("r")
+        if sh and all(victim not in s["replicas"] and
+                      len(s["replicas"]) == 3 for s in sh):
+            break
+        assert time.monotonic() < deadline, \
+            f"replication not restored: {sh}\n" + c.tails()
+        time.sleep(0.5)
+    assert any(4 in s["replicas"] for s in c.shards("r"))
+    c.converged("r", {i: vcrc(i) for i in range(1, 301)}, timeout=90)
