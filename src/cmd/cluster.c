@@ -215,12 +215,21 @@ int vx_worker_main(int argc, char **argv)
     if ((rc = vx_proc_data_dir(cfg.data, &lock_fd, &err)) ||
         (rc = vx_proc_raft_node(&cfg, &node, &err)))
         goto out;
+    /* The address the others reach: the listen host with the real port
+     * (filled in once the RPC server is bound; the host reads it when it
+     * writes a snapshot manifest). */
+    char rpc_addr[VXR_ADDRESS_MAX];
+    snprintf(rpc_addr, sizeof rpc_addr, "%s", cfg.rpc_listen);
+    if ((rc = rpc_client_start(NULL, &rpc, &err)))
+        goto out;
     host_options ho = {.data_dir = cfg.data,
                        .node = node,
                        .member_id = cfg.node_id,
                        .fatal = vx_proc_fatal,
                        .checkpoint_interval_ms =
-                           (unsigned)cfg.index_checkpoint_interval_ms};
+                           (unsigned)cfg.index_checkpoint_interval_ms,
+                       .rpc = rpc,
+                       .rpc_address = rpc_addr};
     store_options_default(&ho.store);
     ho.store.map_size = (size_t)cfg.store_map_size;
     ho.store.sync = (store_sync_mode)cfg.store_sync;
@@ -235,11 +244,8 @@ int vx_worker_main(int argc, char **argv)
                              .threads = 16,
                              .handler = wk_service_handle,
                              .ctx = &svc};
-    if ((rc = rpc_server_start(&ro, &server, &err)) ||
-        (rc = rpc_client_start(NULL, &rpc, &err)))
+    if ((rc = rpc_server_start(&ro, &server, &err)))
         goto out;
-    /* The address the others reach: the listen host with the real port. */
-    char rpc_addr[VXR_ADDRESS_MAX];
     const char *colon = strrchr(cfg.rpc_listen, ':');
     snprintf(rpc_addr, sizeof rpc_addr, "%.*s:%u",
              (int)(colon ? colon - cfg.rpc_listen : 0), cfg.rpc_listen,
@@ -270,8 +276,8 @@ out:
     }
     wk_agent_stop(agent);
     rpc_server_stop(server);
+    host_close(hst); /* before the client: store copiers use it */
     rpc_client_stop(rpc);
-    host_close(hst);
     vxr_node_stop(node);
     vx_serve_config_close(&cfg);
     if (lock_fd >= 0)

@@ -17,6 +17,7 @@ int vx_worker_main(int argc, char **argv);
 int vx_gateway_main(int argc, char **argv);
 int vx_replica_dump_main(int argc, char **argv);
 int vx_pd_catalog_main(int argc, char **argv);
+int vx_replica_write_main(int argc, char **argv);
 
 static void usage(FILE *out)
 {
@@ -31,6 +32,7 @@ static void usage(FILE *out)
             "  gateway      run a cluster gateway (the REST API)\n"
             "  replica-dump list the points of one shard replica (JSON)\n"
             "  pd-catalog   print the Placement Driver's catalog (JSON)\n"
+            "  replica-write  write one point to one replica (fault tests)\n"
             "  config-doc   print docs/config.md (the knob table as Markdown)\n"
             "  version      print the version\n"
             "\n"
@@ -56,6 +58,8 @@ int main(int argc, char **argv)
         return vx_replica_dump_main(argc - 1, argv + 1);
     if (strcmp(cmd, "pd-catalog") == 0)
         return vx_pd_catalog_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "replica-write") == 0)
+        return vx_replica_write_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("vectron %s\n", VECTRON_VERSION);
         return 0;

@@ -6,6 +6,11 @@
  * the last heartbeat) and every collection's shards with their replicas,
  * leader and conf_epoch.
  *
+ * `vectron replica-write WORKER-RPC-ADDRESS GROUP ID DIM` writes one point
+ * (id ID, every component equal to ID) straight to one replica with
+ * wait=true and exits 0 only if that replica acknowledged it: the fault
+ * tests check that a partitioned minority acknowledges nothing.
+ *
  * `vectron replica-dump WORKER-RPC-ADDRESS GROUP`: lists the
  * points that one replica of a shard group holds, read from that replica
  * alone (eventual consistency, no routing), one JSON object per line:
@@ -22,12 +27,76 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "shard/shard.h"
 #include "proto/vectron.pb-c.h"
 #include "rpc/methods.h"
 #include "rpc/rpc.h"
 
 int vx_replica_dump_main(int argc, char **argv);
 int vx_pd_catalog_main(int argc, char **argv);
+int vx_replica_write_main(int argc, char **argv);
+
+int vx_replica_write_main(int argc, char **argv)
+{
+    rpc_client *c = NULL;
+    vectron_error err = {0};
+    char *e1 = NULL, *e2 = NULL, *e3 = NULL;
+    if (argc != 5) {
+        fprintf(stderr, "usage: vectron replica-write WORKER-RPC-ADDRESS "
+                        "GROUP ID DIM\n");
+        return 2;
+    }
+    uint64_t group = strtoull(argv[2], &e1, 10);
+    uint64_t id = strtoull(argv[3], &e2, 10);
+    unsigned long dim = strtoul(argv[4], &e3, 10);
+    if (*e1 || *e2 || *e3 || !group || !dim || dim > 65536) {
+        fprintf(stderr, "vectron replica-write: bad arguments\n");
+        return 2;
+    }
+    float *v = calloc(dim, sizeof *v);
+    shard_cmd cmd;
+    const uint8_t *b;
+    size_t bl;
+    point_id pid = {.num = id};
+    shard_cmd_init(&cmd);
+    for (unsigned long i = 0; v && i < dim; i++)
+        v[i] = (float)id;
+    if (v)
+        shard_cmd_upsert(&cmd, &pid, v, (uint32_t)dim, NULL, 0);
+    int rc = !v ? vx_err(&err, VECTRON_NOMEM, "out of memory")
+                : shard_cmd_finish(&cmd, &b, &bl, &err);
+    if (!rc)
+        rc = rpc_client_start(NULL, &c, &err);
+    if (!rc) {
+        Vectron__ShardWriteRequest rq = VECTRON__SHARD_WRITE_REQUEST__INIT;
+        rq.group = group;
+        rq.command.data = (uint8_t *)b;
+        rq.command.len = bl;
+        rq.wait = 1;
+        size_t n = vectron__shard_write_request__get_packed_size(&rq);
+        uint8_t *buf = malloc(n);
+        rpc_result res;
+        if (!buf) {
+            rc = vx_err(&err, VECTRON_NOMEM, "out of memory");
+        } else {
+            vectron__shard_write_request__pack(&rq, buf);
+            rc = rpc_call(c, argv[1], RPC_SHARD_WRITE, buf, n, 5000, &res,
+                          &err);
+            if (!rc)
+                rpc_result_free(&res);
+            free(buf);
+        }
+        rpc_client_stop(c);
+    }
+    shard_cmd_close(&cmd);
+    free(v);
+    if (rc) {
+        fprintf(stderr, "vectron replica-write: %s\n", err.msg);
+        return 1;
+    }
+    printf("acknowledged\n");
+    return 0;
+}
 
 int vx_pd_catalog_main(int argc, char **argv)
 {

@@ -29,15 +29,19 @@
 
 /* Shard snapshot manifest: docs/formats/shard-snapshot.md. */
 #define MANIFEST_MAGIC 0x4d535856u /* "VXSM" */
-#define MANIFEST_VERSION 1
-#define MANIFEST_SIZE 40
+#define MANIFEST_VERSION 2
+#define MANIFEST_V1_SIZE 40
+#define MANIFEST_FIXED 37 /* the v1 fields + the source address length */
 
 /* Saves s's graph if it applied writes since its last checkpoint. */
 static void checkpoint_one(host_shard *s)
 {
+    pthread_rwlock_rdlock(&s->swap);
     uint64_t applied = shard_applied_index(s->sh);
-    if (applied == s->checkpointed)
+    if (applied == s->checkpointed) {
+        pthread_rwlock_unlock(&s->swap);
         return;
+    }
     vectron_error err = {0};
     size_t n = 0;
     if (shard_checkpoint(s->sh, &n, &err) == 0) {
@@ -49,6 +53,7 @@ static void checkpoint_one(host_shard *s)
         vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " %s", s->group,
                err.msg);
     }
+    pthread_rwlock_unlock(&s->swap);
 }
 
 static void *checkpoint_main(void *arg)
@@ -90,10 +95,9 @@ static void *checkpoint_main(void *arg)
 
 /* ------------------------------------------------------------- the fsm */
 
-static void fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len,
-                      int64_t *result)
+void host_apply_entry(host_shard *s, uint64_t index, const void *buf,
+                      size_t len, int64_t *result)
 {
-    host_shard *s = ctx;
     vectron_error err = {0};
     int rc = shard_apply(s->sh, index, buf, len, &err);
     if (rc == VECTRON_INVALID || rc == VECTRON_DIMENSION) {
@@ -113,6 +117,19 @@ static void fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len,
     }
 }
 
+static void fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len,
+                      int64_t *result)
+{
+    host_shard *s = ctx;
+    *result = 0;
+    pthread_mutex_lock(&s->apply_mu);
+    if (s->behind)
+        hc_defer(s, index, buf, len); /* a store copy is on its way */
+    else
+        host_apply_entry(s, index, buf, len, result);
+    pthread_mutex_unlock(&s->apply_mu);
+}
+
 static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len,
                         vectron_error *err)
 {
@@ -120,6 +137,16 @@ static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len,
     store *st = shard_store(s->sh);
     uint64_t applied, count;
     int rc;
+    /* While catching up from a store copy, the committed entries since
+     * the last snapshot live only in the log and in memory: no snapshot
+     * (libraft would drop that log) until the copy is in. */
+    pthread_mutex_lock(&s->apply_mu);
+    uint64_t behind = s->behind;
+    pthread_mutex_unlock(&s->apply_mu);
+    if (behind)
+        return vx_err(err, VECTRON_UNAVAILABLE,
+                      "shard group %" PRIu64 ": no snapshot while catching up",
+                      s->group);
     /* libraft drops the log up to index once this returns: the store must
      * be durable first (DESIGN section 8). */
     if ((rc = store_sync(st, err)) ||
@@ -127,7 +154,12 @@ static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len,
         (rc = store_count(st, NULL, &count, err)))
         return vx_err_wrap(err, rc, "shard group %" PRIu64 " snapshot",
                            s->group);
-    uint8_t *m = vx_calloc(1, MANIFEST_SIZE);
+    const char *src = s->h->o.rpc_address ? s->h->o.rpc_address : "";
+    size_t al = strlen(src);
+    if (al >= PD_ADDR_MAX)
+        al = 0;
+    size_t mlen = MANIFEST_FIXED + al + 4;
+    uint8_t *m = vx_calloc(1, mlen);
     if (!m)
         return vx_err(err, VECTRON_NOMEM, "snapshot manifest");
     vx_put_u32(m, MANIFEST_MAGIC);
@@ -136,9 +168,11 @@ static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len,
     vx_put_u64(m + 16, index);
     vx_put_u64(m + 24, applied);
     vx_put_u32(m + 32, (uint32_t)(count > UINT32_MAX ? UINT32_MAX : count));
-    vx_put_u32(m + 36, vx_crc32c(0, m, 36));
+    m[36] = (uint8_t)al;
+    memcpy(m + MANIFEST_FIXED, src, al);
+    vx_put_u32(m + mlen - 4, vx_crc32c(0, m, mlen - 4));
     *buf = m;
-    *len = MANIFEST_SIZE;
+    *len = mlen;
     return 0;
 }
 
@@ -147,16 +181,32 @@ static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len,
 {
     host_shard *s = ctx;
     const uint8_t *m = buf;
+    char source[PD_ADDR_MAX] = "";
     (void)index;
-    if (len != MANIFEST_SIZE || vx_get_u32(m) != MANIFEST_MAGIC ||
-        vx_crc32c(0, m, 36) != vx_get_u32(m + 36))
+    if (len < MANIFEST_V1_SIZE || vx_get_u32(m) != MANIFEST_MAGIC)
         return vx_err(err, VECTRON_CORRUPT,
                       "shard group %" PRIu64 ": bad snapshot manifest",
                       s->group);
-    if (m[4] != MANIFEST_VERSION)
+    if (m[4] == 1) {
+        if (len != MANIFEST_V1_SIZE || vx_crc32c(0, m, 36) != vx_get_u32(m + 36))
+            return vx_err(err, VECTRON_CORRUPT,
+                          "shard group %" PRIu64 ": bad snapshot manifest",
+                          s->group);
+    } else if (m[4] == MANIFEST_VERSION) {
+        size_t al = m[36];
+        if (al >= PD_ADDR_MAX || len != MANIFEST_FIXED + al + 4 ||
+            vx_crc32c(0, m, len - 4) != vx_get_u32(m + len - 4) ||
+            memchr(m + MANIFEST_FIXED, 0, al))
+            return vx_err(err, VECTRON_CORRUPT,
+                          "shard group %" PRIu64 ": bad snapshot manifest",
+                          s->group);
+        memcpy(source, m + MANIFEST_FIXED, al);
+        source[al] = '\0';
+    } else {
         return vx_err(err, VECTRON_UNSUPPORTED,
                       "shard group %" PRIu64 ": manifest version %u", s->group,
                       m[4]);
+    }
     uint64_t group = vx_get_u64(m + 8), applied = vx_get_u64(m + 24);
     if (group != s->group)
         return vx_err(err, VECTRON_CORRUPT,
@@ -165,12 +215,8 @@ static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len,
     uint64_t have = shard_applied_index(s->sh);
     if (have < applied)
         /* The data the snapshot stands for is not in the local store: it
-         * must be copied from the replica that took it. */
-        return vx_err(err, VECTRON_UNSUPPORTED,
-                      "shard group %" PRIu64 ": the store is at index %" PRIu64
-                      " but the snapshot needs %" PRIu64
-                      "; installing a store from a peer is not supported yet",
-                      s->group, have, applied);
+         * is copied from the replica that took the snapshot. */
+        return hc_restore_behind(s, applied, source, err);
     return 0;
 }
 
@@ -191,6 +237,7 @@ int host_open(const host_options *o, host **out, vectron_error *err)
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     pthread_cond_init(&h->cv_stop, NULL);
+    pthread_mutex_init(&h->copies_mu, NULL);
     if (o->checkpoint_interval_ms) {
         int rc = pthread_create(&h->checkpointer, NULL, checkpoint_main, h);
         if (rc) {
@@ -203,6 +250,7 @@ int host_open(const host_options *o, host **out, vectron_error *err)
         }
         h->have_checkpointer = 1;
     }
+    hc_gc(h);
     *out = h;
     return 0;
 }
@@ -242,7 +290,10 @@ void host_close_group(vxr_node *node, uint64_t group)
 
 static void free_shard(host_shard *s)
 {
+    hc_shard_close(s);
     shard_close(s->sh);
+    pthread_rwlock_destroy(&s->swap);
+    pthread_mutex_destroy(&s->apply_mu);
     vx_free(s);
 }
 
@@ -274,6 +325,8 @@ void host_close(host *h)
         free_shard(s);
         s = next;
     }
+    hc_close(h);
+    pthread_mutex_destroy(&h->copies_mu);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     pthread_cond_destroy(&h->cv_stop);
@@ -404,12 +457,15 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
         sp.index.ef_construction = c->p.ef_construction;
     sp.index.seed = group;
     sp.store = h->o.store;
+    s->params = sp;
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((rc = shard_open(s->dir, &sp, &s->sh, err))) {
         vx_free(s);
         return rc;
     }
+    pthread_rwlock_init(&s->swap, NULL);
+    pthread_mutex_init(&s->apply_mu, NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
 
     char addr[VXR_ADDRESS_MAX];
@@ -427,8 +483,7 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
     if (members && n == 0)
         gp.members = NULL;
     if ((rc = vxr_group_create(h->o.node, &gp, err))) {
-        shard_close(s->sh);
-        vx_free(s);
+        free_shard(s);
         return rc;
     }
     pthread_mutex_lock(&h->mu);
@@ -507,9 +562,11 @@ int host_report_of(host *h, uint64_t group, host_report *out,
         out->commit_index = gi.commit_index;
         out->leader_id = gi.leader_id;
     }
+    pthread_rwlock_rdlock(&s->swap);
     out->applied_index = shard_applied_index(s->sh);
     out->pending = shard_pending(s->sh);
     store_count(shard_store(s->sh), NULL, &out->points, NULL);
+    pthread_rwlock_unlock(&s->swap);
     snprintf(path, sizeof path, "%s/data.mdb", s->dir);
     if (stat(path, &st) == 0)
         out->bytes = (uint64_t)st.st_blocks * 512u;
@@ -550,7 +607,7 @@ static int rm_one(const char *path, const struct stat *st, int flag,
     return 0;
 }
 
-static void remove_tree(const char *dir)
+void host_remove_tree(const char *dir)
 {
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -585,9 +642,9 @@ int host_remove_replica(host *h, uint64_t group, vectron_error *err)
     }
     char dir[PATH_MAX];
     shard_dir(h, group, dir, sizeof dir);
-    remove_tree(dir);
+    host_remove_tree(dir);
     raft_dir(h, group, dir, sizeof dir);
-    remove_tree(dir);
+    host_remove_tree(dir);
     return 0;
 }
 
@@ -619,7 +676,7 @@ static void gc_dir(host *h, const char *sub, const pd_collection *cols,
         char path[PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         vx_log(VECTRON_LOG_INFO, LOG, "removing leftover shard data %s", path);
-        remove_tree(path);
+        host_remove_tree(path);
     }
     closedir(d);
 }

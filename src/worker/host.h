@@ -49,6 +49,12 @@ typedef struct host_options {
      * (shard_checkpoint), and host_close saves them once more; 0: never
      * (every restart rebuilds the graphs from the stores). */
     unsigned checkpoint_interval_ms;
+    /* Cluster (both NULL in `vectron serve`): the RPC client a replica
+     * uses to copy a store from a peer when it must install a snapshot its
+     * store is behind, and this node's RPC address, written into the
+     * snapshot manifests it takes so that others copy from it. */
+    struct rpc_client *rpc;
+    const char *rpc_address;
 } host_options;
 
 /* Starts the checkpoint thread when o->checkpoint_interval_ms is set.
@@ -92,6 +98,10 @@ void host_close_group(vxr_node *node, uint64_t group);
 host_shard *host_acquire(host *h, uint64_t group_id);
 void host_release(host_shard *s);
 
+/* The replica's shard, for code that runs on the Raft loop thread (which
+ * alone may replace it, after copying a store from a peer); other threads
+ * use the host_shard_* functions, which hold it safely. NULL for a remote
+ * shard. */
 shard *host_shard_shard(host_shard *s);
 uint64_t host_shard_group(const host_shard *s);
 uint32_t host_shard_dim(const host_shard *s); /* the vectors' dimension */
@@ -183,6 +193,23 @@ int host_shard_scan(host_shard *s, const gw_filter *filter,
 /* Counts the points of shard s matching filter (NULL: all). */
 int host_shard_count(host_shard *s, const gw_filter *filter, uint64_t *out,
                      vectron_error *err);
+
+/* Serving a store copy to a peer (the control service's store-copy
+ * method): host_copy_begin makes a consistent copy of replica group's
+ * store (blocking: an RPC pool thread) and returns its id, size and
+ * applied index; host_copy_read reads up to max bytes at offset into buf
+ * (*total: the copy's size; *last when it reaches the end, which also
+ * deletes the copy). Copies
+ * not read for 10 minutes are deleted. Errors: NOT_FOUND (no such replica
+ * or copy), IO, NOMEM. */
+int host_copy_begin(host *h, uint64_t group, uint64_t *id, uint64_t *size,
+                    uint64_t *applied, vectron_error *err);
+int host_copy_read(host *h, uint64_t id, uint64_t offset, uint8_t *buf,
+                   size_t max, size_t *n, uint64_t *total, int *last,
+                   vectron_error *err);
+
+/* The applied Raft index of a local replica's store (0 for a remote one). */
+uint64_t host_shard_applied(host_shard *s);
 
 /* ---- a gateway's remote view (host_remote.c) ---------------------------
  *

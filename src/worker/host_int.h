@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "pd/catalog.h"
 #include "worker/host.h"
@@ -38,6 +39,28 @@ struct host_shard {
     uint64_t checkpointed; /* applied index at the last checkpoint; only
                               the checkpoint thread (then host_close) */
     char dir[PATH_MAX];
+    /* The shard's parameters, to open a copied store (host_copy.c). */
+    shard_params params;
+    /* Readers of sh (other threads) hold it shared; restoring a store
+     * copied from a peer swaps sh under it exclusively. */
+    pthread_rwlock_t swap;
+    /* Catching up from a store copy (host_copy.c). A snapshot restore
+     * whose store index is ahead of the local store sets `behind` to that
+     * index and starts the copier thread; until the copy is swapped in,
+     * committed entries are kept in `deferred` (they are in the Raft log
+     * too) and reads answer UNAVAILABLE (`stale`). apply_mu serialises
+     * the FSM's apply (loop thread) with the copier's swap. */
+    pthread_mutex_t apply_mu;
+    uint64_t behind;        /* under apply_mu; 0: current */
+    atomic_int stale;       /* readers: behind != 0 */
+    struct hc_entry *deferred, *deferred_tail; /* under apply_mu */
+    size_t deferred_bytes;
+    pthread_t copier;
+    int have_copier;        /* under apply_mu */
+    atomic_int copying;     /* the copier thread runs */
+    atomic_int copy_cancel; /* closing: the copier stops */
+    uint64_t copy_started;  /* monotonic s of the last start (retries) */
+    char copy_source[PD_ADDR_MAX];
     /* A remote replica set (a gateway's view: host_remote.c). */
     int remote;
     hr_route rt;          /* the group's route when acquired */
@@ -57,7 +80,39 @@ struct host {
     int stop;
     pthread_cond_t cv_stop;
     hr_state *remote; /* non-NULL: a gateway's remote view */
+    /* Store copies this node serves to peers (host_copy.c). */
+    pthread_mutex_t copies_mu;
+    struct hc_copy *copies;
+    uint64_t next_copy;
 };
+
+/* ---- store copies between replicas (host_copy.c) ------------------------ */
+
+/* Restore of a snapshot whose store index `need` is ahead of the local
+ * store (loop thread): enters catch-up (see host_shard.behind) and starts
+ * copying the store from `source` (an RPC address). Errors: UNSUPPORTED
+ * (no source known, or no RPC client: `vectron serve`). */
+int hc_restore_behind(host_shard *s, uint64_t need, const char *source,
+                      vectron_error *err);
+
+/* Keeps a committed entry for after the swap (apply_mu held); restarts a
+ * failed copy (at most once a second). */
+void hc_defer(host_shard *s, uint64_t index, const void *buf, size_t len);
+
+/* Applies one committed entry to s->sh (apply_mu held). */
+void host_apply_entry(host_shard *s, uint64_t index, const void *buf,
+                      size_t len, int64_t *result);
+
+/* Joins a copier thread and removes a leftover incoming copy (closing). */
+void hc_shard_close(host_shard *s);
+
+/* Removes every copy a previous run left in <data>/copies (open). */
+void hc_gc(host *h);
+
+/* Frees the served copies (close). */
+void hc_close(host *h);
+
+void host_remove_tree(const char *dir);
 
 /* ---- remote side (host_remote.c) ---------------------------------------- */
 

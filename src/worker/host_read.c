@@ -6,6 +6,7 @@
  *
  * Threading: any thread; each call uses its own LMDB read transaction.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -263,11 +264,18 @@ static int plan(store *st, store_read *rd, const gw_filter *f, uint64_t **allow,
 
 /* --------------------------------------------------------------- search */
 
-int host_shard_search(host_shard *s, const host_search *rq, shard_hit *out,
-                      size_t *n_out, vectron_error *err)
+/* A replica catching up from a store copy cannot answer reads. */
+static int stale_err(const host_shard *s, vectron_error *err)
 {
-    if (s->remote)
-        return hr_search(s, rq, out, n_out, err);
+    return vx_err(err, VECTRON_UNAVAILABLE,
+                  "group %" PRIu64 ": this replica is catching up (copying "
+                  "the store from a peer)",
+                  s->group);
+}
+
+static int local_search(host_shard *s, const host_search *rq, shard_hit *out,
+                        size_t *n_out, vectron_error *err)
+{
     shard *sh = host_shard_shard(s);
     store *st = shard_store(sh);
     store_read *rd = NULL;
@@ -310,6 +318,19 @@ out:
     return rc;
 }
 
+int host_shard_search(host_shard *s, const host_search *rq, shard_hit *out,
+                      size_t *n_out, vectron_error *err)
+{
+    if (s->remote)
+        return hr_search(s, rq, out, n_out, err);
+    if (atomic_load(&s->stale))
+        return stale_err(s, err);
+    pthread_rwlock_rdlock(&s->swap);
+    int rc = local_search(s, rq, out, n_out, err);
+    pthread_rwlock_unlock(&s->swap);
+    return rc;
+}
+
 /* ----------------------------------------------------------- scan/count */
 
 typedef struct scan_ctx {
@@ -332,22 +353,32 @@ static int scan_one(void *arg, const store_point_view *p, vectron_error *err)
     return c->fn(c->arg, p, err);
 }
 
+static int local_scan(host_shard *s, const gw_filter *filter,
+                      const point_id *from, store_point_fn fn, void *arg,
+                      vectron_error *err)
+{
+    store *st = shard_store(host_shard_shard(s));
+    scan_ctx c = {.filter = filter, .fn = fn, .arg = arg};
+    return store_scan(st, NULL, from, SIZE_MAX, scan_one, &c, NULL, NULL, err);
+}
+
 int host_shard_scan(host_shard *s, const gw_filter *filter,
                     const point_id *from, store_point_fn fn, void *arg,
                     vectron_error *err)
 {
     if (s->remote)
         return hr_scan(s, filter, from, fn, arg, err);
-    store *st = shard_store(host_shard_shard(s));
-    scan_ctx c = {.filter = filter, .fn = fn, .arg = arg};
-    return store_scan(st, NULL, from, SIZE_MAX, scan_one, &c, NULL, NULL, err);
+    if (atomic_load(&s->stale))
+        return stale_err(s, err);
+    pthread_rwlock_rdlock(&s->swap);
+    int rc = local_scan(s, filter, from, fn, arg, err);
+    pthread_rwlock_unlock(&s->swap);
+    return rc;
 }
 
-int host_shard_count(host_shard *s, const gw_filter *filter, uint64_t *out,
-                     vectron_error *err)
+static int local_count(host_shard *s, const gw_filter *filter, uint64_t *out,
+                       vectron_error *err)
 {
-    if (s->remote)
-        return hr_count(s, filter, out, err);
     store *st = shard_store(host_shard_shard(s));
     if (!filter)
         return store_count(st, NULL, out, err);
@@ -358,12 +389,36 @@ int host_shard_count(host_shard *s, const gw_filter *filter, uint64_t *out,
     return rc;
 }
 
+int host_shard_count(host_shard *s, const gw_filter *filter, uint64_t *out,
+                     vectron_error *err)
+{
+    if (s->remote)
+        return hr_count(s, filter, out, err);
+    if (atomic_load(&s->stale))
+        return stale_err(s, err);
+    pthread_rwlock_rdlock(&s->swap);
+    int rc = local_count(s, filter, out, err);
+    pthread_rwlock_unlock(&s->swap);
+    return rc;
+}
+
+static int local_get(host_shard *s, const point_id *id, store_point *out,
+                     vectron_error *err)
+{
+    return store_get(shard_store(host_shard_shard(s)), NULL, id, out, err);
+}
+
 int host_shard_get(host_shard *s, const point_id *id, store_point *out,
                    vectron_error *err)
 {
     if (s->remote)
         return hr_get(s, id, out, err);
-    return store_get(shard_store(host_shard_shard(s)), NULL, id, out, err);
+    if (atomic_load(&s->stale))
+        return stale_err(s, err);
+    pthread_rwlock_rdlock(&s->swap);
+    int rc = local_get(s, id, out, err);
+    pthread_rwlock_unlock(&s->swap);
+    return rc;
 }
 
 /* Points indexed under a field: its whole range in the index. */
@@ -388,11 +443,9 @@ static uint64_t field_points(store *st, const store_index_def *d)
     return n;
 }
 
-int host_shard_info_of(host_shard *s, int index_points, host_shard_info *out,
-                       vectron_error *err)
+static int local_info(host_shard *s, int index_points, host_shard_info *out,
+                      vectron_error *err)
 {
-    if (s->remote)
-        return hr_info(s, index_points, out, err);
     shard *sh = host_shard_shard(s);
     store *st = shard_store(sh);
     store_index_def *defs = NULL;
@@ -424,10 +477,33 @@ int host_shard_info_of(host_shard *s, int index_points, host_shard_info *out,
     return 0;
 }
 
+int host_shard_info_of(host_shard *s, int index_points, host_shard_info *out,
+                       vectron_error *err)
+{
+    if (s->remote)
+        return hr_info(s, index_points, out, err);
+    if (atomic_load(&s->stale))
+        return stale_err(s, err);
+    pthread_rwlock_rdlock(&s->swap);
+    int rc = local_info(s, index_points, out, err);
+    pthread_rwlock_unlock(&s->swap);
+    return rc;
+}
+
 void host_shard_info_clear(host_shard_info *info)
 {
     for (size_t i = 0; i < info->n_indexes; i++)
         vx_free(info->indexes[i].field);
     vx_free(info->indexes);
     memset(info, 0, sizeof *info);
+}
+
+uint64_t host_shard_applied(host_shard *s)
+{
+    if (s->remote)
+        return 0;
+    pthread_rwlock_rdlock(&s->swap);
+    uint64_t a = shard_applied_index(s->sh);
+    pthread_rwlock_unlock(&s->swap);
+    return a;
 }

@@ -483,11 +483,19 @@ static int read_call(host_shard *s, uint16_t method,
             }
             continue;
         }
-        if (rc != VECTRON_UNAVAILABLE && rc != VECTRON_NOT_FOUND &&
-            rc != VECTRON_TIMEOUT)
+        if (rc != VECTRON_UNAVAILABLE && rc != VECTRON_TIMEOUT)
             return rc; /* the replica answered: a real error */
     }
     host_remote_refresh(s->h, NULL); /* the routing may be stale */
+    /* Never NOT_FOUND here: for a point lookup it would read as "no such
+     * point". */
+    if (rc == VECTRON_NOT_FOUND || rc == VECTRON_NOT_LEADER) {
+        char last[VECTRON_ERROR_MSG_SIZE];
+        snprintf(last, sizeof last, "%s", err ? err->msg : "");
+        rc = vx_err(err, VECTRON_UNAVAILABLE,
+                    "group %" PRIu64 ": no replica could answer (%.180s)",
+                    s->group, last);
+    }
     return rc;
 }
 

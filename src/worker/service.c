@@ -65,7 +65,9 @@ static void reply_err(rpc_request *rq, int code, const vectron_error *err)
     rpc_reply_error(rq, code, err && err->msg[0] ? err->msg : NULL);
 }
 
-/* Pins the replica of group; NULL (NOT_FOUND answered) when not hosted. */
+/* Pins the replica of group; NULL when not hosted, answered UNAVAILABLE
+ * (never NOT_FOUND, which a point lookup would take for "no such
+ * point"): the caller tries another replica. */
 static host_shard *pin(wk_service *svc, rpc_request *rq, uint64_t group)
 {
     host_shard *s = host_acquire(svc->host, group);
@@ -73,7 +75,7 @@ static host_shard *pin(wk_service *svc, rpc_request *rq, uint64_t group)
         char msg[96];
         snprintf(msg, sizeof msg, "group %" PRIu64 " is not hosted here",
                  group);
-        rpc_reply_error(rq, VECTRON_NOT_FOUND, msg);
+        rpc_reply_error(rq, VECTRON_UNAVAILABLE, msg);
     }
     return s;
 }
@@ -112,7 +114,7 @@ static int read_point(wk_service *svc, rpc_request *rq, host_shard *s,
             return -1;
         }
     } else if (consistency == 2) {
-        uint64_t applied = shard_applied_index(host_shard_shard(s));
+        uint64_t applied = host_shard_applied(s);
         if (applied < min_applied) {
             char msg[128];
             snprintf(msg, sizeof msg,
@@ -258,7 +260,7 @@ static void do_search(wk_service *svc, rpc_request *rq, const uint8_t *req,
     Vectron__ShardSearchResponse r = VECTRON__SHARD_SEARCH_RESPONSE__INIT;
     r.n_hits = n;
     r.hits = hp;
-    r.applied_index = shard_applied_index(host_shard_shard(s));
+    r.applied_index = host_shard_applied(s);
     reply_msg(rq, &r.base);
 out:
     vx_free(hits);
@@ -384,7 +386,6 @@ static void do_get(wk_service *svc, rpc_request *rq, const uint8_t *req,
         rpc_reply_error(rq, VECTRON_NOMEM, "out of memory");
         goto out;
     }
-    store *st = shard_store(host_shard_shard(s));
     for (size_t i = 0; i < m->n_ids; i++) {
         point_id id;
         if (pid_from(m->ids[i], &id, &err)) {
@@ -392,7 +393,7 @@ static void do_get(wk_service *svc, rpc_request *rq, const uint8_t *req,
             goto out;
         }
         store_point *p = &l.owned[l.n];
-        int rc = store_get(st, NULL, &id, p, &err);
+        int rc = host_shard_get(s, &id, p, &err);
         if (rc == VECTRON_NOT_FOUND)
             continue;
         if (rc || list_add(&l, &p->id, p->vector, p->dim, p->payload,
@@ -409,7 +410,7 @@ static void do_get(wk_service *svc, rpc_request *rq, const uint8_t *req,
     Vectron__ShardGetResponse r = VECTRON__SHARD_GET_RESPONSE__INIT;
     r.n_points = l.n;
     r.points = l.ptrs;
-    r.applied_index = shard_applied_index(host_shard_shard(s));
+    r.applied_index = host_shard_applied(s);
     reply_msg(rq, &r.base);
 out:
     list_free(&l);
@@ -488,7 +489,7 @@ static void do_scan(wk_service *svc, rpc_request *rq, const uint8_t *req,
         r.next = &next;
         r.has_next = 1;
     }
-    r.applied_index = shard_applied_index(host_shard_shard(s));
+    r.applied_index = host_shard_applied(s);
     reply_msg(rq, &r.base);
 out:
     list_free(&l);
@@ -517,7 +518,7 @@ static void do_count(wk_service *svc, rpc_request *rq, const uint8_t *req,
     }
     Vectron__ShardCountResponse r = VECTRON__SHARD_COUNT_RESPONSE__INIT;
     r.count = count;
-    r.applied_index = shard_applied_index(host_shard_shard(s));
+    r.applied_index = host_shard_applied(s);
     reply_msg(rq, &r.base);
 out:
     gw_filter_free(filter);
@@ -693,6 +694,47 @@ out:
     vectron__transfer_leader_request__free_unpacked(m, NULL);
 }
 
+static void do_store_copy(wk_service *svc, rpc_request *rq,
+                          const uint8_t *req, size_t len)
+{
+    DECODE(Vectron__StoreCopyRequest, vectron__store_copy_request);
+    vectron_error err = {0};
+    uint64_t id = m->copy_id, size = 0, applied = 0;
+    uint8_t *buf = vx_malloc(1u << 20);
+    size_t n = 0;
+    int last = 0, rc = 0;
+    if (!buf) {
+        rpc_reply_error(rq, VECTRON_NOMEM, "out of memory");
+        goto out;
+    }
+    if (id == 0) {
+        if (m->offset != 0) {
+            rpc_reply_error(rq, VECTRON_INVALID, "a new copy starts at 0");
+            goto out;
+        }
+        rc = host_copy_begin(svc->host, m->group, &id, &size, &applied, &err);
+    }
+    if (!rc)
+        rc = host_copy_read(svc->host, id, m->offset, buf, 1u << 20, &n,
+                            &size, &last, &err);
+    if (rc) {
+        reply_err(rq, rc, &err);
+        goto out;
+    }
+    Vectron__StoreCopyResponse r = VECTRON__STORE_COPY_RESPONSE__INIT;
+    r.copy_id = id;
+    r.total = size;
+    r.data.data = buf;
+    r.data.len = n;
+    r.crc = vx_crc32c(0, buf, n);
+    r.last = last;
+    r.applied_index = applied;
+    reply_msg(rq, &r.base);
+out:
+    vx_free(buf);
+    vectron__store_copy_request__free_unpacked(m, NULL);
+}
+
 void wk_service_handle(void *ctx, rpc_request *rq, uint16_t method,
                        const uint8_t *req, size_t len)
 {
@@ -725,6 +767,9 @@ void wk_service_handle(void *ctx, rpc_request *rq, uint16_t method,
         return;
     case RPC_CTL_TRANSFER_LEADER:
         do_transfer(svc, rq, req, len);
+        return;
+    case RPC_CTL_STORE_COPY:
+        do_store_copy(svc, rq, req, len);
         return;
     default:
         rpc_reply_error(rq, VECTRON_UNSUPPORTED, "unknown method");

@@ -7,8 +7,9 @@
  *
  * Every request is checked before it touches a shard (a known group, the
  * vector's dimension, k and limits, the filter's JSON), so a bad or
- * hostile request gets INVALID, never a crash. Answers: NOT_FOUND (the
- * group is not hosted here), NOT_LEADER with the text "leader=<id>" or
+ * hostile request gets INVALID, never a crash. Answers: UNAVAILABLE (the
+ * group is not hosted here, or the replica is catching up from a store
+ * copy), NOT_LEADER with the text "leader=<id>" or
  * "leader=0" (a write, strong read or control order on a follower),
  * UNAVAILABLE (a bounded read on a replica behind min_applied), or the
  * host's errors.

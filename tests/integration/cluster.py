@@ -17,6 +17,8 @@ started here (by PID), every wait bounded.
 
 import json
 import os
+import random
+import shutil
 import signal
 import subprocess
 import time
@@ -30,12 +32,69 @@ PD_ARGS = ["--node-grace", "2s", "--schedule-interval", "300ms"]
 WORKER_ARGS = ["--worker-heartbeat", "200ms", "--request-timeout", "10s"]
 
 
+def netns_available():
+    """Network namespaces need root and iproute2."""
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+def _ip(*args, check=True):
+    return subprocess.run(["ip", *args], capture_output=True, timeout=20,
+                          check=check)
+
+
+class Netns:
+    """A bridge in the root namespace and one namespace per worker, each
+    joined to the bridge by a veth pair, on a private /24 that exists only
+    inside this test (10.199.N.0/24, N random). partition(i) takes worker
+    i's link down (it can reach nobody, nobody reaches it); heal(i) brings
+    it back. Everything is deleted by close()."""
+
+    def __init__(self):
+        self.tag = f"{os.getpid() % 1000}{random.randrange(100)}"
+        self.net = random.randrange(1, 250)
+        self.bridge = f"vxb{self.tag}"
+        self.host_ip = f"10.199.{self.net}.1"
+        self.spaces = {}
+        _ip("link", "add", self.bridge, "type", "bridge")
+        _ip("addr", "add", f"{self.host_ip}/24", "dev", self.bridge)
+        _ip("link", "set", self.bridge, "up")
+
+    def add(self, i):
+        ns, host_if, ns_if = f"vxn{self.tag}_{i}", f"vxh{self.tag}{i}", \
+            f"vxp{self.tag}{i}"
+        _ip("netns", "add", ns)
+        _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+        _ip("link", "set", ns_if, "netns", ns)
+        _ip("link", "set", host_if, "master", self.bridge)
+        _ip("link", "set", host_if, "up")
+        addr = f"10.199.{self.net}.{10 + i}"
+        _ip("netns", "exec", ns, "ip", "addr", "add", f"{addr}/24", "dev",
+            ns_if)
+        _ip("netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+        _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        self.spaces[i] = (ns, host_if, addr)
+        return ns, addr
+
+    def partition(self, i):
+        _ip("link", "set", self.spaces[i][1], "down")
+
+    def heal(self, i):
+        _ip("link", "set", self.spaces[i][1], "up")
+
+    def close(self):
+        for ns, host_if, _ in self.spaces.values():
+            _ip("link", "del", host_if, check=False)
+            _ip("netns", "del", ns, check=False)
+        _ip("link", "del", self.bridge, check=False)
+
+
 class Proc:
     """One cluster process: its command line, log, and lifecycle."""
 
-    def __init__(self, binary, name, args, log_dir):
+    def __init__(self, binary, name, args, log_dir, prefix=()):
         self.binary = str(binary)
         self.name = name
+        self.prefix = list(prefix)
         self.args = args
         self.log_path = Path(log_dir) / f"{name}.log"
         self.proc = None
@@ -54,8 +113,10 @@ class Proc:
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== start at {time.time():.3f}\n".encode())
             log.flush()
+            # `ip netns exec` execs the binary: the PID is vectron's.
             self.proc = subprocess.Popen(
-                [self.binary, *self.args], stdin=subprocess.DEVNULL,
+                [*self.prefix, self.binary, *self.args],
+                stdin=subprocess.DEVNULL,
                 stdout=log, stderr=log, env=_server_env())
         _STARTED[self.proc.pid] = self.proc
         self.stopped = False
@@ -104,43 +165,57 @@ class Proc:
 
 
 class Cluster:
-    def __init__(self, binary, root, pds=3, workers=3):
+    """netns: every worker in its own network namespace (Netns), the PD
+    members and the gateway on the bridge's address, so that a worker can
+    be partitioned away; else everything on 127.0.0.1."""
+
+    def __init__(self, binary, root, pds=3, workers=3, netns=False):
         self.binary = Path(binary)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.netns = Netns() if netns else None
+        self.host = self.netns.host_ip if netns else "127.0.0.1"
+        h = self.host
         self.pd_raft = [free_port() for _ in range(pds)]
         self.pd_rpc = [free_port() for _ in range(pds)]
-        self.pd_list = ",".join(f"127.0.0.1:{p}" for p in self.pd_rpc)
-        peers = ",".join(f"{i + 1}=127.0.0.1:{p}"
+        self.pd_list = ",".join(f"{h}:{p}" for p in self.pd_rpc)
+        peers = ",".join(f"{i + 1}={h}:{p}"
                          for i, p in enumerate(self.pd_raft))
         self.pds = []
         for i in range(pds):
             self.pds.append(Proc(binary, f"pd{i + 1}", [
                 "pd", "--node-id", str(i + 1),
                 "--data", str(self.root / f"pd{i + 1}"),
-                "--raft-listen", f"127.0.0.1:{self.pd_raft[i]}",
-                "--rpc-listen", f"127.0.0.1:{self.pd_rpc[i]}",
+                "--raft-listen", f"{h}:{self.pd_raft[i]}",
+                "--rpc-listen", f"{h}:{self.pd_rpc[i]}",
                 "--pd-peers", peers, *RAFT_ARGS, *PD_ARGS], self.root))
         self.workers = {}
         self.worker_rpc = {}
+        self.worker_ns = {}
         for i in range(workers):
             self.add_worker(i + 1, start=False)
         self.http_port = free_port()
         self.gateway = Proc(binary, "gateway", [
             "gateway", "--pd", self.pd_list,
-            "--http-listen", f"127.0.0.1:{self.http_port}",
+            "--http-listen", f"{h}:{self.http_port}",
             "--request-timeout", "20s"], self.root)
-        self.api = JsonClient("127.0.0.1", self.http_port, timeout=60)
+        self.api = JsonClient(h, self.http_port, timeout=60)
 
     def add_worker(self, node_id, start=True):
         raft, rpc = free_port(), free_port()
-        self.worker_rpc[node_id] = f"127.0.0.1:{rpc}"
+        addr, prefix = "127.0.0.1", ()
+        if self.netns:
+            ns, addr = self.netns.add(node_id)
+            prefix = ("ip", "netns", "exec", ns)
+        self.worker_rpc[node_id] = f"{addr}:{rpc}"
+        self.worker_ns[node_id] = prefix
         w = Proc(self.binary, f"worker{node_id}", [
             "worker", "--node-id", str(node_id),
             "--data", str(self.root / f"worker{node_id}"),
-            "--raft-listen", f"127.0.0.1:{raft}",
-            "--rpc-listen", f"127.0.0.1:{rpc}",
-            "--pd", self.pd_list, *RAFT_ARGS, *WORKER_ARGS], self.root)
+            "--raft-listen", f"{addr}:{raft}",
+            "--rpc-listen", f"{addr}:{rpc}",
+            "--pd", self.pd_list, *RAFT_ARGS, *WORKER_ARGS], self.root,
+            prefix=prefix)
         self.workers[node_id] = w
         if start:
             w.start()
@@ -157,8 +232,27 @@ class Cluster:
 
     def stop(self):
         self.api.close()
-        for p in [self.gateway, *self.workers.values(), *self.pds]:
-            p.term()
+        try:
+            for p in [self.gateway, *self.workers.values(), *self.pds]:
+                p.term()
+        finally:
+            if self.netns:
+                self.netns.close()
+
+    def partition(self, node_id):
+        self.netns.partition(node_id)
+
+    def heal(self, node_id):
+        self.netns.heal(node_id)
+
+    def replica_write(self, node_id, group, point_id, dim, timeout=30):
+        """Writes one point straight to one replica, from inside its own
+        namespace; True if that replica acknowledged it."""
+        out = subprocess.run(
+            [*self.worker_ns[node_id], str(self.binary), "replica-write",
+             self.worker_rpc[node_id], str(group), str(point_id), str(dim)],
+            capture_output=True, timeout=timeout)
+        return out.returncode == 0
 
     def tails(self):
         return "\n".join(p.tail() for p in self.all_procs())
@@ -174,7 +268,8 @@ class Cluster:
     def replica(self, node_id, group, timeout=30):
         """{id: (vector_crc, payload)} of one replica, or None if it does
         not answer."""
-        out = subprocess.run([str(self.binary), "replica-dump",
+        out = subprocess.run([*self.worker_ns.get(node_id, ()),
+                              str(self.binary), "replica-dump",
                               self.worker_rpc[node_id], str(group)],
                              capture_output=True, timeout=timeout)
         if out.returncode != 0:
@@ -232,7 +327,7 @@ class Cluster:
                 if not self.pds[i].running or self.pds[i].stopped:
                     continue
                 out = subprocess.run(
-                    [str(self.binary), "pd-catalog", f"127.0.0.1:{port}"],
+                    [str(self.binary), "pd-catalog", f"{self.host}:{port}"],
                     capture_output=True, timeout=10)
                 if out.returncode == 0:
                     return i

@@ -99,7 +99,7 @@ class Writer(threading.Thread):
 
     def run(self):
         from conftest import JsonClient
-        self.client = JsonClient("127.0.0.1", self.c.http_port, timeout=30)
+        self.client = JsonClient(self.c.host, self.c.http_port, timeout=30)
         for _ in range(self.max_batches):
             if self.stop_flag.is_set():
                 break

@@ -34,8 +34,7 @@
 
 static char dir[64];
 
-static int rm_entry(const char *p, const struct stat *s, int f,
-                    struct FTW *w)
+static int rm_entry(const char *p, const struct stat *s, int f, struct FTW *w)
 {
     (void)s;
     (void)f;
@@ -189,10 +188,8 @@ static void worker_start(worker *w, uint64_t id, const char *pd)
     snprintf(name, sizeof name, "w%" PRIu64, id);
     snprintf(data, sizeof data, "%s/%s", dir, name);
     w->node = start_node(name);
-    host_options ho = {.data_dir = data,
-                       .node = w->node,
-                       .member_id = id,
-                       .fatal = fatal};
+    host_options ho = {
+        .data_dir = data, .node = w->node, .member_id = id, .fatal = fatal};
     store_options_default(&ho.store);
     ho.store.map_size = 64u << 20;
     cr_assert_eq(host_open(&ho, &w->host, &err), 0, "%s", err.msg);
@@ -228,8 +225,8 @@ static void worker_stop(worker *w)
         return;
     wk_agent_stop(w->agent);
     rpc_server_stop(w->server);
-    rpc_client_stop(w->rpc);
     host_close(w->host);
+    rpc_client_stop(w->rpc);
     vxr_node_stop(w->node);
     w->running = 0;
 }
@@ -281,8 +278,7 @@ static const char *addr_of(worker *ws, size_t nw, uint64_t id)
 
 /* Waits until every shard of the collection has a leader reported;
  * returns the catalog (caller frees). */
-static Vectron__GetCatalogResponse *wait_leaders(rpc_client *c,
-                                                 const char *pd,
+static Vectron__GetCatalogResponse *wait_leaders(rpc_client *c, const char *pd,
                                                  double limit_s)
 {
     double t0 = now_s();
@@ -343,8 +339,7 @@ static uint64_t count_on(rpc_client *c, const char *addr, uint64_t group,
     return n;
 }
 
-static void create(rpc_client *c, const char *pd, uint32_t shards,
-                   uint32_t rf)
+static void create(rpc_client *c, const char *pd, uint32_t shards, uint32_t rf)
 {
     pd_collection_params p = {.dim = 4,
                               .metric = VECTRON_METRIC_L2,
@@ -398,8 +393,10 @@ Test(cluster, replicated_writes_reads_and_repair)
     wait_nodes(c, pd.addr, 3);
 
     /* Too few workers for the factor: refused with a reason. */
-    pd_collection_params p5 = {.dim = 4, .shard_number = 1,
-                               .replication_factor = 5, .m = 8,
+    pd_collection_params p5 = {.dim = 4,
+                               .shard_number = 1,
+                               .replication_factor = 5,
+                               .m = 8,
                                .ef_construction = 32};
     Vectron__CollectionParams pm5;
     pd_params_to_proto(&p5, &pm5);
@@ -429,15 +426,15 @@ Test(cluster, replicated_writes_reads_and_repair)
     for (uint64_t i = 1; i <= 40; i++) {
         float v[4] = {(float)i, 1, 2, 3};
         int k = (int)(i % 2);
-        cr_assert_eq(write_point(c, addr_of(ws, 3, leader[k]), group[k], i, v,
-                                 &err),
-                     0, "write %" PRIu64 ": %s", i, err.msg);
+        cr_assert_eq(
+            write_point(c, addr_of(ws, 3, leader[k]), group[k], i, v, &err), 0,
+            "write %" PRIu64 ": %s", i, err.msg);
     }
     uint64_t follower = leader[0] == 1 ? 2 : 1;
     float v0[4] = {0, 0, 0, 0};
-    cr_assert_eq(write_point(c, addr_of(ws, 3, follower), group[0], 99, v0,
-                             &err),
-                 VECTRON_NOT_LEADER);
+    cr_assert_eq(
+        write_point(c, addr_of(ws, 3, follower), group[0], 99, v0, &err),
+        VECTRON_NOT_LEADER);
     cr_assert(strstr(err.msg, "leader="), "%s", err.msg);
 
     /* Strong reads on the leader see everything; a strong read on a
@@ -479,8 +476,8 @@ Test(cluster, replicated_writes_reads_and_repair)
                           &sq.base, &r, &err),
                  VECTRON_DIMENSION);
     uint8_t junk[5] = {0xff, 0xff, 0xff, 0xff, 0xff};
-    cr_assert_eq(rpc_call(c, addr_of(ws, 3, follower), RPC_SHARD_SEARCH,
-                          junk, 5, 5000, &r, &err),
+    cr_assert_eq(rpc_call(c, addr_of(ws, 3, follower), RPC_SHARD_SEARCH, junk,
+                          5, 5000, &r, &err),
                  VECTRON_INVALID);
 
     /* Re-replication: a spare joins, then worker `victim` stops for good.
@@ -513,8 +510,9 @@ Test(cluster, replicated_writes_reads_and_repair)
     for (int k = 0; k < 2; k++) {
         t0 = now_s();
         while (count_on(c, ws[3].addr, group[k], 3, &rc) != 20) {
-            cr_assert(now_s() - t0 < 20, "spare missing data of group %"
-                      PRIu64 " (rc %d)", group[k], rc);
+            cr_assert(now_s() - t0 < 20,
+                      "spare missing data of group %" PRIu64 " (rc %d)",
+                      group[k], rc);
             usleep(100 * 1000);
         }
     }
@@ -524,8 +522,7 @@ Test(cluster, replicated_writes_reads_and_repair)
     vectron__get_catalog_response__free_unpacked(cat, NULL);
     float v[4] = {7, 7, 7, 7};
     t0 = now_s();
-    while ((rc = write_point(c, addr_of(ws, 4, l0), group[0], 1000, v,
-                             &err))) {
+    while ((rc = write_point(c, addr_of(ws, 4, l0), group[0], 1000, v, &err))) {
         cr_assert(now_s() - t0 < 20, "no write after repair: %s", err.msg);
         usleep(200 * 1000);
         cat = wait_leaders(c, pd.addr, 30);

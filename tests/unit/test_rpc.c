@@ -70,8 +70,7 @@ static void handler(void *ctx, rpc_request *call, uint16_t method,
 
 static rpc_server *start_server(const char *listen, char *addr, size_t n)
 {
-    rpc_server_options o = {.listen = listen, .threads = 4,
-                            .handler = handler};
+    rpc_server_options o = {.listen = listen, .threads = 4, .handler = handler};
     rpc_server *s = NULL;
     vectron_error err = {0};
     int rc = rpc_server_start(&o, &s, &err);
@@ -93,8 +92,8 @@ static void check_echo(rpc_client *c, const char *addr, const char *text)
     rpc_result r;
     vectron_error err = {0};
     size_t n = strlen(text);
-    int rc = rpc_call(c, addr, M_ECHO, (const uint8_t *)text, n, 5000, &r,
-                      &err);
+    int rc =
+        rpc_call(c, addr, M_ECHO, (const uint8_t *)text, n, 5000, &r, &err);
     cr_assert_eq(rc, 0, "echo: %s", err.msg);
     cr_assert_eq(r.len, n);
     for (size_t i = 0; i < n; i++) {
@@ -128,8 +127,7 @@ Test(rpc, error_answer_carries_code_and_message)
     rpc_result r;
     vectron_error err = {0};
 
-    int rc = rpc_call(c, addr, M_FAIL, (const uint8_t *)"x", 1, 5000, &r,
-                      &err);
+    int rc = rpc_call(c, addr, M_FAIL, (const uint8_t *)"x", 1, 5000, &r, &err);
     cr_assert_eq(rc, VECTRON_NOT_FOUND);
     cr_assert_eq(err.code, VECTRON_NOT_FOUND);
     cr_assert(strstr(err.msg, "no such thing"), "%s", err.msg);
@@ -207,8 +205,10 @@ Test(rpc, scatter_gather_to_several_servers)
     }
     for (int i = 0; i < 300; i++) {
         int n = snprintf(req[i], sizeof req[i], "req-%d", i);
-        m[i] = (rpc_multi){.addr = addr[i % 3], .method = M_ECHO,
-                           .req = (const uint8_t *)req[i], .len = (size_t)n};
+        m[i] = (rpc_multi){.addr = addr[i % 3],
+                           .method = M_ECHO,
+                           .req = (const uint8_t *)req[i],
+                           .len = (size_t)n};
     }
     m[7].method = M_FAIL;
     size_t failed = rpc_call_all(c, m, 300, 10000);
@@ -290,8 +290,7 @@ Test(rpc, unreachable_peer_fails_then_backs_off)
     vectron_error err = {0};
 
     snprintf(addr, sizeof addr, "127.0.0.1:%u", dead_port());
-    int rc = rpc_call(c, addr, M_ECHO, (const uint8_t *)"x", 1, 5000, &r,
-                      &err);
+    int rc = rpc_call(c, addr, M_ECHO, (const uint8_t *)"x", 1, 5000, &r, &err);
     cr_assert_eq(rc, VECTRON_UNAVAILABLE, "%d %s", rc, err.msg);
     cr_assert(strstr(err.msg, "connect"), "%s", err.msg);
     rc = rpc_call(c, addr, M_ECHO, (const uint8_t *)"x", 1, 5000, &r, &err);
@@ -312,8 +311,7 @@ Test(rpc, reconnects_after_server_restart)
 
     check_echo(c, addr, "before");
     rpc_server_stop(s);
-    int rc = rpc_call(c, addr, M_ECHO, (const uint8_t *)"x", 1, 5000, &r,
-                      &err);
+    int rc = rpc_call(c, addr, M_ECHO, (const uint8_t *)"x", 1, 5000, &r, &err);
     cr_assert_eq(rc, VECTRON_UNAVAILABLE, "%d %s", rc, err.msg);
     snprintf(listen, sizeof listen, "%s", addr);
     s = start_server(listen, addr, sizeof addr);
@@ -337,8 +335,10 @@ Test(rpc, reconnects_after_server_restart)
 Test(rpc, large_payload_and_the_limit)
 {
     char addr[64];
-    rpc_server_options o = {.listen = "127.0.0.1:0", .threads = 2,
-                            .handler = handler, .max_payload = 16u << 20};
+    rpc_server_options o = {.listen = "127.0.0.1:0",
+                            .threads = 2,
+                            .handler = handler,
+                            .max_payload = 16u << 20};
     rpc_server *s = NULL;
     rpc_client_options co = {.max_payload = 32u << 20};
     rpc_client *c = NULL;
@@ -426,8 +426,8 @@ Test(rpc, garbage_closes_only_that_connection)
 
     fd = raw_connect(port); /* a frame with a bad checksum */
     rpc_preamble_encode(frame);
-    rpc_header h = {.len = 3, .kind = RPC_KIND_REQUEST, .method = M_ECHO,
-                    .id = 1};
+    rpc_header h = {
+        .len = 3, .kind = RPC_KIND_REQUEST, .method = M_ECHO, .id = 1};
     rpc_header_encode(&h, (const uint8_t *)"abc", 3, frame + 8);
     memcpy(frame + 8 + RPC_HEADER_SIZE, "abd", 3);
     cr_assert(write(fd, frame, 8 + RPC_HEADER_SIZE + 3) ==

@@ -1,0 +1,480 @@
+/*
+ * host_copy.c - copying a replica's store to a peer (DESIGN section 8): a
+ * shard's Raft snapshot is only a manifest, so a replica that must install
+ * a snapshot its own store is behind (a new member, or one that was down
+ * while the log was compacted) pulls a consistent copy of the store from
+ * the replica that took the snapshot, in checksummed chunks over RPC, and
+ * then catches up from the log (docs/formats/shard-snapshot.md).
+ *
+ * Destination: the FSM restore (loop thread) cannot wait for a transfer,
+ * so it starts a copier thread and fails; libraft's leader retries the
+ * install, and once the copy is complete (downloaded, opened, its HNSW
+ * graph built and checkpointed, all off the loop) the restore swaps the
+ * new store in under the shard's swap lock and succeeds.
+ *
+ * Source: host_copy_begin makes a compacted copy of the store with LMDB's
+ * copy (consistent, concurrent with reads and writes) under
+ * <data>/copies/, and host_copy_read serves it by offset.
+ *
+ * Threading: hc_restore_behind on the Raft loop thread; the copier thread
+ * per shard; host_copy_* on RPC pool threads (h->copies_mu guards the
+ * registry).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "proto/vectron.pb-c.h"
+#include "rpc/methods.h"
+#include "rpc/rpc.h"
+#include "worker/host_int.h"
+
+#define LOG "copy"
+#define CHUNK (1u << 20)
+#define COPY_TTL_S 600
+
+typedef struct hc_copy {
+    uint64_t id;
+    uint64_t group;
+    uint64_t size;
+    time_t last_used;
+    char path[PATH_MAX + 64];
+    struct hc_copy *next;
+} hc_copy;
+
+/* ------------------------------------------------------------- source */
+
+static void copies_dir(const host *h, char *out, size_t n)
+{
+    snprintf(out, n, "%s/copies", h->data_dir);
+}
+
+void hc_gc(host *h)
+{
+    char dir[PATH_MAX];
+    copies_dir(h, dir, sizeof dir);
+    host_remove_tree(dir);
+}
+
+static void copy_free(hc_copy *c)
+{
+    host_remove_tree(c->path);
+    vx_free(c);
+}
+
+void hc_close(host *h)
+{
+    hc_copy *c = h->copies;
+    while (c) {
+        hc_copy *next = c->next;
+        copy_free(c);
+        c = next;
+    }
+    h->copies = NULL;
+}
+
+/* Unlinks and frees copies idle for COPY_TTL_S (under copies_mu). */
+static void expire_locked(host *h, time_t now)
+{
+    hc_copy **pp = &h->copies;
+    while (*pp) {
+        hc_copy *c = *pp;
+        if (now - c->last_used > COPY_TTL_S) {
+            *pp = c->next;
+            copy_free(c);
+        } else {
+            pp = &c->next;
+        }
+    }
+}
+
+int host_copy_begin(host *h, uint64_t group, uint64_t *id, uint64_t *size,
+                    uint64_t *applied, vectron_error *err)
+{
+    char dir[PATH_MAX];
+    host_shard *s = host_acquire(h, group);
+    hc_copy *c = NULL;
+    int rc = 0;
+    if (!s || s->remote) {
+        if (s)
+            host_release(s);
+        return vx_err(err, VECTRON_NOT_FOUND,
+                      "group %" PRIu64 " is not hosted here", group);
+    }
+    c = vx_calloc(1, sizeof *c);
+    if (!c) {
+        rc = vx_err(err, VECTRON_NOMEM, "store copy");
+        goto out;
+    }
+    copies_dir(h, dir, sizeof dir);
+    mkdir(dir, 0755);
+    pthread_mutex_lock(&h->copies_mu);
+    c->id = ++h->next_copy;
+    pthread_mutex_unlock(&h->copies_mu);
+    c->group = group;
+    snprintf(c->path, sizeof c->path, "%s/%" PRIu64 "-%" PRIu64, dir, group,
+             c->id);
+    host_remove_tree(c->path);
+    pthread_rwlock_rdlock(&s->swap);
+    *applied = shard_applied_index(s->sh); /* the copy holds at least this */
+    rc = store_copy(shard_store(s->sh), c->path, err);
+    pthread_rwlock_unlock(&s->swap);
+    if (rc)
+        goto out;
+    char file[PATH_MAX + 96];
+    struct stat st;
+    snprintf(file, sizeof file, "%s/data.mdb", c->path);
+    if (stat(file, &st) != 0) {
+        rc = vx_err(err, VECTRON_IO, "store copy %s: %s", file,
+                    strerror(errno));
+        goto out;
+    }
+    c->size = (uint64_t)st.st_size;
+    c->last_used = time(NULL);
+    *id = c->id;
+    *size = c->size;
+    pthread_mutex_lock(&h->copies_mu);
+    expire_locked(h, c->last_used);
+    c->next = h->copies;
+    h->copies = c;
+    pthread_mutex_unlock(&h->copies_mu);
+    vx_log(VECTRON_LOG_INFO, LOG,
+           "group=%" PRIu64 " serving a store copy: %" PRIu64
+           " bytes, applied %" PRIu64,
+           group, c->size, *applied);
+    c = NULL;
+out:
+    if (c)
+        copy_free(c);
+    host_release(s);
+    return rc;
+}
+
+int host_copy_read(host *h, uint64_t id, uint64_t offset, uint8_t *buf,
+                   size_t max, size_t *n, uint64_t *total, int *last,
+                   vectron_error *err)
+{
+    char file[PATH_MAX + 96];
+    hc_copy *c;
+    *n = 0;
+    *last = 0;
+    pthread_mutex_lock(&h->copies_mu);
+    for (c = h->copies; c && c->id != id; c = c->next)
+        ;
+    if (c) {
+        c->last_used = time(NULL);
+        snprintf(file, sizeof file, "%s/data.mdb", c->path);
+    }
+    uint64_t size = c ? c->size : 0;
+    pthread_mutex_unlock(&h->copies_mu);
+    *total = size;
+    if (!c)
+        return vx_err(err, VECTRON_NOT_FOUND, "store copy %" PRIu64
+                      " unknown (expired?)", id);
+    if (offset > size)
+        return vx_err(err, VECTRON_INVALID, "offset beyond the copy");
+    size_t want = size - offset < max ? (size_t)(size - offset) : max;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vx_err(err, VECTRON_IO, "open %s: %s", file, strerror(errno));
+    ssize_t got = want ? pread(fd, buf, want, (off_t)offset) : 0;
+    int e = errno;
+    close(fd);
+    if (got < 0 || (size_t)got != want)
+        return vx_err(err, VECTRON_IO, "read %s: %s", file,
+                      got < 0 ? strerror(e) : "short read");
+    *n = want;
+    if (offset + want == size) {
+        *last = 1;
+        pthread_mutex_lock(&h->copies_mu);
+        hc_copy **pp = &h->copies;
+        while (*pp && (*pp)->id != id)
+            pp = &(*pp)->next;
+        if (*pp) {
+            hc_copy *x = *pp;
+            *pp = x->next;
+            copy_free(x);
+        }
+        pthread_mutex_unlock(&h->copies_mu);
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------- destination */
+
+static void incoming_dir(const host_shard *s, char *out, size_t n)
+{
+    snprintf(out, n, "%s.incoming", s->dir);
+}
+
+/* Downloads the store into <dir>.incoming/data.mdb. */
+static int download(host_shard *s, const char *dir, vectron_error *err)
+{
+    char file[PATH_MAX + 32];
+    uint64_t copy_id = 0, offset = 0, total = 0;
+    int rc = 0;
+    snprintf(file, sizeof file, "%s/data.mdb", dir);
+    int fd = open(file, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return vx_err(err, VECTRON_IO, "create %s: %s", file,
+                      strerror(errno));
+    for (;;) {
+        if (atomic_load(&s->copy_cancel)) {
+            rc = vx_err(err, VECTRON_UNAVAILABLE, "closing");
+            break;
+        }
+        Vectron__StoreCopyRequest rq = VECTRON__STORE_COPY_REQUEST__INIT;
+        uint8_t buf[64];
+        rpc_result res;
+        rq.group = s->group;
+        rq.copy_id = copy_id;
+        rq.offset = offset;
+        size_t n = vectron__store_copy_request__pack(&rq, buf);
+        rc = rpc_call(s->h->o.rpc, s->copy_source, RPC_CTL_STORE_COPY, buf, n,
+                      60000, &res, err);
+        if (rc)
+            break;
+        Vectron__StoreCopyResponse *a =
+            vectron__store_copy_response__unpack(NULL, res.len, res.data);
+        rpc_result_free(&res);
+        if (!a) {
+            rc = vx_err(err, VECTRON_CORRUPT, "store copy answer");
+            break;
+        }
+        int bad = (copy_id && a->copy_id != copy_id) ||
+                  vx_crc32c(0, a->data.data, a->data.len) != a->crc ||
+                  offset + a->data.len > a->total;
+        if (!bad && a->data.len &&
+            pwrite(fd, a->data.data, a->data.len, (off_t)offset) !=
+                (ssize_t)a->data.len)
+            rc = vx_err(err, VECTRON_IO, "write %s: %s", file,
+                        strerror(errno));
+        copy_id = a->copy_id;
+        total = a->total;
+        offset += a->data.len;
+        int last = a->last;
+        vectron__store_copy_response__free_unpacked(a, NULL);
+        if (bad)
+            rc = vx_err(err, VECTRON_CORRUPT,
+                        "store copy chunk at %" PRIu64 ": bad checksum or "
+                        "size",
+                        offset);
+        if (rc || last)
+            break;
+    }
+    if (!rc && offset != total)
+        rc = vx_err(err, VECTRON_CORRUPT, "store copy: %" PRIu64
+                    " of %" PRIu64 " bytes", offset, total);
+    if (!rc && fsync(fd) != 0)
+        rc = vx_err(err, VECTRON_IO, "fsync %s: %s", file, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+typedef struct hc_entry {
+    struct hc_entry *next;
+    uint64_t index;
+    size_t len;
+    uint8_t buf[];
+} hc_entry;
+
+static uint64_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
+static void drop_deferred(host_shard *s)
+{
+    hc_entry *e = s->deferred;
+    while (e) {
+        hc_entry *next = e->next;
+        vx_free(e);
+        e = next;
+    }
+    s->deferred = s->deferred_tail = NULL;
+    s->deferred_bytes = 0;
+}
+
+/* Swaps the downloaded store in and applies the deferred entries
+ * (apply_mu held). */
+static int swap_in(host_shard *s, const char *in, vectron_error *err)
+{
+    char old[PATH_MAX + 16];
+    snprintf(old, sizeof old, "%s.old", s->dir);
+    host_remove_tree(old);
+    pthread_rwlock_wrlock(&s->swap);
+    shard_close(s->sh);
+    s->sh = NULL;
+    int rc = 0;
+    if (rename(s->dir, old) != 0 || rename(in, s->dir) != 0)
+        rc = vx_err(err, VECTRON_IO, "group %" PRIu64 ": swap stores: %s",
+                    s->group, strerror(errno));
+    if (!rc)
+        rc = shard_open(s->dir, &s->params, &s->sh, err);
+    pthread_rwlock_unlock(&s->swap);
+    if (rc)
+        return rc;
+    uint64_t applied = shard_applied_index(s->sh);
+    size_t n = 0;
+    for (hc_entry *e = s->deferred; e; e = e->next) {
+        int64_t res = 0;
+        host_apply_entry(s, e->index, e->buf, e->len, &res); /* skips what
+                                                               the copy has */
+        n++;
+    }
+    drop_deferred(s);
+    s->behind = 0;
+    atomic_store(&s->stale, 0);
+    host_remove_tree(old);
+    vx_log(VECTRON_LOG_INFO, LOG,
+           "group=%" PRIu64 " installed the copied store (applied %" PRIu64
+           ") and %zu deferred entries",
+           s->group, applied, n);
+    return 0;
+}
+
+static void *copier_main(void *arg)
+{
+    host_shard *s = arg;
+    char dir[PATH_MAX + 16];
+    vectron_error err = {0};
+    shard *sh = NULL;
+    uint64_t applied = 0;
+    incoming_dir(s, dir, sizeof dir);
+    host_remove_tree(dir);
+    int rc = mkdir(dir, 0755) == 0
+                 ? 0
+                 : vx_err(&err, VECTRON_IO, "mkdir %s: %s", dir,
+                          strerror(errno));
+    vx_log(VECTRON_LOG_INFO, LOG, "group=%" PRIu64 " copying the store from %s",
+           s->group, s->copy_source);
+    if (!rc)
+        rc = download(s, dir, &err);
+    /* Open it here (the HNSW graph is built off the Raft loop) and save
+     * the graph, so the swap only loads it. */
+    if (!rc)
+        rc = shard_open(dir, &s->params, &sh, &err);
+    if (!rc) {
+        size_t n = 0;
+        applied = shard_applied_index(sh);
+        rc = shard_checkpoint(sh, &n, &err);
+        shard_close(sh);
+    }
+    pthread_mutex_lock(&s->apply_mu);
+    if (!rc && atomic_load(&s->copy_cancel))
+        rc = vx_err(&err, VECTRON_UNAVAILABLE, "closing");
+    if (!rc && s->behind && applied < s->behind)
+        rc = vx_err(&err, VECTRON_UNAVAILABLE,
+                    "the copy is at %" PRIu64 ", behind %" PRIu64, applied,
+                    s->behind);
+    if (!rc && s->behind) {
+        rc = swap_in(s, dir, &err);
+        if (rc) {
+            /* The replica has no usable store: stop (a restart finds the
+             * snapshot again and copies anew). */
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", err.msg);
+            s->h->o.fatal(s->h->o.fatal_arg, msg);
+        }
+    }
+    atomic_store(&s->copying, 0);
+    pthread_mutex_unlock(&s->apply_mu);
+    if (rc) {
+        vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " store copy: %s",
+               s->group, err.msg);
+        host_remove_tree(dir);
+    }
+    return NULL;
+}
+
+/* Starts the copier (apply_mu held). */
+static int start_copier(host_shard *s, vectron_error *err)
+{
+    if (s->have_copier) {
+        pthread_join(s->copier, NULL); /* it finished: copying is 0 */
+        s->have_copier = 0;
+    }
+    atomic_store(&s->copying, 1);
+    s->copy_started = mono_s();
+    if (pthread_create(&s->copier, NULL, copier_main, s) != 0) {
+        atomic_store(&s->copying, 0);
+        return vx_err(err, VECTRON_INTERNAL, "store copier thread");
+    }
+    s->have_copier = 1;
+    return 0;
+}
+
+int hc_restore_behind(host_shard *s, uint64_t need, const char *source,
+                      vectron_error *err)
+{
+    if (!source[0] || !s->h->o.rpc)
+        return vx_err(err, VECTRON_UNSUPPORTED,
+                      "shard group %" PRIu64 ": the store is behind the "
+                      "snapshot (needs index %" PRIu64
+                      ") and no peer to copy it from is known",
+                      s->group, need);
+    pthread_mutex_lock(&s->apply_mu);
+    /* The snapshot covers every entry deferred so far. */
+    drop_deferred(s);
+    if (need > s->behind)
+        s->behind = need;
+    atomic_store(&s->stale, 1);
+    snprintf(s->copy_source, sizeof s->copy_source, "%s", source);
+    int rc = atomic_load(&s->copying) ? 0 : start_copier(s, err);
+    pthread_mutex_unlock(&s->apply_mu);
+    vx_log(VECTRON_LOG_INFO, LOG,
+           "group=%" PRIu64 " snapshot needs index %" PRIu64
+           ", the store is at %" PRIu64 ": copying it from %s",
+           s->group, need, shard_applied_index(s->sh), source);
+    return rc;
+}
+
+void hc_defer(host_shard *s, uint64_t index, const void *buf, size_t len)
+{
+    hc_entry *e = vx_malloc(sizeof *e + len);
+    if (!e) {
+        s->h->o.fatal(s->h->o.fatal_arg,
+                      "out of memory keeping entries during a store copy");
+        return;
+    }
+    e->next = NULL;
+    e->index = index;
+    e->len = len;
+    memcpy(e->buf, buf, len);
+    if (s->deferred_tail)
+        s->deferred_tail->next = e;
+    else
+        s->deferred = e;
+    s->deferred_tail = e;
+    s->deferred_bytes += len;
+    /* A failed copy is tried again, at most once a second. */
+    if (!atomic_load(&s->copying) && mono_s() > s->copy_started) {
+        vectron_error err = {0};
+        if (start_copier(s, &err))
+            vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " %s", s->group,
+                   err.msg);
+    }
+}
+
+void hc_shard_close(host_shard *s)
+{
+    if (s->have_copier) {
+        atomic_store(&s->copy_cancel, 1);
+        pthread_join(s->copier, NULL);
+        s->have_copier = 0;
+    }
+    drop_deferred(s);
+    char in[PATH_MAX + 16];
+    incoming_dir(s, in, sizeof in);
+    host_remove_tree(in);
+}
