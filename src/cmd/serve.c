@@ -29,6 +29,7 @@
 #include "cmd/serve_config.h"
 #include "common/common.h"
 #include "gateway/api.h"
+#include "gateway/auth.h"
 #include "gateway/http.h"
 
 #define LOG "serve"
@@ -88,6 +89,25 @@ static int pd_restore(void *ctx, uint64_t index, const void *buf, size_t len,
 {
     (void)index;
     return pd_catalog_restore(ctx, buf, len, err);
+}
+
+/* Stored API keys for the authenticator: read from the local catalog (a
+ * separate gateway reads its PD client's copy through the same calls). */
+static int key_lookup(void *ctx, const char *id, pd_api_key *out)
+{
+    return pd_catalog_key_get(ctx, id, out, NULL);
+}
+
+static size_t key_count(void *ctx)
+{
+    return pd_catalog_key_count(ctx);
+}
+
+static gw_rate_limit rate_of(double rate, uint64_t burst)
+{
+    gw_rate_limit l = {.rate = rate,
+                       .burst = burst ? (double)burst : rate < 1 ? 1 : rate};
+    return l;
 }
 
 static int make_dir(const char *dir, vectron_error *err)
@@ -157,6 +177,7 @@ int vx_serve_main(int argc, char **argv)
     host *hst = NULL;
     http_server *http = NULL;
     vx_metrics *metrics = NULL;
+    gw_auth *auth = NULL;
     int pd_open = 0;
     gw_api api;
     memset(&api, 0, sizeof api);
@@ -262,6 +283,29 @@ int vx_serve_main(int argc, char **argv)
         (rc = open_collections(&api, timeout_ms, &err)))
         goto out;
 
+    gw_auth_options ao = {
+        .api_key = cfg.api_key,
+        .read_only_api_key = cfg.read_only_api_key,
+        .jwt_secret = cfg.jwt_secret,
+        .lookup = key_lookup,
+        .count = key_count,
+        .keys_ctx = catalog,
+        .rate = {rate_of(cfg.rate_limit_anonymous, cfg.rate_burst_anonymous),
+                 rate_of(cfg.rate_limit_read, cfg.rate_burst_read),
+                 rate_of(cfg.rate_limit_write, cfg.rate_burst_write),
+                 rate_of(cfg.rate_limit_admin, cfg.rate_burst_admin)},
+        .metrics = metrics};
+    if ((rc = gw_auth_new(&ao, &auth, &err)))
+        goto out;
+    if ((cfg.api_key[0] && strlen(cfg.api_key) < 16) ||
+        (cfg.read_only_api_key[0] && strlen(cfg.read_only_api_key) < 16) ||
+        (cfg.jwt_secret[0] && strlen(cfg.jwt_secret) < 32))
+        vx_log(VECTRON_LOG_WARN, LOG,
+               "a bootstrap API key shorter than 16 bytes or a jwt-secret "
+               "shorter than 32 bytes can be guessed; use long random values");
+    vx_log(VECTRON_LOG_INFO, LOG, "authentication %s",
+           gw_auth_enabled(auth) ? "on" : "off (no credential configured)");
+
     size_t nroutes;
     const http_route *routes = gw_api_routes(&nroutes);
     http_config hc = {.listen_address = cfg.http_listen,
@@ -271,7 +315,9 @@ int vx_serve_main(int argc, char **argv)
                       .connection_timeout_s =
                           (unsigned)(cfg.connection_timeout_ms / 1000),
                       .max_connections = (unsigned)cfg.max_connections,
-                      .metrics = metrics};
+                      .metrics = metrics,
+                      .guard = gw_auth_guard,
+                      .guard_ctx = auth};
     if ((rc = http_server_start(&hc, routes, nroutes, &api, &http, &err)))
         goto out;
     api.ready = 1;
@@ -293,6 +339,7 @@ out:
     }
     api.ready = 0;
     http_server_stop(http);
+    gw_auth_free(auth);
     host_close(hst);
     if (pd_open)
         host_close_group(node, PD_GROUP_ID);
