@@ -60,3 +60,16 @@ printf '\x00POST /collections/%%00/points/query' > "$corpus/route3"
 printf '\x01VXPC\x01\x01\x00\x00\x03\x00abc' > "$corpus/pd1"
 ./build-fuzz/fuzz/fuzz_request -max_total_time="$secs" -max_len=4096 \
     -artifact_prefix=build-fuzz/ "$corpus"
+
+# Credentials (gateway/auth.h): byte 0 = 0 a bearer token for the JWT
+# verifier, 1 a claims object (signed first, so the claims parser runs),
+# 2 a credential for the authenticator (see fuzz/fuzz_auth.c).
+corpus=build-fuzz/corpus-auth
+mkdir -p "$corpus"
+printf '\x00eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjk5OTk5OTk5OTksImFjY2VzcyI6InIifQ.c2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJlc2lnbmE' > "$corpus/jwt"
+printf '\x01{"exp":2000,"sub":"app","access":[{"collection":"a","access":"rw"},{"collection":"b","access":"r"}]}' > "$corpus/claims1"
+printf '\x01{"exp":2000,"access":"m","value_exists":null}' > "$corpus/claims2"
+printf '\x02vxk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' > "$corpus/key"
+printf '\x02fuzz-bootstrap-key' > "$corpus/bootstrap"
+./build-fuzz/fuzz/fuzz_auth -max_total_time="$secs" -max_len=4096 \
+    -artifact_prefix=build-fuzz/ "$corpus"
