@@ -305,8 +305,14 @@ int cli_collections_main(int argc, char **argv)
             if (rc == 0)
                 printf("created collection %s\n", name);
         } else {
-            rc = cli_call(&conn, "DELETE", path, NULL, 0, NULL, NULL, NULL,
+            json_t *j = NULL;
+            rc = cli_call(&conn, "DELETE", path, NULL, 0, NULL, &j, NULL,
                           &err);
+            /* The server answers false (HTTP 200) when there is none. */
+            if (rc == 0 && !json_is_true(json_object_get(j, "result")))
+                rc = vx_err(&err, VECTRON_NOT_FOUND,
+                            "collection %s does not exist", name);
+            json_decref(j);
             if (rc == 0)
                 printf("deleted collection %s\n", name);
         }

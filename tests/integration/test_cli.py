@@ -401,6 +401,8 @@ def test_collections(vectron_bin, url, api):
     assert not api.ok("GET", "/collections/cc/exists")["exists"]
     p = run(vectron_bin, "collections", "info", "cc", url=url, check=1)
     assert "HTTP 404" in p.stderr
+    p = run(vectron_bin, "collections", "delete", "cc", url=url, check=1)
+    assert "collection cc does not exist" in p.stderr
     p = run(vectron_bin, "collections", "create", "x", url=url, check=2)
     assert "--dim" in p.stderr
     run(vectron_bin, "collections", "frobnicate", url=url, check=2)
