@@ -333,6 +333,9 @@ static const http_route routes[] = {
     {"POST", C "/points/search", gw_api_search, "points_search", READ},
     {"POST", C "/points/search/batch", gw_api_search_batch,
      "points_search_batch", READ},
+    {"GET", "/cluster", gw_api_cluster, "cluster", GLOBAL_READ},
+    {"GET", C "/cluster", gw_api_collection_cluster, "collection_cluster",
+     READ},
     /* API keys (Vectron's extension, docs/auth.md). */
     {"POST", "/keys", gw_api_create_key, "keys_create", ADMIN},
     {"GET", "/keys", gw_api_list_keys, "keys_list", ADMIN},
@@ -353,8 +356,6 @@ static const http_route routes[] = {
     {"GET", C "/aliases", unsupported, "collection_aliases", READ},
     {"GET", C "/snapshots", unsupported, "snapshots_list", READ},
     {"POST", C "/snapshots", unsupported, "snapshot_create", WRITE},
-    {"GET", "/cluster", unsupported, "cluster", GLOBAL_READ},
-    {"GET", C "/cluster", unsupported, "collection_cluster", READ},
 };
 
 const http_route *gw_api_routes(size_t *n)
