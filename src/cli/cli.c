@@ -31,6 +31,9 @@ int cli_conn_open(cli_conn *c, const char *url, unsigned timeout_ms,
                       "--url: expected http://host:port, got '%s'", url);
     memcpy(c->base, url, n);
     c->base[n] = '\0';
+    c->api_key = getenv(CLI_KEY_ENV);
+    if (c->api_key && !*c->api_key)
+        c->api_key = NULL;
     c->timeout_ms = timeout_ms;
     return vx_http_client_new(0, &c->http, err);
 }
@@ -68,7 +71,9 @@ int cli_call(cli_conn *c, const char *method, const char *path,
 {
     char url[2048];
     char hdr[128];
-    const char *hdrs[1] = {hdr};
+    char *key_hdr = NULL;
+    const char *hdrs[2] = {hdr, NULL};
+    size_t nh = body ? 1 : 0;
     vx_http_response r;
     int rc;
 
@@ -80,8 +85,23 @@ int cli_call(cli_conn *c, const char *method, const char *path,
         return vx_err(err, VECTRON_LIMIT, "URL too long");
     snprintf(hdr, sizeof hdr, "Content-Type: %s",
              ctype ? ctype : "application/json");
-    rc = vx_http_client_request(c->http, method, url, hdrs, body ? 1 : 0, body,
-                                len, c->timeout_ms, &r, err);
+    if (c->api_key) {
+        size_t kl = strlen(c->api_key);
+        if (strpbrk(c->api_key, "\r\n"))
+            return vx_err(err, VECTRON_INVALID, "API key: holds a line break");
+        key_hdr = vx_malloc(kl + 10);
+        if (!key_hdr)
+            return vx_err(err, VECTRON_NOMEM, "API key header");
+        memcpy(key_hdr, "api-key: ", 9);
+        memcpy(key_hdr + 9, c->api_key, kl + 1);
+        hdrs[nh++] = key_hdr; /* after Content-Type, sent with a body */
+    }
+    rc = vx_http_client_request(c->http, method, url, hdrs, nh, body, len,
+                                c->timeout_ms, &r, err);
+    if (key_hdr) {
+        memset(key_hdr, 0, strlen(key_hdr));
+        vx_free(key_hdr);
+    }
     if (rc)
         return rc;
     if (status)

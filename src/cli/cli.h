@@ -34,14 +34,26 @@ int cli_search_main(int argc, char **argv);
 int cli_collections_main(int argc, char **argv);
 int cli_status_main(int argc, char **argv);
 
+int cli_keys_main(int argc, char **argv);
+
+/* The environment variable holding the client's credential. Not
+ * VECTRON_API_KEY: that one sets the server's bootstrap admin key (the
+ * api-key knob), and a `vectron serve` started from the same shell must
+ * not take a client's key as its admin key. */
+#define CLI_KEY_ENV "VECTRON_CLIENT_KEY"
+
 /* A connection to one server. */
 typedef struct cli_conn {
     char base[512]; /* URL without a trailing slash */
     unsigned timeout_ms;
     vx_http_client *http;
+    const char *api_key; /* sent as the api-key header; NULL: none.
+                            Borrowed (argv or the environment) */
 } cli_conn;
 
-/* Opens a client for url (NULL: $VECTRON_URL, else CLI_DEFAULT_URL).
+/* Opens a client for url (NULL: $VECTRON_URL, else CLI_DEFAULT_URL),
+ * sending $VECTRON_CLIENT_KEY as its credential when set (docs/auth.md;
+ * a verb may replace it with cli_conn.api_key).
  * Errors: INVALID (url too long or not http(s)://), NOMEM, IO. */
 int cli_conn_open(cli_conn *c, const char *url, unsigned timeout_ms,
                   vectron_error *err);

@@ -29,12 +29,14 @@ static void usage(FILE *out)
             "  collections  list, create, delete or describe collections\n"
             "  status       the node's shards: leader, role, indexes, "
             "points, bytes\n"
+            "  keys         create, list or revoke API keys (admin)\n"
             "  config-doc   print docs/config.md (the knob table as Markdown)\n"
             "  version      print the version\n"
             "\n"
             "`vectron serve --help` lists every knob; `vectron COMMAND --help`\n"
             "the options of a command. The client commands talk to\n"
-            "--url (default $VECTRON_URL, else " CLI_DEFAULT_URL ").\n");
+            "--url (default $VECTRON_URL, else " CLI_DEFAULT_URL ") with\n"
+            "the credential in $" CLI_KEY_ENV " (docs/auth.md).\n");
 }
 
 int main(int argc, char **argv)
@@ -54,6 +56,8 @@ int main(int argc, char **argv)
         return cli_collections_main(argc - 1, argv + 1);
     if (strcmp(cmd, "status") == 0)
         return cli_status_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return cli_keys_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("vectron %s\n", VECTRON_VERSION);
         return 0;

@@ -207,3 +207,46 @@ def test_open_without_credentials(make_server):
     # The first stored key turns authentication on.
     assert api.get("/collections")[0] == 401
     assert api.get("/collections", headers=key_hdr(key))[0] == 200
+
+
+def test_cli_keys(make_server, vectron_bin):
+    import os
+    import subprocess
+    srv = make_server(["--api-key", ADMIN])
+    srv.start()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("VECTRON_")}
+    env["VECTRON_URL"] = f"http://127.0.0.1:{srv.http_port}"
+
+    def run(*args, key=None):
+        e = dict(env)
+        if key:
+            e["VECTRON_CLIENT_KEY"] = key
+        p = subprocess.run([str(vectron_bin), *args], env=e, timeout=60,
+                           capture_output=True, text=True)
+        return p.returncode, p.stdout, p.stderr
+
+    rc, out, err = run("keys", "list")
+    assert rc == 1 and "HTTP 401" in err
+    rc, out, err = run("keys", "create", "--access", "read-only",
+                       "--collection", "a", "--name", "cli test",
+                       "--expires-in", "3600", key=ADMIN)
+    assert rc == 0, err
+    fields = dict(line.split(":", 1) for line in out.splitlines())
+    kid, secret = fields["id"].strip(), fields["key"].strip()
+    assert secret.startswith(f"vxk_{kid}_") and fields["scope"].strip() == "a"
+    rc, out, err = run("keys", "list", "--api-key", ADMIN)
+    assert rc == 0 and kid in out and "cli test" in out and secret not in out
+    # The new key authenticates the other verbs through the environment.
+    rc, out, err = run("collections", "list", key=secret)
+    assert rc == 0, err
+    rc, out, err = run("keys", "list", key=secret)
+    assert rc == 1 and "HTTP 403" in err
+    rc, out, err = run("keys", "revoke", kid, key=ADMIN)
+    assert rc == 0 and kid in out
+    rc, out, err = run("collections", "list", key=secret)
+    assert rc == 1 and "HTTP 401" in err
+    rc, out, err = run("keys", "revoke", kid, key=ADMIN)
+    assert rc == 1 and "HTTP 404" in err
+    rc, out, err = run("keys", "create", key=ADMIN)
+    assert rc == 2 and "--access is required" in err
