@@ -115,8 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(cred);
         memcpy(cred, text, n);
         cred[n] = '\0';
-        int st = gw_auth_authenticate(auth, cred, 1000, &p, key_id, msg,
-                                      sizeof msg);
+        int st =
+            gw_auth_authenticate(auth, cred, 1000, &p, key_id, msg, sizeof msg);
         CHECK((st == 0) == (p != NULL));
         CHECK(st == 0 || st == 401 || st == 403);
         if (p) {

@@ -56,8 +56,8 @@ static void print_keys(json_t *keys)
     size_t i;
     json_t *k;
     cli_table_init(&t, 6);
-    const char *head[] = {"ID", "ACCESS", "COLLECTIONS", "NAME", "CREATED",
-                          "EXPIRES"};
+    const char *head[] = {"ID",   "ACCESS",  "COLLECTIONS",
+                          "NAME", "CREATED", "EXPIRES"};
     cli_table_row(&t, head);
     json_array_foreach(keys, i, k)
     {
@@ -73,10 +73,10 @@ static void print_keys(json_t *keys)
             cols[0] = '\0';
             json_array_foreach(c, j, v)
             {
-                o += (size_t)snprintf(cols + o, o < sizeof cols ? sizeof cols - o : 0,
-                                      "%s%s", j ? "," : "",
-                                      json_string_value(v) ? json_string_value(v)
-                                                           : "?");
+                o += (size_t)snprintf(
+                    cols + o, o < sizeof cols ? sizeof cols - o : 0, "%s%s",
+                    j ? "," : "",
+                    json_string_value(v) ? json_string_value(v) : "?");
                 if (o >= sizeof cols)
                     break;
             }
@@ -197,12 +197,13 @@ int cli_keys_main(int argc, char **argv)
     }
     if (create && !access) {
         fprintf(stderr, VERB " create: --access is required (admin, "
-                        "read-write or read-only)\n");
+                             "read-write or read-only)\n");
         return CLI_EXIT_USAGE;
     }
     if (!create && (access || ncols || name || expires_in)) {
-        fprintf(stderr, VERB " %s: --access, --collection, --name and "
-                        "--expires-in are for create\n",
+        fprintf(stderr,
+                VERB " %s: --access, --collection, --name and "
+                     "--expires-in are for create\n",
                 sub);
         return CLI_EXIT_USAGE;
     }

@@ -43,12 +43,11 @@ static json_t *key_json(const pd_api_key *k)
         if (*s == ',')
             s++;
     }
-    return json_pack("{s:s,s:s,s:s,s:o,s:I,s:o}", "id", k->id, "name",
-                          k->name, "access", level_text[k->level],
-                          "collections", cols, "created_at",
-                          (json_int_t)k->created_at, "expires_at",
-                          k->expires_at ? json_integer((json_int_t)k->expires_at)
-                                        : json_null());
+    return json_pack("{s:s,s:s,s:s,s:o,s:I,s:o}", "id", k->id, "name", k->name,
+                     "access", level_text[k->level], "collections", cols,
+                     "created_at", (json_int_t)k->created_at, "expires_at",
+                     k->expires_at ? json_integer((json_int_t)k->expires_at)
+                                   : json_null());
 }
 
 /* Reads the create body into k (everything but id and hash). */
@@ -71,8 +70,9 @@ static int decode_create(const http_request *r, pd_api_key *k,
     {
         if (strcmp(key, "name") && strcmp(key, "access") &&
             strcmp(key, "collections") && strcmp(key, "expires_at")) {
-            vx_err(err, rc, "%.64s: unknown field (expected name, access, "
-                            "collections, expires_at)",
+            vx_err(err, rc,
+                   "%.64s: unknown field (expected name, access, "
+                   "collections, expires_at)",
                    key);
             goto out;
         }
@@ -87,8 +87,8 @@ static int decode_create(const http_request *r, pd_api_key *k,
         }
         memcpy(k->name, json_string_value(name), json_string_length(name));
     }
-    k->level = (uint8_t)parse_level(
-        json_string_value(json_object_get(j, "access")));
+    k->level =
+        (uint8_t)parse_level(json_string_value(json_object_get(j, "access")));
     if (!k->level) {
         vx_err(err, rc,
                "access: expected \"admin\", \"read-write\" or \"read-only\"");
@@ -106,8 +106,9 @@ static int decode_create(const http_request *r, pd_api_key *k,
         {
             size_t l = json_string_length(c);
             if (!json_is_string(c) || pos + l + 1 > PD_KEY_SCOPES_MAX) {
-                vx_err(err, rc, "collections[%zu]: expected a name (at most "
-                                "%u bytes in all)",
+                vx_err(err, rc,
+                       "collections[%zu]: expected a name (at most "
+                       "%u bytes in all)",
                        i, PD_KEY_SCOPES_MAX);
                 goto out;
             }
@@ -117,8 +118,9 @@ static int decode_create(const http_request *r, pd_api_key *k,
             pos += l;
         }
         if (json_array_size(cols) == 0) {
-            vx_err(err, rc, "collections: an empty list would grant nothing; "
-                            "omit it for every collection");
+            vx_err(err, rc,
+                   "collections: an empty list would grant nothing; "
+                   "omit it for every collection");
             goto out;
         }
     }
@@ -168,8 +170,8 @@ void gw_api_create_key(void *ctx, const http_request *r, http_response *w)
         json_t *o = key_json(&k);
         if (o)
             json_object_set_new(o, "key", json_string(token));
-        vx_log(VECTRON_LOG_INFO, "auth", "key=%s access=%s created by %s",
-               k.id, level_text[k.level], r->key_id ? r->key_id : "-");
+        vx_log(VECTRON_LOG_INFO, "auth", "key=%s access=%s created by %s", k.id,
+               level_text[k.level], r->key_id ? r->key_id : "-");
         api_ok(&c, o);
     }
     sodium_memzero(token, sizeof token);

@@ -45,8 +45,7 @@ gw_principal *gw_principal_new(int level, size_t n, const char *const *names,
     size_t text = 0;
     for (size_t i = 0; i < n; i++)
         text += name_lens[i] + 1;
-    gw_principal *p =
-        vx_malloc(sizeof *p + n * sizeof p->scopes[0] + text);
+    gw_principal *p = vx_malloc(sizeof *p + n * sizeof p->scopes[0] + text);
     if (!p)
         return NULL;
     p->level = level;
@@ -97,8 +96,8 @@ static gw_principal *key_principal(const pd_api_key *k)
 
 void gw_auth_hash(const char *text, size_t len, uint8_t out[PD_KEY_HASH_SIZE])
 {
-    static const unsigned char personal[crypto_generichash_blake2b_PERSONALBYTES] =
-        "vectron.apikey.1";
+    static const unsigned char
+        personal[crypto_generichash_blake2b_PERSONALBYTES] = "vectron.apikey.1";
     crypto_generichash_blake2b_salt_personal(out, PD_KEY_HASH_SIZE,
                                              (const unsigned char *)text, len,
                                              NULL, 0, NULL, personal);
@@ -107,8 +106,8 @@ void gw_auth_hash(const char *text, size_t len, uint8_t out[PD_KEY_HASH_SIZE])
 void gw_auth_new_token(char id[ID_HEX + 1], char token[GW_KEY_TOKEN_SIZE])
 {
     uint8_t rid[ID_HEX / 2], secret[32];
-    char b64[sodium_base64_ENCODED_LEN(32,
-                                       sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    char b64[sodium_base64_ENCODED_LEN(
+        32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
     randombytes_buf(rid, sizeof rid);
     randombytes_buf(secret, sizeof secret);
     sodium_bin2hex(id, ID_HEX + 1, rid, sizeof rid);
@@ -249,7 +248,8 @@ int gw_auth_authenticate(gw_auth *a, const char *cred, uint64_t now,
     }
     gw_auth_hash(cred, len, h);
     /* Both bootstrap keys are compared, whatever the first gives. */
-    int is_admin = a->has_admin && sodium_memcmp(h, a->admin_hash, sizeof h) == 0;
+    int is_admin =
+        a->has_admin && sodium_memcmp(h, a->admin_hash, sizeof h) == 0;
     int is_ro = a->has_ro && sodium_memcmp(h, a->ro_hash, sizeof h) == 0;
     if (is_admin || is_ro) {
         *out = gw_principal_new(is_admin ? GW_LEVEL_ADMIN : GW_LEVEL_READ, 0,
@@ -271,8 +271,8 @@ int gw_auth_authenticate(gw_auth *a, const char *cred, uint64_t now,
     }
     if (a->jwt_secret && memchr(cred, '.', len)) {
         char sub[HTTP_KEY_ID_SIZE - 4];
-        int rc = gw_jwt_verify(cred, len, a->jwt_secret, a->jwt_secret_len,
-                               now, out, sub, sizeof sub, msg, msg_size);
+        int rc = gw_jwt_verify(cred, len, a->jwt_secret, a->jwt_secret_len, now,
+                               out, sub, sizeof sub, msg, msg_size);
         switch (rc) {
         case GW_JWT_OK:
             if (sub[0]) {
@@ -335,14 +335,16 @@ int gw_auth_allows(const gw_principal *p, const http_request *req, char *msg,
             snprintf(msg, msg_size, "Access to collection %.255s is required",
                      name ? name : "?");
         else
-            snprintf(msg, msg_size, "%s access to collection %.255s is "
-                                    "required",
+            snprintf(msg, msg_size,
+                     "%s access to collection %.255s is "
+                     "required",
                      what[need], name ? name : "?");
         return 403;
     }
     if (!(r->access & HTTP_ACCESS_ANY_SCOPE) && p->scoped) {
-        snprintf(msg, msg_size, "Global access is required (this credential "
-                                "is limited to collections)");
+        snprintf(msg, msg_size,
+                 "Global access is required (this credential "
+                 "is limited to collections)");
         return 403;
     }
     if (p->level >= need)

@@ -30,7 +30,8 @@ static char *b64url_decode(const char *text, size_t n, size_t *out_len)
     if (!out)
         return NULL;
     if (sodium_base642bin((unsigned char *)out, cap, text, n, NULL, out_len,
-                          NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
+                          NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
         vx_free(out);
         return NULL;
     }
@@ -73,8 +74,9 @@ static int access_claim(json_t *access, gw_principal **out, char *msg,
                     : strcmp(v, "m") == 0 ? GW_LEVEL_ADMIN
                                           : GW_LEVEL_NONE;
         if (level == GW_LEVEL_NONE) {
-            snprintf(msg, msg_size, "JWT access: expected \"r\", \"m\" or a "
-                                    "list of collections");
+            snprintf(msg, msg_size,
+                     "JWT access: expected \"r\", \"m\" or a "
+                     "list of collections");
             return GW_JWT_BAD_CLAIMS;
         }
         *out = gw_principal_new(level, 0, NULL, NULL, NULL);
@@ -82,8 +84,9 @@ static int access_claim(json_t *access, gw_principal **out, char *msg,
     }
     size_t n = json_array_size(access);
     if (!json_is_array(access) || n > MAX_SCOPES) {
-        snprintf(msg, msg_size, "JWT access: expected \"r\", \"m\" or a list "
-                                "of at most %u collections",
+        snprintf(msg, msg_size,
+                 "JWT access: expected \"r\", \"m\" or a list "
+                 "of at most %u collections",
                  MAX_SCOPES);
         return GW_JWT_BAD_CLAIMS;
     }
@@ -109,8 +112,9 @@ static int access_claim(json_t *access, gw_principal **out, char *msg,
         json_t *payload = json_object_get(e, "payload");
         if (payload && !json_is_null(payload)) {
             /* A restriction we cannot enforce must not be ignored. */
-            snprintf(msg, msg_size, "JWT access[%zu]: payload restrictions "
-                                    "are not supported",
+            snprintf(msg, msg_size,
+                     "JWT access[%zu]: payload restrictions "
+                     "are not supported",
                      i);
             return GW_JWT_BAD_CLAIMS;
         }
@@ -118,7 +122,8 @@ static int access_claim(json_t *access, gw_principal **out, char *msg,
         lens[i] = json_string_length(col);
         levels[i] = a[1] ? GW_LEVEL_WRITE : GW_LEVEL_READ;
         for (size_t j = 0; j < i; j++) {
-            if (lens[j] == lens[i] && memcmp(names[j], names[i], lens[i]) == 0) {
+            if (lens[j] == lens[i] &&
+                memcmp(names[j], names[i], lens[i]) == 0) {
                 snprintf(msg, msg_size,
                          "JWT access: collection `%.64s` is listed twice",
                          names[i]);
@@ -176,8 +181,7 @@ int gw_jwt_verify(const char *token, size_t len, const uint8_t *secret,
         goto out;
     }
 
-    payload_text =
-        b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &plen);
+    payload_text = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &plen);
     if (!payload_text || !(claims = load_object(payload_text, plen)))
         goto out;
     json_t *exp = json_object_get(claims, "exp");
@@ -225,8 +229,8 @@ out:
 /* base64url of data into a new NUL-terminated block. */
 static char *b64url(const void *data, size_t n)
 {
-    size_t cap = sodium_base64_ENCODED_LEN(
-        n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    size_t cap =
+        sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     char *out = vx_malloc(cap);
     if (out)
         sodium_bin2base64(out, cap, data, n,
@@ -247,8 +251,8 @@ int gw_jwt_sign(const char *claims_json, const uint8_t *secret,
         goto out;
     }
     size_t hl = strlen(h), pl = strlen(p);
-    size_t sl = sodium_base64_ENCODED_LEN(crypto_auth_hmacsha256_BYTES,
-                                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    size_t sl = sodium_base64_ENCODED_LEN(
+        crypto_auth_hmacsha256_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     tok = vx_malloc(hl + 1 + pl + 1 + sl);
     if (!tok) {
         rc = vx_err(err, VECTRON_NOMEM, "jwt");

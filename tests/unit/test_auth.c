@@ -180,15 +180,16 @@ Test(auth, jwt_claims_and_refusals)
 
     /* Refused claims: 401's cases. */
     const char *bad[] = {
-        "{\"access\":\"r\"}",                    /* no exp */
-        "{\"exp\":\"soon\"}",                    /* exp not a number */
-        "{\"exp\":%lld,\"access\":\"rw\"}",      /* not a global mode */
+        "{\"access\":\"r\"}",               /* no exp */
+        "{\"exp\":\"soon\"}",               /* exp not a number */
+        "{\"exp\":%lld,\"access\":\"rw\"}", /* not a global mode */
         "{\"exp\":%lld,\"access\":[{\"collection\":\"a\",\"access\":\"m\"}]}",
         "{\"exp\":%lld,\"access\":[{\"collection\":\"a\",\"access\":\"r\","
         "\"payload\":{\"k\":1}}]}",
         "{\"exp\":%lld,\"access\":[{\"collection\":\"a\",\"access\":\"r\"},"
         "{\"collection\":\"a\",\"access\":\"rw\"}]}",
-        "{\"exp\":%lld,\"access\":[{\"collection\":\"../x\",\"access\":\"r\"}]}",
+        "{\"exp\":%lld,\"access\":[{\"collection\":\"../"
+        "x\",\"access\":\"r\"}]}",
         "{\"exp\":%lld,\"value_exists\":{\"collection\":\"a\",\"matches\":[]}}",
         "{\"exp\":%lld,\"sub\":5}",
         "[1,2]",
@@ -299,8 +300,8 @@ typedef struct cred {
 static int expected(const cred *c, const http_route *r)
 {
     unsigned lvl = r->access & HTTP_ACCESS_LEVEL_MASK;
-    int need = lvl == HTTP_ACCESS_READ    ? GW_LEVEL_READ
-               : lvl == HTTP_ACCESS_WRITE ? GW_LEVEL_WRITE
+    int need = lvl == HTTP_ACCESS_READ     ? GW_LEVEL_READ
+               : lvl == HTTP_ACCESS_WRITE  ? GW_LEVEL_WRITE
                : lvl == HTTP_ACCESS_PUBLIC ? GW_LEVEL_NONE
                                            : GW_LEVEL_ADMIN;
     if (need == GW_LEVEL_NONE)
@@ -344,9 +345,8 @@ Test(auth, every_route_of_the_table_is_guarded)
         copy[i].fn = counting;
         unsigned lvl = rt[i].access & HTTP_ACCESS_LEVEL_MASK;
         if (strstr(rt[i].pattern, "{collection_name}"))
-            cr_assert(rt[i].collection_param &&
-                          strcmp(rt[i].collection_param, "collection_name") ==
-                              0,
+            cr_assert(rt[i].collection_param && strcmp(rt[i].collection_param,
+                                                       "collection_name") == 0,
                       "%s names a collection but does not declare it",
                       rt[i].name);
         if (lvl == HTTP_ACCESS_PUBLIC)
@@ -357,8 +357,8 @@ Test(auth, every_route_of_the_table_is_guarded)
         if (strcmp(rt[i].method, "GET") != 0 &&
             strcmp(rt[i].method, "POST") != 0)
             cr_assert(lvl == HTTP_ACCESS_WRITE || lvl == HTTP_ACCESS_ADMIN,
-                      "%s %s changes state but needs only read",
-                      rt[i].method, rt[i].pattern);
+                      "%s %s changes state but needs only read", rt[i].method,
+                      rt[i].pattern);
     }
 
     gw_auth_options ao = {.api_key = "bootstrap-admin-key-0123",
@@ -377,7 +377,7 @@ Test(auth, every_route_of_the_table_is_guarded)
 
     cred creds[16];
     size_t nc = 0;
-#define CRED(w, lc1, ltop, gl, fl, ...)                                         \
+#define CRED(w, lc1, ltop, gl, fl, ...)                                        \
     do {                                                                       \
         creds[nc].what = w;                                                    \
         creds[nc].c1 = lc1;                                                    \
@@ -405,24 +405,29 @@ Test(auth, every_route_of_the_table_is_guarded)
     vx_free(t);
     CRED("bootstrap admin", GW_LEVEL_ADMIN, GW_LEVEL_ADMIN, 1, 0,
          "api-key: bootstrap-admin-key-0123");
-    CRED("stored admin", GW_LEVEL_ADMIN, GW_LEVEL_ADMIN, 1, 0, "Authorization: Bearer %s",
-         tok[0]);
-    CRED("read-write", GW_LEVEL_WRITE, GW_LEVEL_WRITE, 1, 0, "api-key: %s", tok[1]);
-    CRED("read-only", GW_LEVEL_READ, GW_LEVEL_READ, 1, 0, "api-key: %s", tok[2]);
-    CRED("read-write on c1", GW_LEVEL_WRITE, GW_LEVEL_WRITE, 0, 0, "api-key: %s", tok[3]);
-    CRED("read-write on another", GW_LEVEL_NONE, GW_LEVEL_WRITE, 0, 0, "api-key: %s", tok[4]);
+    CRED("stored admin", GW_LEVEL_ADMIN, GW_LEVEL_ADMIN, 1, 0,
+         "Authorization: Bearer %s", tok[0]);
+    CRED("read-write", GW_LEVEL_WRITE, GW_LEVEL_WRITE, 1, 0, "api-key: %s",
+         tok[1]);
+    CRED("read-only", GW_LEVEL_READ, GW_LEVEL_READ, 1, 0, "api-key: %s",
+         tok[2]);
+    CRED("read-write on c1", GW_LEVEL_WRITE, GW_LEVEL_WRITE, 0, 0,
+         "api-key: %s", tok[3]);
+    CRED("read-write on another", GW_LEVEL_NONE, GW_LEVEL_WRITE, 0, 0,
+         "api-key: %s", tok[4]);
     snprintf(claims, sizeof claims,
              "{\"exp\":%lld,\"sub\":\"t\",\"access\":[{\"collection\":\"c1\","
              "\"access\":\"r\"}]}",
              now + 3600);
     t = jwt(claims, secret, SECRET_LEN);
-    CRED("JWT read on c1", GW_LEVEL_READ, GW_LEVEL_READ, 0, 0, "Authorization: Bearer %s", t);
+    CRED("JWT read on c1", GW_LEVEL_READ, GW_LEVEL_READ, 0, 0,
+         "Authorization: Bearer %s", t);
     vx_free(t);
     snprintf(claims, sizeof claims, "{\"exp\":%lld,\"access\":\"r\"}",
              now + 3600);
     t = jwt(claims, secret, SECRET_LEN);
-    CRED("JWT global read", GW_LEVEL_READ, GW_LEVEL_READ, 1, 0, "Authorization: Bearer %s",
-         t);
+    CRED("JWT global read", GW_LEVEL_READ, GW_LEVEL_READ, 1, 0,
+         "Authorization: Bearer %s", t);
     vx_free(t);
 
     size_t checked = 0;
@@ -435,18 +440,18 @@ Test(auth, every_route_of_the_table_is_guarded)
             int want = expected(c, r);
             int before = atomic_load(&reached);
             char head[2048];
-            int st = request(port, r->method, path, c->header, head,
-                             sizeof head);
+            int st =
+                request(port, r->method, path, c->header, head, sizeof head);
             int ran = atomic_load(&reached) - before;
             if (want == 0) {
                 cr_assert_eq(st, 200, "%s %s with %s: %d, want the handler",
                              r->method, path, c->what, st);
                 cr_assert_eq(ran, 1);
             } else {
-                cr_assert_eq(st, want, "%s %s with %s: %d, want %d",
-                             r->method, path, c->what, st, want);
-                cr_assert_eq(ran, 0, "%s %s with %s ran the handler",
-                             r->method, path, c->what);
+                cr_assert_eq(st, want, "%s %s with %s: %d, want %d", r->method,
+                             path, c->what, st, want);
+                cr_assert_eq(ran, 0, "%s %s with %s ran the handler", r->method,
+                             path, c->what);
                 if (want == 401)
                     cr_assert(strcasestr(head, "WWW-Authenticate: Bearer"));
             }
@@ -499,16 +504,15 @@ Test(auth, off_until_a_credential_exists)
     cr_assert_eq(gw_auth_enabled(auth), 1);
     gw_principal *p;
     char id[HTTP_KEY_ID_SIZE], msg[200];
-    cr_assert_eq(gw_auth_authenticate(auth, token, (uint64_t)time(NULL), &p,
-                                      id, msg, sizeof msg),
+    cr_assert_eq(gw_auth_authenticate(auth, token, (uint64_t)time(NULL), &p, id,
+                                      msg, sizeof msg),
                  0);
     cr_assert_eq(p->level, GW_LEVEL_READ);
     cr_assert_eq(strncmp(token + 4, id, 16), 0);
     vx_free(p);
     /* No JWT secret: a JWT-shaped credential is just invalid. */
-    cr_assert_eq(gw_auth_authenticate(auth, "a.b.c", 0, &p, id, msg,
-                                      sizeof msg),
-                 401);
+    cr_assert_eq(
+        gw_auth_authenticate(auth, "a.b.c", 0, &p, id, msg, sizeof msg), 401);
     gw_auth_free(auth);
     pd_catalog_free(cat);
 }
@@ -655,8 +659,8 @@ Test(auth, rate_limit_holds_across_threads)
     size_t len;
     cr_assert_eq(vx_metrics_render(m, &text, &len, NULL), 0);
     char line[128];
-    snprintf(line, sizeof line, "vectron_rate_limited_total{level=\"admin\"} %d",
-             limited);
+    snprintf(line, sizeof line,
+             "vectron_rate_limited_total{level=\"admin\"} %d", limited);
     cr_assert(strstr(text, line), "%s not in\n%s", line, text);
     vx_free(text);
 
