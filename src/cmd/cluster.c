@@ -296,6 +296,7 @@ int vx_gateway_main(int argc, char **argv)
     host *hst = NULL;
     vx_metrics *metrics = NULL;
     http_server *http = NULL;
+    gw_auth *auth = NULL;
     gw_api api;
     if (done)
         return code;
@@ -323,7 +324,8 @@ int vx_gateway_main(int argc, char **argv)
     api.metrics = metrics;
     vx_proc_api_options(&cfg, &api.o);
     if ((rc = gw_api_metrics_init(&api, &err)) ||
-        (rc = vx_proc_http_start(&cfg, &api, &http, &err)))
+        (rc = vx_proc_auth(&cfg, mirror, metrics, &auth, &err)) ||
+        (rc = vx_proc_http_start(&cfg, &api, auth, &http, &err)))
         goto out;
     api.ready = 1;
     vx_log(VECTRON_LOG_INFO, "gateway", "ready: REST API on %s (port %u), PD %s",
@@ -340,6 +342,7 @@ out:
     }
     api.ready = 0;
     http_server_stop(http);
+    gw_auth_free(auth);
     host_close(hst);
     rpc_client_stop(rpc);
     pd_catalog_free(mirror);

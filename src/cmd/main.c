@@ -1,13 +1,15 @@
 /*
  * main.c - the one `vectron` binary: dispatches to its subcommands
  * (DESIGN section 1): `serve` (everything in one process), the cluster's
- * `pd` and `worker`, and the tools.
+ * `pd`, `worker` and `gateway`, the client verbs (import, search,
+ * collections, status, keys; src/cli, docs/cli.md) and inspection tools.
  *
  * Threading: the main thread; a subcommand starts whatever it needs.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "cmd/serve_config.h"
 #include "gateway/api.h"
 
@@ -33,10 +35,20 @@ static void usage(FILE *out)
             "  replica-dump list the points of one shard replica (JSON)\n"
             "  pd-catalog   print the Placement Driver's catalog (JSON)\n"
             "  replica-write  write one point to one replica (fault tests)\n"
+            "  import       load vectors from fvecs, JSONL or CSV into a "
+            "collection\n"
+            "  search       nearest neighbours of a vector or a point\n"
+            "  collections  list, create, delete or describe collections\n"
+            "  status       the node's shards: leader, role, indexes, "
+            "points, bytes\n"
+            "  keys         create, list or revoke API keys (admin)\n"
             "  config-doc   print docs/config.md (the knob table as Markdown)\n"
             "  version      print the version\n"
             "\n"
-            "`vectron serve --help` lists every knob.\n");
+            "`vectron serve --help` lists every knob; `vectron COMMAND --help`\n"
+            "the options of a command. The client commands talk to\n"
+            "--url (default $VECTRON_URL, else " CLI_DEFAULT_URL ") with\n"
+            "the credential in $" CLI_KEY_ENV " (docs/auth.md).\n");
 }
 
 int main(int argc, char **argv)
@@ -60,6 +72,16 @@ int main(int argc, char **argv)
         return vx_pd_catalog_main(argc - 1, argv + 1);
     if (strcmp(cmd, "replica-write") == 0)
         return vx_replica_write_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "import") == 0)
+        return cli_import_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "search") == 0)
+        return cli_search_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "collections") == 0)
+        return cli_collections_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "status") == 0)
+        return cli_status_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return cli_keys_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("vectron %s\n", VECTRON_VERSION);
         return 0;

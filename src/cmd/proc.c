@@ -187,7 +187,54 @@ void vx_proc_api_options(const vx_serve_config *cfg, gw_api_options *o)
     o->slow_query_ms = cfg->slow_query_ms;
 }
 
-int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api,
+/* Stored API keys for the authenticator, read from the catalog. */
+static int key_lookup(void *ctx, const char *id, pd_api_key *out)
+{
+    return pd_catalog_key_get(ctx, id, out, NULL);
+}
+
+static size_t key_count(void *ctx)
+{
+    return pd_catalog_key_count(ctx);
+}
+
+static gw_rate_limit rate_of(double rate, uint64_t burst)
+{
+    gw_rate_limit l = {.rate = rate,
+                       .burst = burst ? (double)burst : rate < 1 ? 1 : rate};
+    return l;
+}
+
+int vx_proc_auth(const vx_serve_config *cfg, pd_catalog *catalog,
+                 vx_metrics *metrics, gw_auth **out, vectron_error *err)
+{
+    gw_auth_options ao = {
+        .api_key = cfg->api_key,
+        .read_only_api_key = cfg->read_only_api_key,
+        .jwt_secret = cfg->jwt_secret,
+        .lookup = key_lookup,
+        .count = key_count,
+        .keys_ctx = catalog,
+        .rate = {rate_of(cfg->rate_limit_anonymous, cfg->rate_burst_anonymous),
+                 rate_of(cfg->rate_limit_read, cfg->rate_burst_read),
+                 rate_of(cfg->rate_limit_write, cfg->rate_burst_write),
+                 rate_of(cfg->rate_limit_admin, cfg->rate_burst_admin)},
+        .metrics = metrics};
+    int rc = gw_auth_new(&ao, out, err);
+    if (rc)
+        return rc;
+    if ((cfg->api_key[0] && strlen(cfg->api_key) < 16) ||
+        (cfg->read_only_api_key[0] && strlen(cfg->read_only_api_key) < 16) ||
+        (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < 32))
+        vx_log(VECTRON_LOG_WARN, "proc",
+               "a bootstrap API key shorter than 16 bytes or a jwt-secret "
+               "shorter than 32 bytes can be guessed; use long random values");
+    vx_log(VECTRON_LOG_INFO, "proc", "authentication %s",
+           gw_auth_enabled(*out) ? "on" : "off (no credential configured)");
+    return 0;
+}
+
+int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api, gw_auth *auth,
                        http_server **out, vectron_error *err)
 {
     size_t nroutes;
@@ -199,6 +246,8 @@ int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api,
                       .connection_timeout_s =
                           (unsigned)(cfg->connection_timeout_ms / 1000),
                       .max_connections = (unsigned)cfg->max_connections,
-                      .metrics = api->metrics};
+                      .metrics = api->metrics,
+                      .guard = gw_auth_guard,
+                      .guard_ctx = auth};
     return http_server_start(&hc, routes, nroutes, api, out, err);
 }

@@ -14,6 +14,7 @@
 
 #include "cmd/serve_config.h"
 #include "gateway/api.h"
+#include "gateway/auth.h"
 #include "gateway/http.h"
 #include "pd/catalog.h"
 #include "raft/raft_node.h"
@@ -46,9 +47,16 @@ vxr_fsm vx_proc_catalog_fsm(pd_catalog *catalog);
 /* The REST API's options from cfg (limits, defaults, timeouts). */
 void vx_proc_api_options(const vx_serve_config *cfg, gw_api_options *o);
 
+/* The authenticator from cfg's security knobs (docs/auth.md); stored
+ * keys are read from catalog (the local catalog, or a gateway's mirror of
+ * the PD's). Free with gw_auth_free. */
+int vx_proc_auth(const vx_serve_config *cfg, pd_catalog *catalog,
+                 vx_metrics *metrics, gw_auth **out, vectron_error *err);
+
 /* Starts the HTTP server on cfg's address with the API's route table
- * (ctx: api; api->metrics collects per-route metrics). */
-int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api,
+ * (ctx: api; api->metrics collects per-route metrics) behind auth's
+ * guard. */
+int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api, gw_auth *auth,
                        http_server **out, vectron_error *err);
 
 #endif

@@ -30,6 +30,7 @@
 #include "cmd/serve_config.h"
 #include "common/common.h"
 #include "gateway/api.h"
+#include "gateway/auth.h"
 #include "gateway/http.h"
 
 #define LOG "serve"
@@ -65,6 +66,7 @@ int vx_serve_main(int argc, char **argv)
     host *hst = NULL;
     http_server *http = NULL;
     vx_metrics *metrics = NULL;
+    gw_auth *auth = NULL;
     int pd_open = 0;
     gw_api api;
     memset(&api, 0, sizeof api);
@@ -129,7 +131,8 @@ int vx_serve_main(int argc, char **argv)
         (rc = open_collections(&api, timeout_ms, &err)))
         goto out;
 
-    if ((rc = vx_proc_http_start(&cfg, &api, &http, &err)))
+    if ((rc = vx_proc_auth(&cfg, catalog, metrics, &auth, &err)) ||
+        (rc = vx_proc_http_start(&cfg, &api, auth, &http, &err)))
         goto out;
     api.ready = 1;
     vx_log(VECTRON_LOG_INFO, LOG,
@@ -149,6 +152,7 @@ out:
     }
     api.ready = 0;
     http_server_stop(http);
+    gw_auth_free(auth);
     host_close(hst);
     if (pd_open)
         host_close_group(node, PD_GROUP_ID);

@@ -431,6 +431,133 @@ static const vx_config_knob serve_knobs[] = {
             "scheduler (failure repair, drains).",
      .effect = "Shorter reacts faster; each pass reads the whole catalog, "
                "which is cheap below tens of thousands of shards."},
+
+    /* --------------------------------------------------------- security */
+    {.name = "api-key",
+     .type = VX_CFG_STRING,
+     .def = "",
+     .offset = OFF(api_key),
+     .section = "security",
+     .doc = "Bootstrap admin API key (Qdrant's service.api_key): once set, "
+            "every route but /healthz, /livez and /readyz needs a "
+            "credential. Prefer VECTRON_API_KEY or the config file to a flag.",
+     .effect = "Secures a fresh server and lets `vectron keys create` mint "
+               "scoped keys; use a long random value (e.g. openssl rand "
+               "-base64 32) and TLS in front of the server."},
+    {.name = "read-only-api-key",
+     .type = VX_CFG_STRING,
+     .def = "",
+     .offset = OFF(read_only_api_key),
+     .section = "security",
+     .doc = "Bootstrap read-only API key (Qdrant's "
+            "service.read_only_api_key); setting it also turns "
+            "authentication on.",
+     .effect = "Gives readers a key without an admin round trip; stored "
+               "keys (vectron keys create) can be scoped and revoked, this "
+               "one only changed by a restart."},
+    {.name = "jwt-secret",
+     .type = VX_CFG_STRING,
+     .def = "",
+     .offset = OFF(jwt_secret),
+     .section = "security",
+     .doc = "HMAC secret of HS256 JWTs accepted as bearer tokens (Qdrant's "
+            "claims: exp, access); setting it turns authentication on.",
+     .effect = "Lets an identity service mint short-lived, per-collection "
+               "tokens without touching the server; whoever holds it can "
+               "mint any access, so keep it as secret as api-key (Qdrant "
+               "signs with its api_key: set both alike to match)."},
+    {.name = "rate-limit-anonymous",
+     .type = VX_CFG_DOUBLE,
+     .def = "0",
+     .min = "0",
+     .max = "1000000",
+     .offset = OFF(rate_limit_anonymous),
+     .section = "security",
+     .doc = "Requests per second allowed to each client without credentials (only while no credential is configured) and each address presenting bad credentials (a token bucket "
+            "per client address); 0: unlimited.",
+     .effect = "Lower protects the server from one busy or runaway client; "
+               "excess requests get 429 with Retry-After. Each gateway "
+               "process counts on its own."},
+    {.name = "rate-burst-anonymous",
+     .type = VX_CFG_UINT64,
+     .def = "0",
+     .min = "0",
+     .max = "1000000",
+     .offset = OFF(rate_burst_anonymous),
+     .section = "security",
+     .doc = "Bucket size for rate-limit-anonymous: requests allowed at once "
+            "after a pause; 0: one second's worth (at least 1).",
+     .effect = "Higher absorbs bursts without 429s; the long-run rate stays "
+               "rate-limit-anonymous."},
+    {.name = "rate-limit-read",
+     .type = VX_CFG_DOUBLE,
+     .def = "0",
+     .min = "0",
+     .max = "1000000",
+     .offset = OFF(rate_limit_read),
+     .section = "security",
+     .doc = "Requests per second allowed to each read-only credential (a token bucket "
+            "per credential); 0: unlimited.",
+     .effect = "Lower protects the server from one busy or runaway client; "
+               "excess requests get 429 with Retry-After. Each gateway "
+               "process counts on its own."},
+    {.name = "rate-burst-read",
+     .type = VX_CFG_UINT64,
+     .def = "0",
+     .min = "0",
+     .max = "1000000",
+     .offset = OFF(rate_burst_read),
+     .section = "security",
+     .doc = "Bucket size for rate-limit-read: requests allowed at once "
+            "after a pause; 0: one second's worth (at least 1).",
+     .effect = "Higher absorbs bursts without 429s; the long-run rate stays "
+               "rate-limit-read."},
+    {.name = "rate-limit-write",
+     .type = VX_CFG_DOUBLE,
+     .def = "0",
+     .min = "0",
+     .max = "1000000",
+     .offset = OFF(rate_limit_write),
+     .section = "security",
+     .doc = "Requests per second allowed to each read-write credential (a token bucket "
+            "per credential); 0: unlimited.",
+     .effect = "Lower protects the server from one busy or runaway client; "
+               "excess requests get 429 with Retry-After. Each gateway "
+               "process counts on its own."},
+    {.name = "rate-burst-write",
+     .type = VX_CFG_UINT64,
+     .def = "0",
+     .min = "0",
+     .max = "1000000",
+     .offset = OFF(rate_burst_write),
+     .section = "security",
+     .doc = "Bucket size for rate-limit-write: requests allowed at once "
+            "after a pause; 0: one second's worth (at least 1).",
+     .effect = "Higher absorbs bursts without 429s; the long-run rate stays "
+               "rate-limit-write."},
+    {.name = "rate-limit-admin",
+     .type = VX_CFG_DOUBLE,
+     .def = "0",
+     .min = "0",
+     .max = "1000000",
+     .offset = OFF(rate_limit_admin),
+     .section = "security",
+     .doc = "Requests per second allowed to each admin credential (a token bucket "
+            "per credential); 0: unlimited.",
+     .effect = "Lower protects the server from one busy or runaway client; "
+               "excess requests get 429 with Retry-After. Each gateway "
+               "process counts on its own."},
+    {.name = "rate-burst-admin",
+     .type = VX_CFG_UINT64,
+     .def = "0",
+     .min = "0",
+     .max = "1000000",
+     .offset = OFF(rate_burst_admin),
+     .section = "security",
+     .doc = "Bucket size for rate-limit-admin: requests allowed at once "
+            "after a pause; 0: one second's worth (at least 1).",
+     .effect = "Higher absorbs bursts without 429s; the long-run rate stays "
+               "rate-limit-admin."},
 };
 
 #define N_KNOBS (sizeof serve_knobs / sizeof serve_knobs[0])

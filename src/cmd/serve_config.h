@@ -76,6 +76,14 @@ typedef struct vx_serve_config {
     uint64_t worker_heartbeat_ms;
     uint64_t node_grace_ms;
     uint64_t schedule_interval_ms;
+    /* security (docs/auth.md); "" means not set */
+    char *api_key;
+    char *read_only_api_key;
+    char *jwt_secret;
+    double rate_limit_anonymous, rate_limit_read, rate_limit_write,
+        rate_limit_admin; /* requests/s; 0: unlimited */
+    uint64_t rate_burst_anonymous, rate_burst_read, rate_burst_write,
+        rate_burst_admin; /* 0: one second's worth */
 } vx_serve_config;
 
 /* The knob table; *n receives its length. Static, valid forever. */

@@ -8,7 +8,10 @@
  *
  * Files: api.c (shared helpers, service routes, the route table),
  * api_collections.c, api_points.c (writes, retrieve, scroll, count),
- * api_search.c (query and search, single and batch).
+ * api_search.c (query and search, single and batch), api_keys.c (API
+ * keys). Authentication and access control run before the handlers, in
+ * the HTTP server's guard (auth.h), from each route's access and
+ * collection_param.
  *
  * Threading: handlers run on the HTTP server's threads, any number at
  * once. Collection creation and deletion are serialised by api->ctl_mu;
@@ -104,6 +107,12 @@ int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
 void api_replicate(api_call *c, size_t n, host_shard *const *s,
                    const uint8_t *const *bufs, const size_t *lens, int wait);
 
+/* Commits a Placement Driver command and returns the state machine's
+ * outcome (api_collections.c): 0, a catalog apply code, or TIMEOUT /
+ * UNAVAILABLE when the metadata group did not confirm it. */
+int api_pd_submit(api_call *c, const uint8_t *buf, size_t len,
+                  vectron_error *err);
+
 /* Loads a point's payload (text) as JSON projected through sel; *out NULL
  * when sel is NONE. */
 int api_payload(const char *text, size_t len, const gw_payload_select *sel,
@@ -151,6 +160,14 @@ void gw_api_query_batch(void *ctx, const http_request *r, http_response *w);
 void gw_api_search(void *ctx, const http_request *r, http_response *w);
 void gw_api_search_batch(void *ctx, const http_request *r, http_response *w);
 void gw_api_metrics(void *ctx, const http_request *r, http_response *w);
+/* API keys (api_keys.c). */
+void gw_api_create_key(void *ctx, const http_request *r, http_response *w);
+void gw_api_list_keys(void *ctx, const http_request *r, http_response *w);
+void gw_api_revoke_key(void *ctx, const http_request *r, http_response *w);
 void gw_api_openapi(void *ctx, const http_request *r, http_response *w);
+/* GET /cluster and GET /collections/{name}/cluster (api_cluster.c). */
+void gw_api_cluster(void *ctx, const http_request *r, http_response *w);
+void gw_api_collection_cluster(void *ctx, const http_request *r,
+                               http_response *w);
 
 #endif

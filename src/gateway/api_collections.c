@@ -14,9 +14,9 @@
 
 #include "common/common.h"
 #include "gateway/api.h"
+#include "gateway/auth.h"
 
-/* Commits a PD command and returns the state machine's outcome. */
-static int pd_submit(api_call *c, const uint8_t *buf, size_t len,
+int api_pd_submit(api_call *c, const uint8_t *buf, size_t len,
                      vectron_error *err)
 {
     vxr_result res;
@@ -99,7 +99,7 @@ void gw_api_create_collection(void *ctx, const http_request *r,
         rc = host_remote_create(api->host, name, &p, api->o.request_timeout_ms,
                                 &err);
     else
-        rc = pd_submit(&c, buf, len, &err);
+        rc = api_pd_submit(&c, buf, len, &err);
     vx_free(buf);
     pd_collection col;
     if (rc == VECTRON_EXISTS) {
@@ -142,7 +142,7 @@ void gw_api_delete_collection(void *ctx, const http_request *r,
         rc = host_remote_drop(api->host, col.name, api->o.request_timeout_ms,
                               &err);
     else if ((rc = pd_cmd_drop(col.name, &buf, &len, &err)) == 0)
-        rc = pd_submit(&c, buf, len, &err);
+        rc = api_pd_submit(&c, buf, len, &err);
     vx_free(buf);
     if (rc == 0)
         rc = host_drop(api->host, &col, &err);
@@ -176,9 +176,12 @@ void gw_api_list_collections(void *ctx, const http_request *r, http_response *w)
         api_fail(&c, VECTRON_NOMEM, "out of memory");
         return;
     }
+    /* A credential limited to some collections sees only those. */
+    size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        names[i] = cols[i].name;
-    api_ok(&c, gw_json_collections_list(names, n));
+        if (gw_principal_level(r->auth, cols[i].name) >= GW_LEVEL_READ)
+            names[k++] = cols[i].name;
+    api_ok(&c, gw_json_collections_list(names, k));
     vx_free(names);
     vx_free(cols);
 }

@@ -199,8 +199,25 @@ static const route_doc docs[] = {
     {"collection_aliases", "Not supported by Vectron (400)", 0, NULL, NULL},
     {"snapshots_list", "Not supported by Vectron (400)", 0, NULL, NULL},
     {"snapshot_create", "Not supported by Vectron (400)", 0, NULL, NULL},
-    {"cluster", "Not supported by Vectron (400)", 0, NULL, NULL},
-    {"collection_cluster", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"cluster",
+     "Cluster state: Qdrant's fields plus nodes and every collection's "
+     "shards (leader, role, applied index, points, bytes)",
+     0, NULL, NULL},
+    {"collection_cluster",
+     "A collection's shards in Qdrant's shape (shard_count, local_shards, "
+     "remote_shards, shard_transfers)",
+     0, NULL, NULL},
+    {"keys_create", "Create an API key (admin); the secret is in the answer "
+                    "only",
+     0,
+     "{\"type\":\"object\",\"required\":[\"access\"],\"properties\":{"
+     "\"name\":{\"type\":\"string\"},\"access\":{\"type\":\"string\","
+     "\"enum\":[\"admin\",\"read-write\",\"read-only\"]},\"collections\":"
+     "{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"expires_at\":"
+     "{\"type\":\"integer\",\"description\":\"Unix seconds\"}}}",
+     NULL},
+    {"keys_list", "List API keys (admin); never their secrets", 0, NULL, NULL},
+    {"keys_revoke", "Revoke an API key (admin)", 0, NULL, NULL},
 };
 
 static const route_doc *find_doc(const char *name)
@@ -262,6 +279,21 @@ static json_t *operation(const http_route *rt)
                                       !optional_body, "content",
                                       "application/json", "schema", schema));
     }
+    /* Credentials (docs/auth.md): every route but the probes takes the
+     * api-key header or a bearer token (enforced once a credential is
+     * configured). */
+    if ((rt->access & HTTP_ACCESS_LEVEL_MASK) == HTTP_ACCESS_PUBLIC)
+        json_object_set_new(op, "security", json_array());
+    else
+        json_object_set_new(op, "x-vectron-access",
+                            json_string((rt->access & HTTP_ACCESS_LEVEL_MASK) ==
+                                                HTTP_ACCESS_READ
+                                            ? "read"
+                                        : (rt->access &
+                                           HTTP_ACCESS_LEVEL_MASK) ==
+                                                HTTP_ACCESS_WRITE
+                                            ? "write"
+                                            : "admin"));
     if (d && d->plain) /* bare bodies, no envelope */
         json_object_set_new(
             op, "responses",
@@ -304,12 +336,17 @@ json_t *gw_api_openapi_doc(const http_route *rt, size_t n)
         if (!op || json_object_set_new(item, method, op))
             goto out;
     }
-    doc = json_pack("{s:s,s:{s:s,s:s,s:s},s:O,s:{s:O}}", "openapi", "3.0.3",
-                    "info", "title", "Vectron REST API", "version",
-                    VECTRON_VERSION, "description",
-                    "Qdrant-compatible core endpoints plus Vectron's "
-                    "extensions; see docs/api.md.",
-                    "paths", paths, "components", "schemas", schemas);
+    doc = json_pack(
+        "{s:s,s:{s:s,s:s,s:s},s:O,s:{s:O,s:{s:{s:s,s:s,s:s},s:{s:s,s:s}}},"
+        "s:[{s:[]},{s:[]}]}",
+        "openapi", "3.0.3", "info", "title", "Vectron REST API", "version",
+        VECTRON_VERSION, "description",
+        "Qdrant-compatible core endpoints plus Vectron's "
+        "extensions; see docs/api.md and docs/auth.md.",
+        "paths", paths, "components", "schemas", schemas, "securitySchemes",
+        "apiKey", "type", "apiKey", "in", "header", "name", "api-key",
+        "bearer", "type", "http", "scheme", "bearer", "security", "apiKey",
+        "bearer");
 out:
     json_decref(paths);
     json_decref(schemas);

@@ -64,6 +64,8 @@ struct http_server {
     size_t nroutes;
     http_compiled_route *compiled; /* nroutes */
     void *ctx;
+    http_guard_fn guard;
+    void *guard_ctx;
     size_t max_body;
     unsigned port;
 
@@ -110,6 +112,12 @@ typedef struct req_state {
     int status;              /* status of the queued response; 0: none */
     size_t resp_len;
     char client[64];
+    /* The guard's verdict (http_request_set_auth) and its refusal. */
+    char key_id[HTTP_KEY_ID_SIZE];
+    int has_key_id;
+    void *auth;              /* vx_malloc'd, freed at completion */
+    http_response *refusal;  /* vx_malloc'd with its body; sent instead of
+                                the pending error */
 } req_state;
 
 /* ---- time -------------------------------------------------------------- */
@@ -296,6 +304,11 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (st->status) {
         metrics_record(st->srv, st);
     }
+    if (st->refusal) {
+        vx_free(st->refusal->body);
+        vx_free(st->refusal);
+    }
+    vx_free(st->auth);
     vx_free(st->body);
     vx_free(st);
     *con_cls = NULL;
@@ -385,6 +398,12 @@ static enum MHD_Result queue_error(req_state *st, int status, const char *msg,
 
 static enum MHD_Result queue_pending(req_state *st)
 {
+    if (st->refusal) {
+        http_response *r = st->refusal;
+        char *body = r->body;
+        r->body = NULL; /* queue takes it over */
+        return queue(st, r->status, r->content_type, body, r->len, r, NULL);
+    }
     return queue_error(st, st->pending_status, st->pending_msg,
                        st->pending_allow[0] ? st->pending_allow : NULL);
 }
@@ -434,6 +453,66 @@ static void set_too_large(req_state *st)
     set_pending(st, 413, msg, NULL);
 }
 
+/* The http_request view of st for the guard and the handler. */
+static void fill_request(req_state *st, http_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->method = st->method;
+    req->path = st->path;
+    for (size_t i = 0; i < st->match.nparams; i++) {
+        req->params[i] = st->match.params[i];
+    }
+    req->nparams = st->match.nparams;
+    if (st->body) {
+        st->body[st->body_len] = '\0';
+        req->body = st->body;
+    } else {
+        req->body = "";
+    }
+    req->body_len = st->body_len;
+    req->client = st->client;
+    req->route = st->match.route;
+    req->key_id = st->has_key_id ? st->key_id : NULL;
+    req->auth = st->auth;
+    req->conn = st;
+}
+
+/* Runs the guard; 0 lets the request through. A refusal is kept in
+ * st->refusal (sent by queue_pending). */
+static int run_guard(req_state *st)
+{
+    http_server *srv = st->srv;
+    http_request req;
+    http_response *resp;
+    int rc;
+
+    if (!srv->guard) {
+        return 0;
+    }
+    resp = vx_calloc(1, sizeof *resp);
+    if (!resp) {
+        set_pending(st, 503, "out of memory", NULL);
+        return 1;
+    }
+    fill_request(st, &req);
+    resp->status = 200;
+    rc = srv->guard(srv->guard_ctx, &req, resp);
+    if (rc == 0) {
+        vx_free(resp->body);
+        vx_free(resp);
+        return 0;
+    }
+    if (!resp->body || resp->status < 100 || resp->status > 599) {
+        vx_free(resp->body);
+        vx_free(resp);
+        set_pending(st, 500, "internal error: guard left no response", NULL);
+        return 1;
+    }
+    st->refusal = resp;
+    st->pending_status = resp->status;
+    return 1;
+}
+
 /* First call (headers only): route, check the query arguments and the
  * Content-Length. An error is answered at once when the body is too large
  * to be read (libmicrohttpd then closes the connection); otherwise only
@@ -465,7 +544,7 @@ static enum MHD_Result start_request(req_state *st, const char *method)
                                     &bad);
         if (bad) {
             set_pending(st, 400, "query: %00 is not allowed", NULL);
-        } else if (too_large) {
+        } else if (run_guard(st) == 0 && too_large) {
             set_too_large(st);
         }
         break;
@@ -555,24 +634,7 @@ static enum MHD_Result run_handler(req_state *st)
     http_request req;
     http_response resp;
 
-    memset(&req, 0, sizeof req);
-    req.method = st->method;
-    req.path = st->path;
-    for (size_t i = 0; i < st->match.nparams; i++) {
-        req.params[i] = st->match.params[i];
-    }
-    req.nparams = st->match.nparams;
-    if (st->body) {
-        st->body[st->body_len] = '\0';
-        req.body = st->body;
-    } else {
-        req.body = "";
-    }
-    req.body_len = st->body_len;
-    req.client = st->client;
-    req.route = route;
-    req.conn = st;
-
+    fill_request(st, &req);
     memset(&resp, 0, sizeof resp);
     resp.status = 200;
     route->fn(srv->ctx, &req, &resp);
@@ -650,6 +712,43 @@ const char *http_query_arg(const http_request *r, const char *name)
         return NULL;
     }
     return v ? v : "";
+}
+
+const char *http_param(const http_request *r, const char *name)
+{
+    const char *p;
+    size_t i = 0, nl = strlen(name);
+
+    if (!r->route) {
+        return NULL;
+    }
+    for (p = strchr(r->route->pattern, '{'); p; p = strchr(p + 1, '{')) {
+        const char *e = strchr(p, '}');
+        if (!e) {
+            break;
+        }
+        if ((size_t)(e - p - 1) == nl && memcmp(p + 1, name, nl) == 0) {
+            return i < r->nparams ? r->params[i] : NULL;
+        }
+        i++;
+    }
+    return NULL;
+}
+
+void http_request_set_auth(http_request *r, const char *key_id, void *auth)
+{
+    req_state *st = r->conn;
+
+    if (key_id) {
+        snprintf(st->key_id, sizeof st->key_id, "%s", key_id);
+        st->has_key_id = 1;
+        r->key_id = st->key_id;
+    }
+    if (auth != st->auth) {
+        vx_free(st->auth);
+        st->auth = auth;
+    }
+    r->auth = auth;
 }
 
 double http_request_elapsed(const http_request *r)
@@ -819,6 +918,8 @@ int http_server_start(const http_config *cfg, const http_route *routes,
     srv->routes = routes;
     srv->nroutes = nroutes;
     srv->ctx = ctx;
+    srv->guard = cfg->guard;
+    srv->guard_ctx = cfg->guard_ctx;
     srv->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
     atomic_init(&srv->starting, 0);
     rc = http_routes_compile(routes, nroutes, &srv->compiled, err);

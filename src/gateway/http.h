@@ -12,7 +12,10 @@
  *     is ignored. When several patterns match, the one whose leftmost
  *     differing segment is a literal wins. No pattern matches: 404; a
  *     pattern matches but not with this method: 405 with an Allow header.
- *     A query argument holding %00 is 400;
+ *     A query argument holding %00 is 400. When the route is found and
+ *     cfg->guard is set, the guard runs now, on the headers alone; a
+ *     refusal is answered like a routing error (after the body has been
+ *     discarded, or at once when Content-Length is over max_body);
  *  2. reads the body. A Content-Length above max_body is answered at once
  *     (413, or the routing error of step 1) without reading the body, and
  *     the connection is then closed. Other routing errors are answered
@@ -70,6 +73,10 @@
 
 typedef struct http_route http_route;
 
+/* Longest credential id a guard may record (http_request_set_key_id),
+ * including the terminating NUL. */
+#define HTTP_KEY_ID_SIZE 64u
+
 typedef struct http_request {
     const char *method; /* "GET", "PUT", "POST", "DELETE", ... */
     const char *path;   /* the URL path as received: not decoded, no query */
@@ -82,8 +89,27 @@ typedef struct http_request {
     const char *client;      /* peer as "ip:port" or "[ip6]:port"
                                 ("unknown" if libmicrohttpd cannot tell) */
     const http_route *route; /* the matched entry of the route table */
-    void *conn;              /* internal: the server's per-request state */
+    /* Set by the guard (http_config.guard), NULL otherwise: the id of the
+     * credential that authenticated the request (an API key's id,
+     * "bootstrap", "jwt:<sub>"), and the guard's verdict for the handler
+     * (opaque to the server; a vx_malloc'd block the server frees with
+     * vx_free after the response). Both stay valid until the request's
+     * completion, so a request log may read key_id after the handler. */
+    const char *key_id;
+    void *auth;
+    void *conn; /* internal: the server's per-request state */
 } http_request;
+
+/* The capture of the pattern's {name} segment, or NULL if the pattern has
+ * none by that name. Valid during the handler (or guard) call. */
+const char *http_param(const http_request *r, const char *name);
+
+/* For guards: records the authenticated credential's id (copied, truncated
+ * to HTTP_KEY_ID_SIZE - 1 bytes) and the verdict block auth (vx_malloc'd,
+ * NULL for none; the server takes it over and frees it with vx_free when
+ * the request completes). The handler then sees them as req->key_id and
+ * req->auth. */
+void http_request_set_auth(http_request *r, const char *key_id, void *auth);
 
 /* The value of request header name (case-insensitive), or NULL if absent.
  * The first one when the header repeats. Valid during the handler call. */
@@ -134,12 +160,47 @@ void http_respond_error(const http_request *req, http_response *resp,
 typedef void (*http_handler_fn)(void *ctx, const http_request *req,
                                 http_response *resp);
 
+/* What a route requires of the caller's credential (http_route.access).
+ * The server does not interpret it: it hands the route to the guard,
+ * which does. The zero value is the strictest, so a route that says
+ * nothing is admin-only. */
+enum http_access {
+    HTTP_ACCESS_ADMIN = 0,  /* admin credentials (key management) */
+    HTTP_ACCESS_READ = 1,   /* read access */
+    HTTP_ACCESS_WRITE = 2,  /* read-write access */
+    HTTP_ACCESS_PUBLIC = 3, /* no credential needed (probes) */
+    HTTP_ACCESS_LEVEL_MASK = 0x0f,
+    /* Flag: a route without a collection parameter that a
+     * collection-scoped credential may still call (the handler narrows
+     * what it returns to the credential's scope, or the route exposes
+     * nothing per collection). Without it, such a route needs an unscoped
+     * credential. */
+    HTTP_ACCESS_ANY_SCOPE = 0x10
+};
+
 struct http_route {
     const char *method;  /* exact, case-sensitive: "GET", "POST", ... */
     const char *pattern; /* "/collections/{name}/points/{id}" */
     http_handler_fn fn;
-    const char *name; /* metric label, e.g. "points_query" */
+    const char *name;    /* metric label, e.g. "points_query" */
+    unsigned access;     /* enum http_access level, | HTTP_ACCESS_ANY_SCOPE */
+    /* The name of the {capture} that names the collection the request
+     * touches ("collection_name"), checked against a scoped credential;
+     * NULL when the route names none. */
+    const char *collection_param;
 };
+
+/* A guard: called for every routed request once its headers are in,
+ * before the body is read and before the handler runs (authentication,
+ * rate limits). req has no body yet (body "" and body_len 0); resp is
+ * prepared as for a handler. Return 0 to let the request through (after
+ * http_request_set_auth, if it wants to), or non-zero after filling resp
+ * with the refusal (status, body, extra headers such as Retry-After); the
+ * server then reads and discards the body and sends resp without calling
+ * the handler. Runs on libmicrohttpd's threads, concurrently with
+ * itself. */
+typedef int (*http_guard_fn)(void *ctx, http_request *req,
+                             http_response *resp);
 
 typedef struct http_config {
     /* "ip:port" or "[ip6]:port", numeric only; port 0 picks a free port
@@ -155,6 +216,9 @@ typedef struct http_config {
     unsigned max_connections;      /* 0: libmicrohttpd's default */
     vx_metrics *metrics;           /* NULL: no metrics; borrowed, must
                                       outlive the server */
+    http_guard_fn guard;           /* NULL: every routed request runs */
+    void *guard_ctx;               /* passed to guard; borrowed, must
+                                      outlive the server */
 } http_config;
 
 typedef struct http_server http_server;
@@ -164,7 +228,8 @@ typedef struct http_server http_server;
  * http_server_stop returns; every pattern starts with '/', has at most
  * HTTP_MAX_SEGMENTS segments and HTTP_MAX_PARAMS captures (a capture is a
  * whole segment "{name}"), no two entries share a method and a pattern
- * shape, and each has a handler and a name. cfg is read during the call
+ * shape, each has a handler and a name, and a collection_param names one
+ * of its captures. cfg is read during the call
  * only. When cfg->metrics is set, the server registers and updates
  *   vectron_http_requests_total{route,method,status}      counter
  *   vectron_http_request_duration_seconds{route}          histogram,

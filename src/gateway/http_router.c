@@ -86,6 +86,21 @@ static int compile_one(const http_route *r, size_t idx, http_compiled_route *c,
         }
         p = end + 1; /* a trailing '/' ends the loop here */
     }
+    if (r->collection_param) {
+        size_t nl = strlen(r->collection_param);
+        const char *q = r->pattern;
+        while ((q = strchr(q, '{')) != NULL &&
+               !(strncmp(q + 1, r->collection_param, nl) == 0 &&
+                 q[nl + 1] == '}')) {
+            q++;
+        }
+        if (!q) {
+            return vx_err(err, VECTRON_INVALID,
+                          "http: routes[%zu] \"%.100s\": collection_param "
+                          "\"%.60s\" is not one of its captures",
+                          idx, r->pattern, r->collection_param);
+        }
+    }
     return 0;
 }
 

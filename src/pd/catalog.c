@@ -16,11 +16,13 @@
 #define CMD_MAGIC 0x43505856u  /* "VXPC" */
 #define SNAP_MAGIC 0x53505856u /* "VXPS" */
 #define FORMAT_VERSION 1
-#define SNAP_VERSION 2 /* 1: collections only; 2: + nodes, placements */
+#define SNAP_VERSION 2 /* 1: collections only; 2: + keys, nodes, placements */
 #define OP_CREATE 1
 #define OP_DROP 2
-#define OP_NODE_SET 3
-#define OP_PLACE 4
+#define OP_KEY_CREATE 3
+#define OP_KEY_REVOKE 4
+#define OP_NODE_SET 5
+#define OP_PLACE 6
 #define CMD_HEADER 8   /* magic, version, op, reserved */
 #define PARAMS_SIZE 32 /* encoded pd_collection_params */
 
@@ -35,6 +37,8 @@ struct pd_catalog {
     size_t nn, ncap;
     pd_placement *pl; /* sorted by group */
     size_t npl, plcap;
+    pd_api_key *keys; /* sorted by id */
+    size_t nkeys, keys_cap;
 };
 
 int pd_check_name(const char *name, size_t len, vectron_error *err)
@@ -279,6 +283,185 @@ static int get_name(const uint8_t *b, size_t end, size_t *pos,
     return pd_check_name(out, nl, NULL) ? -1 : 0;
 }
 
+/* ----------------------------------------------------------- key codec */
+
+static int check_key_id(const char *id, size_t len)
+{
+    if (len == 0 || len > PD_KEY_ID_MAX)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        char ch = id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9')))
+            return -1;
+    }
+    return 0;
+}
+
+/* Checks scopes text: "" or comma-separated collection names, none
+ * repeated. */
+static int check_scopes(const char *s, size_t len, vectron_error *err)
+{
+    if (len == 0)
+        return 0;
+    if (len > PD_KEY_SCOPES_MAX)
+        return vx_err(err, VECTRON_INVALID,
+                      "collections: more than %u bytes in all",
+                      PD_KEY_SCOPES_MAX);
+    for (size_t i = 0; i <= len;) {
+        size_t j = i;
+        while (j < len && s[j] != ',')
+            j++;
+        int rc = pd_check_name(s + i, j - i, err);
+        if (rc)
+            return rc;
+        /* Repeated name: compare with every earlier one. */
+        for (size_t k = 0; k < i;) {
+            size_t e = k;
+            while (s[e] != ',')
+                e++;
+            if (e - k == j - i && memcmp(s + k, s + i, j - i) == 0)
+                return vx_err(err, VECTRON_INVALID,
+                              "collections: `%.*s` is listed twice",
+                              (int)(j - i), s + i);
+            k = e + 1;
+        }
+        i = j + 1;
+    }
+    return 0;
+}
+
+static int check_key(const pd_api_key *k, vectron_error *err)
+{
+    size_t nl = strnlen(k->name, PD_KEY_NAME_MAX + 1);
+    size_t sl = strnlen(k->scopes, PD_KEY_SCOPES_MAX + 1);
+    if (check_key_id(k->id, strnlen(k->id, PD_KEY_ID_MAX + 1)))
+        return vx_err(err, VECTRON_INVALID,
+                      "key id must be 1 to %u letters or digits",
+                      PD_KEY_ID_MAX);
+    if (nl > PD_KEY_NAME_MAX)
+        return vx_err(err, VECTRON_INVALID, "key name: more than %u bytes",
+                      PD_KEY_NAME_MAX);
+    for (size_t i = 0; i < nl; i++)
+        if ((unsigned char)k->name[i] < 0x20 || k->name[i] == 0x7f)
+            return vx_err(err, VECTRON_INVALID,
+                          "key name: control characters are not allowed");
+    if (k->level < PD_KEY_READ || k->level > PD_KEY_ADMIN)
+        return vx_err(err, VECTRON_INVALID, "key level %u out of range",
+                      k->level);
+    if (k->level == PD_KEY_ADMIN && sl > 0)
+        return vx_err(err, VECTRON_INVALID,
+                      "an admin key cannot be limited to collections");
+    return check_scopes(k->scopes, sl, err);
+}
+
+static size_t key_body_size(const pd_api_key *k)
+{
+    return 1 + strlen(k->id) + 2 + 2 + strlen(k->name) + 2 +
+           strlen(k->scopes) + PD_KEY_HASH_SIZE + 8 + 8;
+}
+
+/* Writes the key record shared by the create command and the snapshot;
+ * returns the bytes written. */
+static size_t put_key(uint8_t *q, const pd_api_key *k)
+{
+    size_t il = strlen(k->id), nl = strlen(k->name), sl = strlen(k->scopes);
+    size_t pos = 0;
+    q[pos++] = (uint8_t)il;
+    memcpy(q + pos, k->id, il);
+    pos += il;
+    q[pos++] = k->level;
+    q[pos++] = 0;
+    put_u16(q + pos, nl);
+    memcpy(q + pos + 2, k->name, nl);
+    pos += 2 + nl;
+    put_u16(q + pos, sl);
+    memcpy(q + pos + 2, k->scopes, sl);
+    pos += 2 + sl;
+    memcpy(q + pos, k->hash, PD_KEY_HASH_SIZE);
+    pos += PD_KEY_HASH_SIZE;
+    vx_put_u64(q + pos, k->created_at);
+    vx_put_u64(q + pos + 8, k->expires_at);
+    return pos + 16;
+}
+
+/* Reads a key record at *pos (bounded by end) into k and checks it. */
+static int get_key(const uint8_t *b, size_t end, size_t *pos, pd_api_key *k)
+{
+    size_t p = *pos, l;
+    memset(k, 0, sizeof(*k));
+    if (p + 1 > end || (l = b[p]) == 0 || l > PD_KEY_ID_MAX ||
+        p + 1 + l + 2 > end)
+        return -1;
+    memcpy(k->id, b + p + 1, l);
+    p += 1 + l;
+    k->level = b[p];
+    if (b[p + 1] != 0)
+        return -1;
+    p += 2;
+    if (p + 2 > end)
+        return -1;
+    l = (size_t)b[p] | (size_t)b[p + 1] << 8;
+    if (l > PD_KEY_NAME_MAX || p + 2 + l > end)
+        return -1;
+    memcpy(k->name, b + p + 2, l);
+    if (memchr(k->name, '\0', l))
+        return -1;
+    p += 2 + l;
+    if (p + 2 > end)
+        return -1;
+    l = (size_t)b[p] | (size_t)b[p + 1] << 8;
+    if (l > PD_KEY_SCOPES_MAX || p + 2 + l > end)
+        return -1;
+    memcpy(k->scopes, b + p + 2, l);
+    if (memchr(k->scopes, '\0', l))
+        return -1;
+    p += 2 + l;
+    if (p + PD_KEY_HASH_SIZE + 16 > end)
+        return -1;
+    memcpy(k->hash, b + p, PD_KEY_HASH_SIZE);
+    k->created_at = vx_get_u64(b + p + PD_KEY_HASH_SIZE);
+    k->expires_at = vx_get_u64(b + p + PD_KEY_HASH_SIZE + 8);
+    p += PD_KEY_HASH_SIZE + 16;
+    if (check_key(k, NULL))
+        return -1;
+    *pos = p;
+    return 0;
+}
+
+int pd_cmd_key_create(const pd_api_key *k, uint8_t **buf, size_t *len,
+                      vectron_error *err)
+{
+    int rc = check_key(k, err);
+    if (rc)
+        return rc;
+    uint8_t *b = start_cmd(OP_KEY_CREATE, key_body_size(k), len);
+    if (!b)
+        return vx_err(err, VECTRON_NOMEM, "pd command");
+    put_key(b + CMD_HEADER, k);
+    seal(b, *len);
+    *buf = b;
+    return 0;
+}
+
+int pd_cmd_key_revoke(const char *id, uint8_t **buf, size_t *len,
+                      vectron_error *err)
+{
+    size_t il = strlen(id);
+    if (check_key_id(id, il))
+        return vx_err(err, VECTRON_INVALID,
+                      "key id must be 1 to %u letters or digits",
+                      PD_KEY_ID_MAX);
+    uint8_t *b = start_cmd(OP_KEY_REVOKE, 1 + il, len);
+    if (!b)
+        return vx_err(err, VECTRON_NOMEM, "pd command");
+    b[CMD_HEADER] = (uint8_t)il;
+    memcpy(b + CMD_HEADER + 1, id, il);
+    seal(b, *len);
+    *buf = b;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- state */
 
 int pd_catalog_new(pd_catalog **out, vectron_error *err)
@@ -301,6 +484,7 @@ void pd_catalog_free(pd_catalog *c)
     vx_free(c->cols);
     vx_free(c->nodes);
     vx_free(c->pl);
+    vx_free(c->keys);
     vx_free(c);
 }
 
@@ -341,6 +525,81 @@ static int insert(pd_catalog *c, const pd_collection *col)
     c->cols[at] = *col;
     c->n++;
     return 0;
+}
+
+/* Position of key id in the sorted key array (*found as in find). */
+static size_t find_key(const pd_catalog *c, const char *id, int *found)
+{
+    size_t lo = 0, hi = c->nkeys;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int cmp = strcmp(c->keys[mid].id, id);
+        if (cmp == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+/* Applies a key command (the header and CRC are checked). */
+static int apply_key(pd_catalog *c, uint64_t index, const uint8_t *b,
+                     size_t end)
+{
+    size_t pos = CMD_HEADER;
+    pd_api_key k;
+    int rc = 0, found;
+    if (b[5] == OP_KEY_CREATE) {
+        if (get_key(b, end, &pos, &k) || pos != end)
+            return VECTRON_CORRUPT;
+    } else {
+        size_t il = pos < end ? b[pos] : 0;
+        if (il == 0 || pos + 1 + il != end)
+            return VECTRON_CORRUPT;
+        memset(&k, 0, sizeof(k));
+        memcpy(k.id, b + pos + 1, il < PD_KEY_ID_MAX ? il : PD_KEY_ID_MAX);
+        if (check_key_id(k.id, il))
+            return VECTRON_CORRUPT;
+    }
+    pthread_rwlock_wrlock(&c->lock);
+    size_t at = find_key(c, k.id, &found);
+    if (b[5] == OP_KEY_CREATE) {
+        if (found) {
+            rc = VECTRON_EXISTS;
+        } else if (c->nkeys >= PD_MAX_KEYS) {
+            rc = VECTRON_LIMIT;
+        } else {
+            if (c->nkeys == c->keys_cap) {
+                size_t cap = c->keys_cap ? c->keys_cap * 2 : 8;
+                pd_api_key *n = vx_realloc(c->keys, cap * sizeof(*n));
+                if (!n) {
+                    rc = VECTRON_NOMEM; /* fatal for the replica */
+                    goto out;
+                }
+                c->keys = n;
+                c->keys_cap = cap;
+            }
+            k.created_index = index;
+            memmove(c->keys + at + 1, c->keys + at,
+                    (c->nkeys - at) * sizeof(*c->keys));
+            c->keys[at] = k;
+            c->nkeys++;
+        }
+    } else if (!found) {
+        rc = VECTRON_NOT_FOUND;
+    } else {
+        memmove(c->keys + at, c->keys + at + 1,
+                (c->nkeys - at - 1) * sizeof(*c->keys));
+        c->nkeys--;
+    }
+out:
+    pthread_rwlock_unlock(&c->lock);
+    return rc;
 }
 
 /* Binary search by id over n records of size sz whose first field is a
@@ -568,6 +827,8 @@ int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf, size_t len)
         return VECTRON_CORRUPT;
     size_t end = len - 4, pos = CMD_HEADER;
     int rc;
+    if (b[5] == OP_KEY_CREATE || b[5] == OP_KEY_REVOKE)
+        return apply_key(c, index, b, end);
     pthread_rwlock_wrlock(&c->lock);
     switch (b[5]) {
     case OP_CREATE:
@@ -603,9 +864,11 @@ int pd_catalog_snapshot(pd_catalog *c, void **out, size_t *out_len,
                         vectron_error *err)
 {
     pthread_rwlock_rdlock(&c->lock);
-    size_t len = SNAP_HEADER + 4 + 8;
+    size_t len = SNAP_HEADER + 4 + 4 + 8;
     for (size_t i = 0; i < c->n; i++)
         len += SNAP_RECORD + strlen(c->cols[i].name);
+    for (size_t i = 0; i < c->nkeys; i++)
+        len += key_body_size(&c->keys[i]) + 8;
     for (size_t i = 0; i < c->nn; i++)
         len += NODE_RECORD + strlen(c->nodes[i].raft_addr) +
                strlen(c->nodes[i].rpc_addr);
@@ -634,6 +897,13 @@ int pd_catalog_snapshot(pd_catalog *c, void **out, size_t *out_len,
         vx_put_u64(b + pos + 16, col->created_index);
         put_params(b + pos + 24, &col->p);
         pos += 24 + PARAMS_SIZE;
+    }
+    vx_put_u32(b + pos, (uint32_t)c->nkeys);
+    pos += 4;
+    for (size_t i = 0; i < c->nkeys; i++) {
+        pos += put_key(b + pos, &c->keys[i]);
+        vx_put_u64(b + pos, c->keys[i].created_index);
+        pos += 8;
     }
     vx_put_u32(b + pos, (uint32_t)c->nn);
     pos += 4;
@@ -673,7 +943,8 @@ int pd_catalog_restore(pd_catalog *c, const void *buf, size_t len,
     pd_collection *cols = NULL;
     pd_node *nodes = NULL;
     pd_placement *pls = NULL;
-    uint32_t nn = 0, npl = 0;
+    pd_api_key *keys = NULL;
+    uint32_t nn = 0, npl = 0, nk = 0;
     if (len < SNAP_HEADER + 4 || vx_get_u32(b) != SNAP_MAGIC)
         return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad magic");
     if (b[4] != 1 && b[4] != SNAP_VERSION)
@@ -702,6 +973,22 @@ int pd_catalog_restore(pd_catalog *c, const void *buf, size_t len,
         pos += 24 + PARAMS_SIZE;
     }
     if (b[4] >= 2) {
+        if (pos + 4 > end)
+            goto corrupt;
+        nk = vx_get_u32(b + pos);
+        pos += 4;
+        if (nk > PD_MAX_KEYS)
+            goto corrupt;
+        keys = nk ? vx_calloc(nk, sizeof(*keys)) : NULL;
+        if (nk && !keys)
+            goto nomem;
+        for (uint32_t i = 0; i < nk; i++) {
+            if (get_key(b, end, &pos, &keys[i]) || pos + 8 > end ||
+                (i > 0 && strcmp(keys[i - 1].id, keys[i].id) >= 0))
+                goto corrupt;
+            keys[i].created_index = vx_get_u64(b + pos);
+            pos += 8;
+        }
         if (pos + 4 > end)
             goto corrupt;
         nn = vx_get_u32(b + pos);
@@ -769,6 +1056,9 @@ int pd_catalog_restore(pd_catalog *c, const void *buf, size_t len,
     c->nn = c->ncap = nn;
     c->pl = pls;
     c->npl = c->plcap = npl;
+    vx_free(c->keys);
+    c->keys = keys;
+    c->nkeys = c->keys_cap = nk;
     c->next_id = vx_get_u64(b + 8);
     c->next_group = vx_get_u64(b + 16);
     c->epoch = vx_get_u64(b + 24);
@@ -778,11 +1068,13 @@ nomem:
     vx_free(cols);
     vx_free(nodes);
     vx_free(pls);
+    vx_free(keys);
     return vx_err(err, VECTRON_NOMEM, "catalog snapshot");
 corrupt:
     vx_free(cols);
     vx_free(nodes);
     vx_free(pls);
+    vx_free(keys);
     return vx_err(err, VECTRON_CORRUPT, "catalog snapshot: bad record");
 }
 
@@ -853,6 +1145,46 @@ int pd_catalog_placement(pd_catalog *c, uint64_t group, pd_placement *out,
         return vx_err(err, VECTRON_NOT_FOUND, "group %llu has no placement",
                       (unsigned long long)group);
     return 0;
+}
+
+int pd_catalog_key_get(pd_catalog *c, const char *id, pd_api_key *out,
+                       vectron_error *err)
+{
+    int found;
+    pthread_rwlock_rdlock(&c->lock);
+    size_t at = find_key(c, id, &found);
+    if (found)
+        *out = c->keys[at];
+    pthread_rwlock_unlock(&c->lock);
+    if (!found)
+        return vx_err(err, VECTRON_NOT_FOUND, "no key with id `%.40s`", id);
+    return 0;
+}
+
+int pd_catalog_key_list(pd_catalog *c, pd_api_key **out, size_t *n,
+                        vectron_error *err)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    *n = c->nkeys;
+    *out = NULL;
+    if (c->nkeys) {
+        *out = vx_malloc(c->nkeys * sizeof(**out));
+        if (!*out) {
+            pthread_rwlock_unlock(&c->lock);
+            return vx_err(err, VECTRON_NOMEM, "key list");
+        }
+        memcpy(*out, c->keys, c->nkeys * sizeof(**out));
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return 0;
+}
+
+size_t pd_catalog_key_count(pd_catalog *c)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    size_t n = c->nkeys;
+    pthread_rwlock_unlock(&c->lock);
+    return n;
 }
 
 uint64_t pd_catalog_epoch(pd_catalog *c)

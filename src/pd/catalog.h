@@ -4,7 +4,8 @@
  *
  * The catalog is the FSM of the PD's Raft group (one member in `vectron
  * serve`, three or five in a cluster). Commands create and drop
- * collections; apply is deterministic (ids and group ids come from
+ * collections, and create and revoke API keys (stored hashed, never in
+ * clear; docs/auth.md); apply is deterministic (ids and group ids come from
  * counters in the state, never from clocks). The whole catalog is small
  * (a few hundred bytes per collection), so a Raft snapshot of it is the
  * full state. Formats: docs/formats/pd-commands.md.
@@ -109,6 +110,44 @@ int pd_cmd_node_set(const pd_node *node, uint8_t **buf, size_t *len,
 int pd_cmd_place(uint64_t group, uint64_t expect_epoch,
                  const uint64_t *replicas, uint32_t n, uint8_t **buf,
                  size_t *len, vectron_error *err);
+/* ---- API keys ------------------------------------------------------------
+ * A key's secret never reaches the catalog: the gateway that creates a key
+ * sends its BLAKE2b hash (docs/auth.md). Ids are chosen by the proposer
+ * (random), so apply stays deterministic; times are the proposer's clock,
+ * carried in the command. */
+
+#define PD_KEY_ID_MAX 32u      /* id: 1..32 bytes of [A-Za-z0-9] */
+#define PD_KEY_NAME_MAX 128u   /* label: printable bytes, may be empty */
+#define PD_KEY_SCOPES_MAX 2047u /* comma-separated collection names */
+#define PD_KEY_HASH_SIZE 32u
+#define PD_MAX_KEYS 4096u
+
+/* Access levels of a key, ordered (a higher level includes the lower). */
+enum { PD_KEY_READ = 1, PD_KEY_WRITE = 2, PD_KEY_ADMIN = 3 };
+
+typedef struct pd_api_key {
+    char id[PD_KEY_ID_MAX + 1];
+    char name[PD_KEY_NAME_MAX + 1];
+    /* Collections the key may touch, comma-separated, "" for every one.
+     * Admin keys are never scoped. */
+    char scopes[PD_KEY_SCOPES_MAX + 1];
+    uint8_t level; /* PD_KEY_* */
+    uint8_t hash[PD_KEY_HASH_SIZE];
+    uint64_t created_at;    /* Unix seconds, the proposer's clock */
+    uint64_t expires_at;    /* Unix seconds; 0: never */
+    uint64_t created_index; /* the Raft index of the create command */
+} pd_api_key;
+
+/* Encodes the creation of key k (id, name, scopes, level, hash,
+ * created_at, expires_at are read; created_index is assigned by apply).
+ * Errors: INVALID (bad id, name, level or scopes: each a collection name,
+ * none repeated, none for an admin key), NOMEM. */
+int pd_cmd_key_create(const pd_api_key *k, uint8_t **buf, size_t *len,
+                      vectron_error *err);
+/* Encodes the revocation of the key with this id. Errors: INVALID,
+ * NOMEM. */
+int pd_cmd_key_revoke(const char *id, uint8_t **buf, size_t *len,
+                      vectron_error *err);
 
 /* ---- the state machine ------------------------------------------------ */
 
@@ -119,12 +158,13 @@ int pd_catalog_new(pd_catalog **out, vectron_error *err);
 void pd_catalog_free(pd_catalog *c); /* NULL is a no-op */
 
 /* Applies a command at Raft index `index`. Returns 0, or the outcome the
- * submitter sees: EXISTS (create of an existing name; a place whose
- * expected conf_epoch is stale), NOT_FOUND (drop of an unknown name; a
- * place of an unplaced group; a placement naming an unknown node),
- * INVALID (a placement on a removed node or, at create, on a node that is
- * not active), LIMIT (too many groups), CORRUPT (a command that does not
- * decode; ignored, as on every replica). Deterministic. */
+ * submitter sees: EXISTS (create of an existing name or key id; a place
+ * whose expected conf_epoch is stale), NOT_FOUND (drop of an unknown
+ * collection, revoke of an unknown key, a place of an unplaced group, a
+ * placement naming an unknown node), INVALID (a placement on a removed
+ * node or, at create, on a node that is not active), LIMIT (too many
+ * groups, or PD_MAX_KEYS keys), CORRUPT (a command that does not decode;
+ * ignored, as on every replica). Deterministic. */
 int pd_catalog_apply(pd_catalog *c, uint64_t index, const void *buf,
                      size_t len);
 
@@ -168,6 +208,18 @@ int pd_catalog_placements(pd_catalog *c, pd_placement **out, size_t *n,
 int pd_catalog_replace(pd_catalog *c, uint64_t epoch, const pd_collection *cols,
                        size_t ncols, const pd_node *nodes, size_t nn,
                        const pd_placement *pls, size_t npl, vectron_error *err);
+/* Copies the key with this id into *out. NOT_FOUND otherwise. */
+int pd_catalog_key_get(pd_catalog *c, const char *id, pd_api_key *out,
+                       vectron_error *err);
+
+/* Copies every key, ordered by id, into *out (vx_malloc'd, caller frees
+ * with vx_free; NULL when *n is 0). Errors: NOMEM. */
+int pd_catalog_key_list(pd_catalog *c, pd_api_key **out, size_t *n,
+                        vectron_error *err);
+
+/* The number of keys stored (no lock-free guarantee: takes the read
+ * lock). */
+size_t pd_catalog_key_count(pd_catalog *c);
 
 /* The Raft index of the last change (0 for an empty history): the
  * metadata epoch that caches compare. */

@@ -1322,7 +1322,7 @@ Test(output, markdown_lists_every_knob)
                          "does | effect |"));
     for (size_t i = 0; i < n; i++) {
         vx_config_env_name(t[i].name, env, sizeof env);
-        /* An empty default is shown as "". */
+        /* An empty default (a secret not set) shows as `""`. */
         snprintf(want, sizeof want, "| `%s` | `%s` | `%s` | ", t[i].name, env,
                  t[i].def[0] ? t[i].def : "\"\"");
         cr_assert(strstr(md, want), "markdown lacks %s", want);

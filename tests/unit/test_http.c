@@ -159,19 +159,19 @@ static void h_slow(void *ctx, const http_request *req, http_response *resp)
 }
 
 static const http_route routes[] = {
-    {"GET", "/echo/{a}/{b}", h_echo, "echo2"},
-    {"GET", "/echo", h_echo, "echo0"},
-    {"POST", "/body", h_body, "body"},
-    {"PUT", "/items/{id}", h_item, "item_put"},
-    {"GET", "/items/{id}", h_item, "item_get"},
-    {"DELETE", "/items/{id}", h_item, "item_delete"},
-    {"GET", "/items/special", h_special, "item_special"},
-    {"GET", "/big", h_big, "big"},
-    {"GET", "/nobody", h_nobody, "nobody"},
-    {"GET", "/status0", h_status0, "status0"},
-    {"GET", "/busy", h_busy, "busy"},
-    {"GET", "/slow", h_slow, "slow"},
-    {"GET", "/", h_special, "root"},
+    {"GET", "/echo/{a}/{b}", h_echo, "echo2", HTTP_ACCESS_PUBLIC, NULL},
+    {"GET", "/echo", h_echo, "echo0", HTTP_ACCESS_PUBLIC, NULL},
+    {"POST", "/body", h_body, "body", HTTP_ACCESS_PUBLIC, NULL},
+    {"PUT", "/items/{id}", h_item, "item_put", HTTP_ACCESS_PUBLIC, NULL},
+    {"GET", "/items/{id}", h_item, "item_get", HTTP_ACCESS_PUBLIC, NULL},
+    {"DELETE", "/items/{id}", h_item, "item_delete", HTTP_ACCESS_PUBLIC, NULL},
+    {"GET", "/items/special", h_special, "item_special", HTTP_ACCESS_PUBLIC, NULL},
+    {"GET", "/big", h_big, "big", HTTP_ACCESS_PUBLIC, NULL},
+    {"GET", "/nobody", h_nobody, "nobody", HTTP_ACCESS_PUBLIC, NULL},
+    {"GET", "/status0", h_status0, "status0", HTTP_ACCESS_PUBLIC, NULL},
+    {"GET", "/busy", h_busy, "busy", HTTP_ACCESS_PUBLIC, NULL},
+    {"GET", "/slow", h_slow, "slow", HTTP_ACCESS_PUBLIC, NULL},
+    {"GET", "/", h_special, "root", HTTP_ACCESS_PUBLIC, NULL},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -1031,18 +1031,18 @@ Test(http, invalid_route_tables_and_config)
         http_route r[2];
         size_t n;
     } bad[] = {
-        {{{"GET", "no-slash", h_dummy, "a"}}, 1},
-        {{{"GET", "/a//b", h_dummy, "a"}}, 1},
-        {{{"GET", "/a/{x", h_dummy, "a"}}, 1},
-        {{{"GET", "/a/x{y}", h_dummy, "a"}}, 1},
-        {{{"GET", "/a/{}", h_dummy, "a"}}, 1},
-        {{{"GET", "/a%20", h_dummy, "a"}}, 1},
-        {{{"GET", "/{a}/{b}/{c}/{d}/{e}", h_dummy, "a"}}, 1},
-        {{{"GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q", h_dummy, "a"}}, 1},
-        {{{"GET", "/a", NULL, "a"}}, 1},
-        {{{"GET", "/a", h_dummy, NULL}}, 1},
-        {{{NULL, "/a", h_dummy, "a"}}, 1},
-        {{{"GET", "/a/{x}", h_dummy, "a"}, {"GET", "/a/{y}/", h_dummy, "b"}},
+        {{{"GET", "no-slash", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{"GET", "/a//b", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{"GET", "/a/{x", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{"GET", "/a/x{y}", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{"GET", "/a/{}", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{"GET", "/a%20", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{"GET", "/{a}/{b}/{c}/{d}/{e}", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{"GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{"GET", "/a", NULL, "a", HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{"GET", "/a", h_dummy, NULL, HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{NULL, "/a", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL}}, 1},
+        {{{"GET", "/a/{x}", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL}, {"GET", "/a/{y}/", h_dummy, "b", HTTP_ACCESS_PUBLIC, NULL}},
          2},
     };
 
@@ -1055,8 +1055,8 @@ Test(http, invalid_route_tables_and_config)
         cr_assert(strstr(err.msg, "routes["), "%s", err.msg);
     }
 
-    http_route ok[] = {{"GET", "/a/{x}", h_dummy, "a"},
-                       {"PUT", "/a/{y}", h_dummy, "b"}};
+    http_route ok[] = {{"GET", "/a/{x}", h_dummy, "a", HTTP_ACCESS_PUBLIC, NULL},
+                       {"PUT", "/a/{y}", h_dummy, "b", HTTP_ACCESS_PUBLIC, NULL}};
     const char *addrs[] = {"127.0.0.1",
                            "localhost:80",
                            "127.0.0.1:x",
@@ -1089,7 +1089,7 @@ Test(http, ipv6_loopback)
     http_config cfg = {0};
     http_server *s;
     vectron_error err;
-    http_route rt[] = {{"GET", "/x", h_special, "x"}};
+    http_route rt[] = {{"GET", "/x", h_special, "x", HTTP_ACCESS_PUBLIC, NULL}};
 
     cfg.listen_address = "[::1]:0";
     if (http_server_start(&cfg, rt, 1, NULL, &s, &err) != 0) {

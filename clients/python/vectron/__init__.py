@@ -20,12 +20,14 @@ repository; the REST API it speaks is docs/api.md.
 
 from .bulk import crc32c, encode_bulk_upsert
 from .client import DEFAULT_URL, Client
-from .errors import (BadRequest, Conflict, ConnectionError, NotFound,
-                     Unavailable, VectronError)
+from .errors import (BadRequest, Conflict, ConnectionError, Forbidden,
+                     NotFound, RateLimited, Unauthorized, Unavailable,
+                     VectronError)
 from .models import Point, UpdateResult
 
 __version__ = "0.1.0"
 
 __all__ = ["Client", "DEFAULT_URL", "Point", "UpdateResult", "VectronError",
-           "BadRequest", "NotFound", "Conflict", "Unavailable",
+           "BadRequest", "Unauthorized", "Forbidden", "NotFound",
+           "Conflict", "RateLimited", "Unavailable",
            "ConnectionError", "crc32c", "encode_bulk_upsert", "__version__"]

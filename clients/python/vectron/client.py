@@ -168,7 +168,8 @@ class Client:
     ``host:port`` alone means ``http://host:port``. ``timeout``: seconds
     to connect and to wait for each response (socket timeout). ``api_key``:
     sent as the ``api-key`` header on every request (Qdrant's convention;
-    ``vectron serve`` does not check it yet).
+    docs/auth.md): a key from ``vectron keys create``, the server's
+    bootstrap ``api-key``, or a JWT.
 
     The client keeps one HTTP/1.1 connection open and reuses it; a
     connection the server closed while idle is detected (or, failing that,

@@ -9,8 +9,9 @@ become :class:`ConnectionError`.
 
 import builtins
 
-__all__ = ["VectronError", "BadRequest", "NotFound", "Conflict",
-           "Unavailable", "ConnectionError", "error_for_status"]
+__all__ = ["VectronError", "BadRequest", "Unauthorized", "Forbidden",
+           "NotFound", "Conflict", "RateLimited", "Unavailable",
+           "ConnectionError", "error_for_status"]
 
 
 class VectronError(Exception):
@@ -56,6 +57,25 @@ class BadRequest(VectronError):
     3``, a limit, an unsupported feature, a body over ``max-body-size``)."""
 
 
+class Unauthorized(VectronError):
+    """HTTP 401: the server requires a credential and got none, or one it
+    does not know (a wrong, revoked or expired API key, a malformed
+    token). Pass ``api_key=`` to :class:`vectron.Client`."""
+
+
+class Forbidden(VectronError):
+    """HTTP 403: the credential is known but may not do this (a read-only
+    key writing, a key limited to other collections, a non-admin key
+    managing keys), or a JWT whose signature is wrong or whose ``exp`` has
+    passed."""
+
+
+class RateLimited(VectronError):
+    """HTTP 429: the credential (or the client address) exceeded its rate
+    limit; the server's ``Retry-After`` says in how many seconds to try
+    again."""
+
+
 class NotFound(VectronError):
     """HTTP 404: no such collection, point or route."""
 
@@ -82,13 +102,15 @@ class ConnectionError(VectronError, builtins.ConnectionError):
         return builtins.ConnectionError.__new__(cls, message)
 
 
-_BY_STATUS = {400: BadRequest, 413: BadRequest, 404: NotFound,
-              409: Conflict, 503: Unavailable, 504: Unavailable}
+_BY_STATUS = {400: BadRequest, 413: BadRequest, 401: Unauthorized,
+              403: Forbidden, 404: NotFound, 409: Conflict, 429: RateLimited,
+              503: Unavailable, 504: Unavailable}
 
 
 def error_for_status(status, message, method=None, path=None, note=None):
     """The exception for an HTTP error status: :class:`BadRequest` (400,
-    413), :class:`NotFound` (404), :class:`Conflict` (409),
-    :class:`Unavailable` (503, 504), else :class:`VectronError`."""
+    413), :class:`Unauthorized` (401), :class:`Forbidden` (403),
+    :class:`NotFound` (404), :class:`Conflict` (409), :class:`RateLimited`
+    (429), :class:`Unavailable` (503, 504), else :class:`VectronError`."""
     cls = _BY_STATUS.get(status, VectronError)
     return cls(message, status, method, path, note)
