@@ -30,6 +30,8 @@
 #include "common/common.h"
 #include "gateway/api.h"
 #include "gateway/http.h"
+#include "gateway/request_log.h"
+#include "gateway/result_cache.h"
 
 #define LOG "serve"
 
@@ -157,6 +159,8 @@ int vx_serve_main(int argc, char **argv)
     host *hst = NULL;
     http_server *http = NULL;
     vx_metrics *metrics = NULL;
+    gw_cache *cache = NULL;
+    gw_reqlog *reqlog = NULL;
     int pd_open = 0;
     gw_api api;
     memset(&api, 0, sizeof api);
@@ -257,7 +261,19 @@ int vx_serve_main(int argc, char **argv)
     api.o.exact_selectivity = (float)cfg.exact_selectivity;
     api.o.default_oversampling = (float)cfg.default_oversampling;
     api.o.max_collections = cfg.max_collections;
-    api.o.slow_query_ms = cfg.slow_query_ms;
+    if (cfg.search_cache_size) {
+        gw_cache_options co = {.max_bytes = (size_t)cfg.search_cache_size,
+                               .ttl_ms = cfg.search_cache_ttl_ms};
+        if ((rc = gw_cache_new(&co, &cache, &err)))
+            goto out;
+    }
+    gw_reqlog_options lo = {.target = cfg.request_log,
+                            .sample = cfg.request_log_sample,
+                            .slow_ms = cfg.slow_query_ms};
+    if ((rc = gw_reqlog_open(&lo, &reqlog, &err)))
+        goto out;
+    api.cache = cache;
+    api.reqlog = reqlog;
     if ((rc = gw_api_metrics_init(&api, &err)) ||
         (rc = open_collections(&api, timeout_ms, &err)))
         goto out;
@@ -271,7 +287,9 @@ int vx_serve_main(int argc, char **argv)
                       .connection_timeout_s =
                           (unsigned)(cfg.connection_timeout_ms / 1000),
                       .max_connections = (unsigned)cfg.max_connections,
-                      .metrics = metrics};
+                      .metrics = metrics,
+                      .on_complete = gw_reqlog_hook,
+                      .on_complete_arg = reqlog};
     if ((rc = http_server_start(&hc, routes, nroutes, &api, &http, &err)))
         goto out;
     api.ready = 1;
@@ -293,6 +311,8 @@ out:
     }
     api.ready = 0;
     http_server_stop(http);
+    gw_reqlog_close(reqlog);
+    gw_cache_free(cache);
     host_close(hst);
     if (pd_open)
         host_close_group(node, PD_GROUP_ID);

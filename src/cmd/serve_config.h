@@ -64,10 +64,14 @@ typedef struct vx_serve_config {
     uint64_t default_hnsw_ef;
     double exact_selectivity;
     double default_oversampling;
+    uint64_t search_cache_size;   /* bytes; 0: off */
+    uint64_t search_cache_ttl_ms; /* 0: no expiry */
     /* logging */
     int log_level;          /* enum vectron_log_level */
     int log_format;         /* enum vx_serve_log_format */
     uint64_t slow_query_ms; /* 0: off */
+    char *request_log;      /* "off", "stderr" or a file path */
+    double request_log_sample;
 } vx_serve_config;
 
 /* The knob table; *n receives its length. Static, valid forever. */
