@@ -58,8 +58,8 @@ typedef struct gw_api {
     vxr_node *node;
     pd_catalog *catalog;
     host *host;
-    vx_metrics *metrics; /* may be NULL */
-    gw_cache *cache;     /* search result cache; NULL: off (borrowed) */
+    vx_metrics *metrics;      /* may be NULL */
+    gw_cache *cache;          /* search result cache; NULL: off (borrowed) */
     struct gw_reqlog *reqlog; /* for its /metrics counters; may be NULL */
     /* vectron_search_phase_seconds series (NULL without metrics), set by
      * gw_api_metrics_init. */

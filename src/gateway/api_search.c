@@ -265,8 +265,8 @@ static int cache_key(const api_call *c, const pd_collection *col,
     const char *route = c->req->route ? c->req->route->name : "?";
     size_t rl = strlen(route) + 1, cl = strlen(col->name) + 1;
     uint32_t ns = col->p.shard_number;
-    size_t n = 4 + rl + cl + 8 + 8 + 1 + 4 + 8 * (size_t)ns + 8 +
-               c->req->body_len;
+    size_t n =
+        4 + rl + cl + 8 + 8 + 1 + 4 + 8 * (size_t)ns + 8 + c->req->body_len;
     char *k = vx_malloc(n), *p = k;
     if (!k)
         return VECTRON_NOMEM;
@@ -296,8 +296,8 @@ static int cache_key(const api_call *c, const pd_collection *col,
 static int respond_cached(api_call *c, const char *text, size_t len)
 {
     char tail[64];
-    int tl = snprintf(tail, sizeof tail, "%s%.9g}", result_suffix,
-                      now_s() - c->t0);
+    int tl =
+        snprintf(tail, sizeof tail, "%s%.9g}", result_suffix, now_s() - c->t0);
     size_t pl = sizeof result_prefix - 1;
     size_t n = pl + len + (size_t)tl;
     char *b = vx_malloc(n + 1);
@@ -526,7 +526,9 @@ static void batch(void *ctx, const http_request *r, http_response *w,
         }
         observe(c.api, &ph, !hit);
         log_extra(&c, b.count ? &b.searches[0] : NULL, b.count,
-                  hit ? "hit" : c.api->cache ? "miss" : "off");
+                  hit            ? "hit"
+                  : c.api->cache ? "miss"
+                                 : "off");
     }
     vx_free(key);
     json_decref(all);

@@ -96,8 +96,7 @@ static void collect_cache(gw_api *api, vx_metrics_out *o)
     family(o, VX_METRIC_GAUGE, "vectron_search_cache_entries",
            "Results the cache holds.", (double)cs.entries);
     family(o, VX_METRIC_GAUGE, "vectron_search_cache_max_bytes",
-           "The cache's byte cap (0: the cache is off).",
-           (double)cs.max_bytes);
+           "The cache's byte cap (0: the cache is off).", (double)cs.max_bytes);
 }
 
 static void collect(void *arg, vx_metrics_out *o)
@@ -147,16 +146,24 @@ static void collect(void *arg, vx_metrics_out *o)
 
     static const char *const lshard[] = {"collection", "shard"};
     enum {
-        F_POINTS, F_PENDING, F_APPLIED, F_INDEX_POINTS, F_INDEX_BYTES,
-        F_STORE_BYTES, F_TERM, F_COMMIT, F_LAST_APPLIED, F_LAG, F_LEADER,
+        F_POINTS,
+        F_PENDING,
+        F_APPLIED,
+        F_INDEX_POINTS,
+        F_INDEX_BYTES,
+        F_STORE_BYTES,
+        F_TERM,
+        F_COMMIT,
+        F_LAST_APPLIED,
+        F_LAG,
+        F_LEADER,
         F_COUNT
     };
     static const struct {
         const char *name, *help;
         int raft; /* needs the group's status */
     } fam[F_COUNT] = {
-        [F_POINTS] = {"vectron_shard_points", "Points stored in the shard.",
-                      0},
+        [F_POINTS] = {"vectron_shard_points", "Points stored in the shard.", 0},
         [F_PENDING] = {"vectron_shard_pending",
                        "Applied writes not yet in the HNSW graph.", 0},
         [F_APPLIED] = {"vectron_shard_applied_index",
@@ -251,9 +258,9 @@ static void collect(void *arg, vx_metrics_out *o)
 
 /* Search phase buckets, seconds: 10us .. 10s. */
 static const double phase_bounds[] = {
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-    0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   0.5,   1,
-    2.5,     5,        10};
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,    0.25,
+    0.5,     1,        2.5,     5,      10};
 
 int gw_api_metrics_init(gw_api *api, vectron_error *err)
 {

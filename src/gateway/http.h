@@ -156,19 +156,19 @@ struct http_route {
 /* What the server knows of a finished request, for a request log. Every
  * pointer is valid during the on_complete call only. */
 typedef struct http_log_record {
-    double unix_time;        /* wall clock when the request line arrived */
-    double seconds;          /* request line to the last byte queued */
-    const char *method;      /* as received */
-    const char *path;        /* raw path, no query */
-    const http_route *route; /* NULL when no route matched */
+    double unix_time;          /* wall clock when the request line arrived */
+    double seconds;            /* request line to the last byte queued */
+    const char *method;        /* as received */
+    const char *path;          /* raw path, no query */
+    const http_route *route;   /* NULL when no route matched */
     const char *const *params; /* the route's decoded captures */
     size_t nparams;
     int status;
     uint64_t request_bytes, response_bytes; /* bodies */
-    const char *key_id;  /* NULL: anonymous (http_request.key_id) */
-    const char *client;  /* "ip:port" */
-    unsigned shards;     /* http_response.shards; 0 without a handler */
-    const char *extra;   /* http_response.log_extra; "" if none */
+    const char *key_id; /* NULL: anonymous (http_request.key_id) */
+    const char *client; /* "ip:port" */
+    unsigned shards;    /* http_response.shards; 0 without a handler */
+    const char *extra;  /* http_response.log_extra; "" if none */
 } http_log_record;
 
 typedef struct http_config {

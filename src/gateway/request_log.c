@@ -44,8 +44,10 @@ struct gw_reqlog {
 typedef struct lbuf {
     char *p;
     size_t len, size; /* size - 1 usable: room for the NUL */
+    int full;         /* a member did not fit: later ones are left out */
 } lbuf;
 
+/* Appends what fits (for building one member in a scratch buffer). */
 static void put(lbuf *o, const char *s, size_t n)
 {
     if (o->len + n >= o->size)
@@ -54,18 +56,17 @@ static void put(lbuf *o, const char *s, size_t n)
     o->len += n;
 }
 
-static void puts_(lbuf *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-/* A JSON string of s (at most max bytes of it). Bytes >= 0x80 are written
- * as \u00XX (each byte as one code point) so that the line is valid
- * UTF-8 JSON whatever the client sent. Leaves room for the closing of the
- * record: stops early rather than cutting an escape in half. */
+/* A JSON string of s (at most max bytes of it; NULL: null). Bytes >= 0x80
+ * are written as \u00XX (each byte as one code point) so that the line is
+ * valid UTF-8 JSON whatever the client sent. Stops early rather than cut
+ * an escape, keeping room for the closing quote. */
 static void put_str(lbuf *o, const char *s, size_t max)
 {
     static const char hex[] = "0123456789abcdef";
+    if (!s) {
+        put(o, "null", 4);
+        return;
+    }
     put(o, "\"", 1);
     for (size_t i = 0; s[i] && i < max; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -84,24 +85,49 @@ static void put_str(lbuf *o, const char *s, size_t max)
             e[0] = (char)c;
             n = 1;
         }
-        if (o->len + n + 64 >= o->size)
+        if (o->len + n + 2 >= o->size)
             break;
         put(o, e, n);
     }
     put(o, "\"", 1);
 }
 
-static void put_fmt(lbuf *o, const char *fmt, ...)
+/* Appends a whole member (or any text that must stay whole) to the
+ * record, keeping room for the closing "}\n"; once one does not fit, the
+ * record is closed without it and the later ones. */
+static void unit(lbuf *o, const char *s, size_t n)
+{
+    if (o->full || o->len + n + 3 > o->size) {
+        o->full = 1;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+/* ,"name":"value" with value escaped (NULL: null). */
+static void member_str(lbuf *o, const char *name, const char *v, size_t max)
+{
+    char tmp[LINE_MAX_BYTES];
+    lbuf t = {.p = tmp, .size = sizeof tmp};
+    put(&t, ",\"", 2);
+    put(&t, name, strlen(name));
+    put(&t, "\":", 2);
+    put_str(&t, v, max);
+    unit(o, tmp, t.len);
+}
+
+static void member_fmt(lbuf *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void put_fmt(lbuf *o, const char *fmt, ...)
+static void member_fmt(lbuf *o, const char *fmt, ...)
 {
     char tmp[128];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        put(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    if (n > 0 && (size_t)n < sizeof tmp)
+        unit(o, tmp, (size_t)n);
 }
 
 /* The collection a route names: its first capture when the pattern starts
@@ -125,51 +151,42 @@ size_t gw_reqlog_format(const http_log_record *r, int slow, char *buf,
     int ms = (int)((r->unix_time - (double)secs) * 1000.0);
     if (ms < 0 || ms > 999)
         ms = 0;
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, ms);
-    const char *col = collection_of(r);
-
-    puts_(&o, "{\"time\":\"");
-    puts_(&o, ts);
-    puts_(&o, "\",\"key_id\":");
-    if (r->key_id)
-        put_str(&o, r->key_id, 64);
-    else
-        puts_(&o, "null");
-    puts_(&o, ",\"client\":");
-    put_str(&o, r->client ? r->client : "unknown", 64);
-    puts_(&o, ",\"method\":");
-    put_str(&o, r->method, 16);
-    puts_(&o, ",\"route\":");
-    put_str(&o, r->route ? r->route->name : "none", 64);
-    puts_(&o, ",\"path\":");
-    put_str(&o, r->path, 512);
-    puts_(&o, ",\"collection\":");
-    if (col)
-        put_str(&o, col, 300);
-    else
-        puts_(&o, "null");
-    put_fmt(&o,
-            ",\"status\":%d,\"latency_ms\":%.3f,\"request_bytes\":%llu,"
-            "\"response_bytes\":%llu,\"shards\":%u,\"slow\":%s",
-            r->status, r->seconds * 1e3,
-            (unsigned long long)r->request_bytes,
-            (unsigned long long)r->response_bytes, r->shards,
-            slow ? "true" : "false");
-    /* The handler's members, only when they fit whole (a cut would break
-     * the JSON). */
-    if (r->extra && r->extra[0]) {
-        size_t n = strlen(r->extra);
-        if (o.len + n + 3 < o.size) {
-            put(&o, ",", 1);
-            put(&o, r->extra, n);
-        }
+    int tl = snprintf(ts, sizeof ts,
+                      "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                      tm.tm_min, tm.tm_sec, ms);
+    if (size < 4)
+        return 0;
+    unit(&o, ts, (size_t)tl);
+    if (o.full) { /* a tiny buffer: an empty object */
+        o.full = 0;
+        unit(&o, "{", 1);
+        o.full = 1;
     }
-    /* Room for these was kept by put_str's margin. */
-    if (o.len + 2 >= o.size)
-        o.len = o.size - 3;
-    put(&o, "}\n", 2);
+    member_str(&o, "key_id", r->key_id, 64);
+    member_str(&o, "client", r->client ? r->client : "unknown", 64);
+    member_str(&o, "method", r->method, 16);
+    member_str(&o, "route", r->route ? r->route->name : "none", 64);
+    member_str(&o, "path", r->path, 512);
+    member_str(&o, "collection", collection_of(r), 300);
+    member_fmt(&o, ",\"status\":%d", r->status);
+    member_fmt(&o, ",\"latency_ms\":%.3f", r->seconds * 1e3);
+    member_fmt(&o, ",\"request_bytes\":%llu",
+               (unsigned long long)r->request_bytes);
+    member_fmt(&o, ",\"response_bytes\":%llu",
+               (unsigned long long)r->response_bytes);
+    member_fmt(&o, ",\"shards\":%u", r->shards);
+    member_fmt(&o, ",\"slow\":%s", slow ? "true" : "false");
+    /* The handler's members: whole or not at all. */
+    if (r->extra && r->extra[0]) {
+        unit(&o, ",", 1);
+        if (!o.full)
+            unit(&o, r->extra, strlen(r->extra));
+        if (o.full && o.p[o.len - 1] == ',')
+            o.len--;
+    }
+    memcpy(o.p + o.len, "}\n", 2);
+    o.len += 2;
     buf[o.len] = '\0';
     return o.len;
 }
@@ -236,8 +253,9 @@ int gw_reqlog_open(const gw_reqlog_options *o, gw_reqlog **out,
         l->o.buffer_bytes = 2 * LINE_MAX_BYTES;
     if (!l->o.flush_ms)
         l->o.flush_ms = DEFAULT_FLUSH_MS;
-    l->sample_below = o->sample >= 1 ? UINT64_MAX
-                                     : (uint64_t)(o->sample * 18446744073709551615.0);
+    l->sample_below = o->sample >= 1
+                          ? UINT64_MAX
+                          : (uint64_t)(o->sample * 18446744073709551615.0);
     l->fd = -1;
     atomic_init(&l->lines, 0);
     atomic_init(&l->dropped, 0);
@@ -331,9 +349,8 @@ void gw_reqlog_hook(void *arg, const http_log_record *r)
         atomic_fetch_add_explicit(&l->slow, 1, memory_order_relaxed);
         vx_log(VECTRON_LOG_WARN, "slow-query",
                "route=%s collection=%s status=%d ms=%.1f shards=%u %s",
-               r->route ? r->route->name : "none", col ? col : "-",
-               r->status, r->seconds * 1e3, r->shards,
-               r->extra ? r->extra : "");
+               r->route ? r->route->name : "none", col ? col : "-", r->status,
+               r->seconds * 1e3, r->shards, r->extra ? r->extra : "");
     }
     if (l->fd < 0)
         return;

@@ -25,10 +25,10 @@
 
 typedef struct entry {
     uint64_t hash;
-    struct entry *chain;            /* next in the bucket */
-    struct entry *prev, *next;      /* LRU list */
-    uint64_t born_ms;               /* when stored */
-    size_t klen, vlen;              /* bytes after the header: key, value */
+    struct entry *chain;       /* next in the bucket */
+    struct entry *prev, *next; /* LRU list */
+    uint64_t born_ms;          /* when stored */
+    size_t klen, vlen;         /* bytes after the header: key, value */
 } entry;
 
 _Static_assert(sizeof(entry) <= GW_CACHE_ENTRY_OVERHEAD,
@@ -77,8 +77,7 @@ static part *part_of(gw_cache *c, uint64_t h)
     return &c->parts[h >> 60 & (GW_CACHE_SHARDS - 1)];
 }
 
-int gw_cache_new(const gw_cache_options *o, gw_cache **out,
-                 vectron_error *err)
+int gw_cache_new(const gw_cache_options *o, gw_cache **out, vectron_error *err)
 {
     *out = NULL;
     if (!o->max_bytes)

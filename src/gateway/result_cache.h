@@ -67,8 +67,7 @@ typedef struct gw_cache_stats {
 
 /* Creates an empty cache (free with gw_cache_free). Errors: INVALID
  * (max_bytes 0), NOMEM. */
-int gw_cache_new(const gw_cache_options *o, gw_cache **out,
-                 vectron_error *err);
+int gw_cache_new(const gw_cache_options *o, gw_cache **out, vectron_error *err);
 
 /* Frees every entry and the cache. NULL is a no-op. */
 void gw_cache_free(gw_cache *c);
