@@ -358,6 +358,16 @@ static void log_extra(api_call *c, const gw_search *q, size_t nsearches,
              q && q->filter ? "true" : "false");
 }
 
+/* The cache outcome for the request log. */
+static const char *outcome(const api_call *c, int hit, const char *key)
+{
+    if (hit)
+        return "hit";
+    if (key)
+        return "miss";
+    return c->api->cache ? "bypass" : "off";
+}
+
 /* Looks the request up in the cache once the shards are pinned and the
  * read point is established. 1: answered from the cache. Otherwise *key
  * (NULL when the cache is off) is for cache_store after the search. */
@@ -367,7 +377,12 @@ static int cache_lookup(api_call *c, const pd_collection *col, host_shard **s,
     char *val = NULL;
     size_t vlen = 0;
     *key = NULL;
-    if (!c->api->cache || cache_key(c, col, s, level, key, klen))
+    /* A body that could not be stored with any result is not worth
+     * copying into a key. */
+    if (!c->api->cache ||
+        c->req->body_len + GW_CACHE_ENTRY_OVERHEAD + 256 >
+            gw_cache_max_entry(c->api->cache) ||
+        cache_key(c, col, s, level, key, klen))
         return 0;
     if (!gw_cache_get(c->api->cache, *key, *klen, &val, &vlen))
         return 0;
@@ -442,7 +457,7 @@ static void single(void *ctx, const http_request *r, http_response *w,
             ph.t[GW_PHASE_MERGE] += now_s() - t1;
         }
         observe(c.api, &ph, !hit);
-        log_extra(&c, &q, 1, hit ? "hit" : c.api->cache ? "miss" : "off");
+        log_extra(&c, &q, 1, outcome(&c, hit, key));
     }
     vx_free(key);
     api_release_shards(&col, s);
@@ -526,9 +541,7 @@ static void batch(void *ctx, const http_request *r, http_response *w,
         }
         observe(c.api, &ph, !hit);
         log_extra(&c, b.count ? &b.searches[0] : NULL, b.count,
-                  hit            ? "hit"
-                  : c.api->cache ? "miss"
-                                 : "off");
+                  outcome(&c, hit, key));
     }
     vx_free(key);
     json_decref(all);

@@ -239,6 +239,11 @@ int gw_cache_get(gw_cache *c, const void *key, size_t klen, char **val,
     return hit;
 }
 
+size_t gw_cache_max_entry(const gw_cache *c)
+{
+    return c->parts[0].cap / 2;
+}
+
 int gw_cache_put(gw_cache *c, const void *key, size_t klen, const void *val,
                  size_t vlen)
 {

@@ -87,6 +87,10 @@ int gw_cache_get(gw_cache *c, const void *key, size_t klen, char **val,
 int gw_cache_put(gw_cache *c, const void *key, size_t klen, const void *val,
                  size_t vlen);
 
+/* The largest entry (key + value + GW_CACHE_ENTRY_OVERHEAD) put stores:
+ * half of a part's budget. */
+size_t gw_cache_max_entry(const gw_cache *c);
+
 /* The 64-bit hash gw_cache uses for key (XXH3). */
 uint64_t gw_cache_hash(const void *key, size_t klen);
 
