@@ -296,11 +296,12 @@ int vx_gateway_main(int argc, char **argv)
     host *hst = NULL;
     vx_metrics *metrics = NULL;
     http_server *http = NULL;
-    gw_auth *auth = NULL;
+    vx_proc_gateway gws;
     gw_api api;
     if (done)
         return code;
     memset(&api, 0, sizeof api);
+    memset(&gws, 0, sizeof gws);
     pthread_mutex_init(&api.ctl_mu, NULL);
     vx_proc_init(&cfg);
     if (!cfg.pd[0]) {
@@ -324,8 +325,8 @@ int vx_gateway_main(int argc, char **argv)
     api.metrics = metrics;
     vx_proc_api_options(&cfg, &api.o);
     if ((rc = gw_api_metrics_init(&api, &err)) ||
-        (rc = vx_proc_auth(&cfg, mirror, metrics, &auth, &err)) ||
-        (rc = vx_proc_http_start(&cfg, &api, auth, &http, &err)))
+        (rc = vx_proc_gateway_open(&cfg, &api, mirror, &gws, &err)) ||
+        (rc = vx_proc_http_start(&cfg, &api, &gws, &http, &err)))
         goto out;
     api.ready = 1;
     vx_log(VECTRON_LOG_INFO, "gateway", "ready: REST API on %s (port %u), PD %s",
@@ -342,7 +343,7 @@ out:
     }
     api.ready = 0;
     http_server_stop(http);
-    gw_auth_free(auth);
+    vx_proc_gateway_close(&gws);
     host_close(hst);
     rpc_client_stop(rpc);
     pd_catalog_free(mirror);

@@ -184,7 +184,6 @@ void vx_proc_api_options(const vx_serve_config *cfg, gw_api_options *o)
     o->exact_selectivity = (float)cfg->exact_selectivity;
     o->default_oversampling = (float)cfg->default_oversampling;
     o->max_collections = cfg->max_collections;
-    o->slow_query_ms = cfg->slow_query_ms;
 }
 
 /* Stored API keys for the authenticator, read from the catalog. */
@@ -205,8 +204,8 @@ static gw_rate_limit rate_of(double rate, uint64_t burst)
     return l;
 }
 
-int vx_proc_auth(const vx_serve_config *cfg, pd_catalog *catalog,
-                 vx_metrics *metrics, gw_auth **out, vectron_error *err)
+static int open_auth(const vx_serve_config *cfg, pd_catalog *catalog,
+                     vx_metrics *metrics, gw_auth **out, vectron_error *err)
 {
     gw_auth_options ao = {
         .api_key = cfg->api_key,
@@ -234,8 +233,41 @@ int vx_proc_auth(const vx_serve_config *cfg, pd_catalog *catalog,
     return 0;
 }
 
-int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api, gw_auth *auth,
-                       http_server **out, vectron_error *err)
+int vx_proc_gateway_open(const vx_serve_config *cfg, gw_api *api,
+                         pd_catalog *catalog, vx_proc_gateway *g,
+                         vectron_error *err)
+{
+    memset(g, 0, sizeof *g);
+    int rc = open_auth(cfg, catalog, api->metrics, &g->auth, err);
+    if (rc)
+        return rc;
+    if (cfg->search_cache_size) {
+        gw_cache_options co = {.max_bytes = (size_t)cfg->search_cache_size,
+                               .ttl_ms = cfg->search_cache_ttl_ms};
+        if ((rc = gw_cache_new(&co, &g->cache, err)))
+            return rc;
+    }
+    gw_reqlog_options lo = {.target = cfg->request_log,
+                            .sample = cfg->request_log_sample,
+                            .slow_ms = cfg->slow_query_ms};
+    if ((rc = gw_reqlog_open(&lo, &g->reqlog, err)))
+        return rc;
+    api->cache = g->cache;
+    api->reqlog = g->reqlog;
+    return 0;
+}
+
+void vx_proc_gateway_close(vx_proc_gateway *g)
+{
+    gw_reqlog_close(g->reqlog);
+    gw_cache_free(g->cache);
+    gw_auth_free(g->auth);
+    memset(g, 0, sizeof *g);
+}
+
+int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api,
+                       const vx_proc_gateway *g, http_server **out,
+                       vectron_error *err)
 {
     size_t nroutes;
     const http_route *routes = gw_api_routes(&nroutes);
@@ -248,6 +280,8 @@ int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api, gw_auth *auth,
                       .max_connections = (unsigned)cfg->max_connections,
                       .metrics = api->metrics,
                       .guard = gw_auth_guard,
-                      .guard_ctx = auth};
+                      .guard_ctx = g->auth,
+                      .on_complete = gw_reqlog_hook,
+                      .on_complete_arg = g->reqlog};
     return http_server_start(&hc, routes, nroutes, api, out, err);
 }

@@ -16,6 +16,8 @@
 #include "gateway/api.h"
 #include "gateway/auth.h"
 #include "gateway/http.h"
+#include "gateway/request_log.h"
+#include "gateway/result_cache.h"
 #include "pd/catalog.h"
 #include "raft/raft_node.h"
 
@@ -47,16 +49,28 @@ vxr_fsm vx_proc_catalog_fsm(pd_catalog *catalog);
 /* The REST API's options from cfg (limits, defaults, timeouts). */
 void vx_proc_api_options(const vx_serve_config *cfg, gw_api_options *o);
 
-/* The authenticator from cfg's security knobs (docs/auth.md); stored
- * keys are read from catalog (the local catalog, or a gateway's mirror of
- * the PD's). Free with gw_auth_free. */
-int vx_proc_auth(const vx_serve_config *cfg, pd_catalog *catalog,
-                 vx_metrics *metrics, gw_auth **out, vectron_error *err);
+/* The gateway's services around the API: the authenticator (cfg's
+ * security knobs, docs/auth.md; stored keys read from catalog: the local
+ * one, or a cluster gateway's mirror of the PD's), the result cache and
+ * the request log. */
+typedef struct vx_proc_gateway {
+    gw_auth *auth;
+    gw_cache *cache;    /* NULL: off */
+    gw_reqlog *reqlog;
+} vx_proc_gateway;
+
+/* Opens them and hooks the cache and the log into api. On failure what
+ * was opened stays in g for vx_proc_gateway_close. */
+int vx_proc_gateway_open(const vx_serve_config *cfg, gw_api *api,
+                         pd_catalog *catalog, vx_proc_gateway *g,
+                         vectron_error *err);
+void vx_proc_gateway_close(vx_proc_gateway *g);
 
 /* Starts the HTTP server on cfg's address with the API's route table
- * (ctx: api; api->metrics collects per-route metrics) behind auth's
- * guard. */
-int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api, gw_auth *auth,
-                       http_server **out, vectron_error *err);
+ * (ctx: api; api->metrics collects per-route metrics) behind g's guard,
+ * logging to g's request log. */
+int vx_proc_http_start(const vx_serve_config *cfg, gw_api *api,
+                       const vx_proc_gateway *g, http_server **out,
+                       vectron_error *err);
 
 #endif

@@ -32,6 +32,8 @@
 #include "gateway/api.h"
 #include "gateway/auth.h"
 #include "gateway/http.h"
+#include "gateway/request_log.h"
+#include "gateway/result_cache.h"
 
 #define LOG "serve"
 
@@ -66,7 +68,8 @@ int vx_serve_main(int argc, char **argv)
     host *hst = NULL;
     http_server *http = NULL;
     vx_metrics *metrics = NULL;
-    gw_auth *auth = NULL;
+    vx_proc_gateway gws;
+    memset(&gws, 0, sizeof gws);
     int pd_open = 0;
     gw_api api;
     memset(&api, 0, sizeof api);
@@ -131,8 +134,8 @@ int vx_serve_main(int argc, char **argv)
         (rc = open_collections(&api, timeout_ms, &err)))
         goto out;
 
-    if ((rc = vx_proc_auth(&cfg, catalog, metrics, &auth, &err)) ||
-        (rc = vx_proc_http_start(&cfg, &api, auth, &http, &err)))
+    if ((rc = vx_proc_gateway_open(&cfg, &api, catalog, &gws, &err)) ||
+        (rc = vx_proc_http_start(&cfg, &api, &gws, &http, &err)))
         goto out;
     api.ready = 1;
     vx_log(VECTRON_LOG_INFO, LOG,
@@ -152,7 +155,7 @@ out:
     }
     api.ready = 0;
     http_server_stop(http);
-    gw_auth_free(auth);
+    vx_proc_gateway_close(&gws);
     host_close(hst);
     if (pd_open)
         host_close_group(node, PD_GROUP_ID);

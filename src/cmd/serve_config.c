@@ -321,6 +321,33 @@ static const vx_config_knob serve_knobs[] = {
             "the int8 search are rescored with the float vectors.",
      .effect = "Higher recovers more of the recall lost to quantization at "
                "the cost of more float distance computations."},
+    {.name = "search-cache-size",
+     .type = VX_CFG_SIZE,
+     .def = "64MiB",
+     .min = "0",
+     .max = "64GiB",
+     .offset = OFF(search_cache_size),
+     .section = "search",
+     .doc = "Memory for the search result cache (query, search and their "
+            "batch forms), keyed by each shard's applied Raft index so that "
+            "a write invalidates what it affects; 0 disables it.",
+     .effect = "Repeated searches are answered without searching while no "
+               "write reaches their shards; the default holds thousands of "
+               "typical results (a few KB each) for little memory next to "
+               "the indexes. A result larger than 1/32 of this is not "
+               "cached."},
+    {.name = "search-cache-ttl",
+     .type = VX_CFG_DURATION,
+     .def = "0",
+     .min = "0",
+     .max = "24h",
+     .offset = OFF(search_cache_ttl_ms),
+     .section = "search",
+     .doc = "A cached search result older than this is searched again; 0 "
+            "keeps results until evicted.",
+     .effect = "Never needed for freshness (a write changes the key); set "
+               "it to bound how long results of a collection that stopped "
+               "changing keep memory, at the cost of re-running them."},
 
     /* ---------------------------------------------------------- logging */
     {.name = "log-level",
@@ -349,8 +376,9 @@ static const vx_config_knob serve_knobs[] = {
      .max = "1h",
      .offset = OFF(slow_query_ms),
      .section = "logging",
-     .doc = "Searches that take at least this long are logged at warn level "
-            "with their parameters; 0 disables.",
+     .doc = "Requests that take at least this long are logged at warn level "
+            "(searches with their parameters) and always written to the "
+            "request log with \"slow\":true; 0 disables.",
      .effect = "Lower catches more slow queries but logs more lines."},
     /* ---------------------------------------------------------- cluster */
     {.name = "node-id",
@@ -558,6 +586,28 @@ static const vx_config_knob serve_knobs[] = {
             "after a pause; 0: one second's worth (at least 1).",
      .effect = "Higher absorbs bursts without 429s; the long-run rate stays "
                "rate-limit-admin."},
+    {.name = "request-log",
+     .type = VX_CFG_STRING,
+     .def = "off",
+     .offset = OFF(request_log),
+     .section = "logging",
+     .doc = "Where the request log goes: off, stderr, or a file path "
+            "(appended): one JSON line per request (docs/request-log.md).",
+     .effect = "A writer thread does the I/O, so requests never wait on the "
+               "disk; when it falls behind, lines are dropped and counted "
+               "(vectron_request_log_dropped_total)."},
+    {.name = "request-log-sample",
+     .type = VX_CFG_DOUBLE,
+     .def = "1",
+     .min = "0",
+     .max = "1",
+     .offset = OFF(request_log_sample),
+     .section = "logging",
+     .doc = "Fraction of successful, fast requests written to the request "
+            "log; errors (status >= 400) and slow requests are always "
+            "written.",
+     .effect = "Lower cuts the log's volume and cost under heavy traffic "
+               "while keeping every failure and slow query."},
 };
 
 #define N_KNOBS (sizeof serve_knobs / sizeof serve_knobs[0])

@@ -64,6 +64,8 @@ typedef struct vx_serve_config {
     uint64_t default_hnsw_ef;
     double exact_selectivity;
     double default_oversampling;
+    uint64_t search_cache_size;   /* bytes; 0: off */
+    uint64_t search_cache_ttl_ms; /* 0: no expiry */
     /* logging */
     int log_level;          /* enum vectron_log_level */
     int log_format;         /* enum vx_serve_log_format */
@@ -84,6 +86,8 @@ typedef struct vx_serve_config {
         rate_limit_admin; /* requests/s; 0: unlimited */
     uint64_t rate_burst_anonymous, rate_burst_read, rate_burst_write,
         rate_burst_admin; /* 0: one second's worth */
+    char *request_log;      /* "off", "stderr" or a file path */
+    double request_log_sample;
 } vx_serve_config;
 
 /* The knob table; *n receives its length. Static, valid forever. */

@@ -119,6 +119,7 @@ int api_acquire_shards(api_call *c, const pd_collection *col, host_shard ***out)
         }
     }
     *out = s;
+    c->resp->shards = col->p.shard_number; /* for the request log */
     return 0;
 }
 
@@ -204,6 +205,7 @@ void api_replicate(api_call *c, size_t n, host_shard *const *s,
     vectron_error err = {0};
     uint64_t op = 0;
     int completed = 0;
+    c->resp->shards = (unsigned)n; /* for the request log */
     int rc = host_write(c->api->host, n, s, bufs, lens, wait,
                         c->api->o.request_timeout_ms, &op, &completed, &err);
     if (rc)

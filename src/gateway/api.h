@@ -29,6 +29,7 @@
 #include "common/metrics.h"
 #include "gateway/http.h"
 #include "gateway/qdrant_json.h"
+#include "gateway/result_cache.h"
 #include "pd/catalog.h"
 #include "raft/raft_node.h"
 #include "worker/host.h"
@@ -43,16 +44,29 @@ typedef struct gw_api_options {
     float exact_selectivity;    /* filter planner knob */
     float default_oversampling; /* int8 rescoring */
     uint64_t max_collections;   /* creating one more is refused */
-    uint64_t slow_query_ms;     /* searches at least this slow are logged;
-                                   0: off */
 } gw_api_options;
+
+/* The phases of a search, the label values of
+ * vectron_search_phase_seconds{phase} (docs/metrics.md). */
+enum gw_search_phase {
+    GW_PHASE_ROUTE = 0, /* shards pinned, read barrier, cache lookup */
+    GW_PHASE_SHARDS,    /* the per-shard searches (graph and pending) */
+    GW_PHASE_MERGE,     /* merge by distance, payloads, response body */
+    GW_PHASE_RERANK,    /* the reranker (none yet: stays at 0 samples) */
+    GW_PHASE_COUNT
+};
 
 typedef struct gw_api {
     gw_api_options o;
     vxr_node *node;
     pd_catalog *catalog;
     host *host;
-    vx_metrics *metrics; /* may be NULL */
+    vx_metrics *metrics;      /* may be NULL */
+    gw_cache *cache;          /* search result cache; NULL: off (borrowed) */
+    struct gw_reqlog *reqlog; /* for its /metrics counters; may be NULL */
+    /* vectron_search_phase_seconds series (NULL without metrics), set by
+     * gw_api_metrics_init. */
+    vx_histogram *phase[GW_PHASE_COUNT];
     pthread_mutex_t ctl_mu;
     volatile int ready; /* all shards open: /readyz answers 200 */
 } gw_api;
@@ -121,8 +135,8 @@ int api_payload(const char *text, size_t len, const gw_payload_select *sel,
 /* Converts an index distance to Qdrant's score for the metric. */
 float api_score(vectron_metric m, float distance);
 
-/* Registers the per-shard gauges gathered at scrape time (api_service.c).
- * Errors: NOMEM. */
+/* Registers the search metrics and the gauges gathered at scrape time
+ * (per shard, PD view, cache; api_service.c). Errors: NOMEM. */
 int gw_api_metrics_init(gw_api *api, vectron_error *err);
 
 /* The OpenAPI 3 document for the routes rt[0..n) (api_openapi.c): a new

@@ -6,6 +6,11 @@
  * offset, applies score_threshold and loads payloads and vectors for the
  * survivors.
  *
+ * Results are cached (result_cache.h, docs/cache.md) under a key made of
+ * the route, the collection, the read consistency, every shard's applied
+ * Raft index (read after the consistency barrier) and the request body:
+ * any write to a shard changes the key of every search over it.
+ *
  * Threading: any HTTP thread; shards are searched one after the other on
  * the calling thread.
  */
@@ -15,6 +20,18 @@
 
 #include "common/common.h"
 #include "gateway/api.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Seconds spent in each phase of one request. */
+typedef struct phases {
+    double t[GW_PHASE_COUNT];
+} phases;
 
 static int cmp_hit(const void *a, const void *b)
 {
@@ -104,8 +121,10 @@ out:
 /* Runs search q over the shards s of col; *out gets a JSON array of
  * scored points. */
 static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
-                      const gw_search *q, json_t **out, vectron_error *err)
+                      const gw_search *q, json_t **out, phases *ph,
+                      vectron_error *err)
 {
+    double t0 = now_s(), t1 = 0;
     uint32_t ns = col->p.shard_number;
     /* The index ranks at most VECTRON_MAX_K points per search; ranks past
      * that (a large offset) are empty. */
@@ -122,8 +141,11 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
     int rc = 0;
     *out = NULL;
 
-    if (q->kind == GW_QUERY_NONE)
-        return list_by_id(col, s, q, out, err);
+    if (q->kind == GW_QUERY_NONE) {
+        rc = list_by_id(col, s, q, out, err);
+        ph->t[GW_PHASE_SHARDS] += now_s() - t0;
+        return rc;
+    }
     if (q->offset >= k) {
         if (!(*out = json_array()))
             return vx_err(err, VECTRON_NOMEM, "search result");
@@ -166,6 +188,8 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
             nh = k;
         }
     }
+    t1 = now_s();
+    ph->t[GW_PHASE_SHARDS] += t1 - t0;
     qsort(hits, nh, sizeof(*hits), cmp_hit);
     size_t first = q->offset < nh ? q->offset : nh;
     size_t avail = nh - first;
@@ -218,29 +242,154 @@ out:
     vx_free(loaded);
     vx_free(hits);
     store_point_clear(&qp);
+    if (t1 > 0)
+        ph->t[GW_PHASE_MERGE] += now_s() - t1;
     return rc;
 }
 
-static double now_s(void)
+/* ---- result cache ------------------------------------------------------ */
+
+static const char result_prefix[] = "{\"result\":";
+static const char result_suffix[] = ",\"status\":\"ok\",\"time\":";
+
+/* The cache key of a search over the pinned shards s of col at read
+ * consistency level (see the top of this file). *key is vx_malloc'd.
+ * Returns 0, or NOMEM (then the request simply bypasses the cache). */
+static int cache_key(const api_call *c, const pd_collection *col,
+                     host_shard **s, gw_consistency level, char **key,
+                     size_t *len)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    const char *route = c->req->route ? c->req->route->name : "?";
+    size_t rl = strlen(route) + 1, cl = strlen(col->name) + 1;
+    uint32_t ns = col->p.shard_number;
+    size_t n =
+        4 + rl + cl + 8 + 8 + 1 + 4 + 8 * (size_t)ns + 8 + c->req->body_len;
+    char *k = vx_malloc(n), *p = k;
+    if (!k)
+        return VECTRON_NOMEM;
+    uint64_t u;
+    uint8_t lv = (uint8_t)level;
+    memcpy(p, "vxc1", 4), p += 4;
+    memcpy(p, route, rl), p += rl;
+    memcpy(p, col->name, cl), p += cl;
+    memcpy(p, &col->id, 8), p += 8;
+    memcpy(p, &col->first_group, 8), p += 8;
+    memcpy(p, &lv, 1), p += 1;
+    memcpy(p, &ns, 4), p += 4;
+    for (uint32_t i = 0; i < ns; i++) {
+        u = shard_applied_index(host_shard_shard(s[i]));
+        memcpy(p, &u, 8), p += 8;
+    }
+    u = c->req->body_len;
+    memcpy(p, &u, 8), p += 8;
+    memcpy(p, c->req->body, c->req->body_len);
+    *key = k;
+    *len = n;
+    return 0;
 }
 
-/* The slow-query log (knob slow-query-ms). */
-static void log_if_slow(const api_call *c, const pd_collection *col,
-                        const gw_search *q, size_t nsearches)
+/* Answers from a cached result text: the envelope api_ok would build, with
+ * this request's time. Returns 0, or NOMEM. */
+static int respond_cached(api_call *c, const char *text, size_t len)
 {
-    double ms = (now_s() - c->t0) * 1e3;
-    if (!c->api->o.slow_query_ms || ms < (double)c->api->o.slow_query_ms)
+    char tail[64];
+    int tl =
+        snprintf(tail, sizeof tail, "%s%.9g}", result_suffix, now_s() - c->t0);
+    size_t pl = sizeof result_prefix - 1;
+    size_t n = pl + len + (size_t)tl;
+    char *b = vx_malloc(n + 1);
+    if (!b)
+        return VECTRON_NOMEM;
+    memcpy(b, result_prefix, pl);
+    memcpy(b + pl, text, len);
+    memcpy(b + pl + len, tail, (size_t)tl + 1);
+    vx_free(c->resp->body);
+    c->resp->body = b;
+    c->resp->len = n;
+    c->resp->status = 200;
+    c->resp->content_type = "application/json";
+    return 0;
+}
+
+/* Stores the result part of the response api_ok just built. */
+static void cache_store(api_call *c, const char *key, size_t klen)
+{
+    const char *b = c->resp->body;
+    size_t n = c->resp->len, pl = sizeof result_prefix - 1,
+           sl = sizeof result_suffix - 1;
+    if (c->resp->status != 200 || !b || n < pl + sl ||
+        memcmp(b, result_prefix, pl) != 0)
         return;
-    vx_log(VECTRON_LOG_WARN, "slow-query",
-           "route=%s collection=%s ms=%.1f searches=%zu limit=%u offset=%u "
-           "hnsw_ef=%u exact=%d filter=%s",
-           c->req->route ? c->req->route->name : "?", col->name, ms, nsearches,
-           q ? q->limit : 0, q ? q->offset : 0, q ? q->hnsw_ef : 0,
-           q ? q->exact : 0, q && q->filter ? "yes" : "no");
+    /* The envelope ends with the suffix, then the time and "}". */
+    for (size_t i = n - sl; i > pl; i--) {
+        if (memcmp(b + i, result_suffix, sl) == 0) {
+            gw_cache_put(c->api->cache, key, klen, b + pl, i - pl);
+            return;
+        }
+    }
+}
+
+static void set_cache_header(api_call *c, const char *outcome)
+{
+    http_response_header(c->resp, "X-Vectron-Cache", outcome);
+}
+
+static void observe(gw_api *api, const phases *ph, int searched)
+{
+    vx_histogram_observe(api->phase[GW_PHASE_ROUTE], ph->t[GW_PHASE_ROUTE]);
+    if (!searched)
+        return;
+    vx_histogram_observe(api->phase[GW_PHASE_SHARDS], ph->t[GW_PHASE_SHARDS]);
+    vx_histogram_observe(api->phase[GW_PHASE_MERGE], ph->t[GW_PHASE_MERGE]);
+}
+
+/* The request log's extra members for a search request. */
+static void log_extra(api_call *c, const gw_search *q, size_t nsearches,
+                      const char *cache)
+{
+    snprintf(c->resp->log_extra, sizeof c->resp->log_extra,
+             "\"cache\":\"%s\",\"searches\":%zu,\"limit\":%u,"
+             "\"offset\":%u,\"hnsw_ef\":%u,\"exact\":%s,\"filter\":%s",
+             cache, nsearches, q ? q->limit : 0, q ? q->offset : 0,
+             q ? q->hnsw_ef : 0, q && q->exact ? "true" : "false",
+             q && q->filter ? "true" : "false");
+}
+
+/* The cache outcome for the request log. */
+static const char *outcome(const api_call *c, int hit, const char *key)
+{
+    if (hit)
+        return "hit";
+    if (key)
+        return "miss";
+    return c->api->cache ? "bypass" : "off";
+}
+
+/* Looks the request up in the cache once the shards are pinned and the
+ * read point is established. 1: answered from the cache. Otherwise *key
+ * (NULL when the cache is off) is for cache_store after the search. */
+static int cache_lookup(api_call *c, const pd_collection *col, host_shard **s,
+                        gw_consistency level, char **key, size_t *klen)
+{
+    char *val = NULL;
+    size_t vlen = 0;
+    *key = NULL;
+    /* A body that could not be stored with any result is not worth
+     * copying into a key. */
+    if (!c->api->cache ||
+        c->req->body_len + GW_CACHE_ENTRY_OVERHEAD + 256 >
+            gw_cache_max_entry(c->api->cache) ||
+        cache_key(c, col, s, level, key, klen))
+        return 0;
+    if (!gw_cache_get(c->api->cache, *key, *klen, &val, &vlen))
+        return 0;
+    int rc = respond_cached(c, val, vlen);
+    vx_free(val);
+    if (rc)
+        return 0;
+    vx_free(*key);
+    *key = NULL;
+    return 1;
 }
 
 typedef int (*decode_one_fn)(const char *body, size_t len, uint32_t dim,
@@ -281,14 +430,33 @@ static void single(void *ctx, const http_request *r, http_response *w,
         return;
     }
     json_t *res = NULL;
-    if (api_acquire_shards(&c, &col, &s) == 0 &&
-        api_consistency(&c, &col, s, q.consistency) == 0) {
-        if ((rc = run_search(c.api, &col, s, &q, &res, &err)))
+    phases ph = {{0}};
+    gw_consistency level;
+    char *key = NULL;
+    size_t klen = 0;
+    double t0 = now_s();
+    if (api_resolve_consistency(&c, &col, q.consistency, &level) == 0 &&
+        api_acquire_shards(&c, &col, &s) == 0 &&
+        api_consistency(&c, &col, s, level) == 0) {
+        int hit = cache_lookup(&c, &col, s, level, &key, &klen);
+        ph.t[GW_PHASE_ROUTE] = now_s() - t0;
+        if (hit) {
+            set_cache_header(&c, "hit");
+        } else if ((rc = run_search(c.api, &col, s, &q, &res, &ph, &err))) {
             api_fail_err(&c, rc, &err);
-        else
+        } else {
+            double t1 = now_s();
             api_ok(&c, wrap(res, query));
-        log_if_slow(&c, &col, &q, 1);
+            if (key) {
+                cache_store(&c, key, klen);
+                set_cache_header(&c, "miss");
+            }
+            ph.t[GW_PHASE_MERGE] += now_s() - t1;
+        }
+        observe(c.api, &ph, !hit);
+        log_extra(&c, &q, 1, outcome(&c, hit, key));
     }
+    vx_free(key);
     api_release_shards(&col, s);
     gw_search_close(&q);
 }
@@ -335,27 +503,44 @@ static void batch(void *ctx, const http_request *r, http_response *w,
         return;
     }
     json_t *all = json_array();
+    phases ph = {{0}};
+    char *key = NULL;
+    size_t klen = 0;
+    double t0 = now_s();
     if (!all) {
         api_fail(&c, VECTRON_NOMEM, "out of memory");
     } else if (strongest(&c, &col, &b, &level) == 0 &&
                api_acquire_shards(&c, &col, &s) == 0 &&
                api_consistency(&c, &col, s, level) == 0) {
-        for (size_t i = 0; i < b.count && !rc; i++) {
+        int hit = cache_lookup(&c, &col, s, level, &key, &klen);
+        ph.t[GW_PHASE_ROUTE] = now_s() - t0;
+        for (size_t i = 0; i < b.count && !rc && !hit; i++) {
             json_t *res = NULL;
-            rc = run_search(c.api, &col, s, &b.searches[i], &res, &err);
+            rc = run_search(c.api, &col, s, &b.searches[i], &res, &ph, &err);
             if (rc)
                 vx_err_wrap(&err, rc, "searches[%zu]", i);
             if (!rc && json_array_append_new(all, wrap(res, query)))
                 rc = vx_err(&err, VECTRON_NOMEM, "batch result");
         }
-        if (rc) {
+        if (hit) {
+            set_cache_header(&c, "hit");
+        } else if (rc) {
             api_fail_err(&c, rc, &err);
         } else {
+            double t1 = now_s();
             api_ok(&c, all);
             all = NULL;
+            if (key) {
+                cache_store(&c, key, klen);
+                set_cache_header(&c, "miss");
+            }
+            ph.t[GW_PHASE_MERGE] += now_s() - t1;
         }
-        log_if_slow(&c, &col, b.count ? &b.searches[0] : NULL, b.count);
+        observe(c.api, &ph, !hit);
+        log_extra(&c, b.count ? &b.searches[0] : NULL, b.count,
+                  outcome(&c, hit, key));
     }
+    vx_free(key);
     json_decref(all);
     api_release_shards(&col, s);
     gw_search_batch_close(&b);

@@ -68,12 +68,16 @@ struct http_server {
     void *guard_ctx;
     size_t max_body;
     unsigned port;
+    void (*on_complete)(void *arg, const http_log_record *rec);
+    void *on_complete_arg;
 
     /* Metrics; all NULL when cfg->metrics was. Index nroutes is the
      * "none" route. */
-    vx_metric_family *f_requests;
-    vx_histogram **duration;              /* nroutes + 1 */
+    vx_metric_family *f_requests, *f_duration;
     vx_counter **req_bytes, **resp_bytes; /* nroutes + 1 */
+    /* duration series, found on first use, at route * NCLASSES + class
+     * (route nroutes: "none"). */
+    _Atomic(vx_histogram *) *duration;
     /* requests_total series, found on first use: routed requests at
      * route * NCLASSES + class, unrouted ones after them at
      * (nroutes + method) * NCLASSES + class. */
@@ -97,6 +101,7 @@ typedef struct req_state {
     http_server *srv;
     struct MHD_Connection *conn;
     struct timespec start;
+    struct timespec wall; /* CLOCK_REALTIME at start, for the log */
     enum phase phase;
     char *path;   /* raw path, NUL-terminated (points into this block) */
     char *segbuf; /* decoded segments (points into this block) */
@@ -118,6 +123,9 @@ typedef struct req_state {
     void *auth;              /* vx_malloc'd, freed at completion */
     http_response *refusal;  /* vx_malloc'd with its body; sent instead of
                                 the pending error */
+    /* From the handler, for the request log. */
+    unsigned shards;
+    char log_extra[sizeof(((http_response *)0)->log_extra)];
 } req_state;
 
 /* ---- time -------------------------------------------------------------- */
@@ -156,7 +164,8 @@ static int metrics_init(http_server *srv, vx_metrics *m, vectron_error *err)
 {
     static const char *const req_labels[] = {"route", "method", "status"};
     static const char *const route_label[] = {"route"};
-    vx_metric_family *f_dur, *f_in, *f_out;
+    static const char *const dur_labels[] = {"route", "status"};
+    vx_metric_family *f_in, *f_out;
     size_t n = srv->nroutes + 1;
     size_t ncache = (srv->nroutes + NMETHODS) * NCLASSES;
     int rc;
@@ -168,9 +177,11 @@ static int metrics_init(http_server *srv, vx_metrics *m, vectron_error *err)
     if (rc == 0) {
         rc = vx_metrics_family(
             m, VX_METRIC_HISTOGRAM, "vectron_http_request_duration_seconds",
-            "Time from the request line to the last byte of the response.",
-            route_label, 1, duration_bounds,
-            sizeof duration_bounds / sizeof duration_bounds[0], &f_dur, err);
+            "Time from the request line to the last byte of the response, "
+            "by route and status class.",
+            dur_labels, 2, duration_bounds,
+            sizeof duration_bounds / sizeof duration_bounds[0],
+            &srv->f_duration, err);
     }
     if (rc == 0) {
         rc = vx_metrics_family(m, VX_METRIC_COUNTER,
@@ -187,7 +198,7 @@ static int metrics_init(http_server *srv, vx_metrics *m, vectron_error *err)
     if (rc) {
         return vx_err_wrap(err, rc, "http: metrics");
     }
-    srv->duration = vx_calloc(n, sizeof *srv->duration);
+    srv->duration = vx_calloc(n * NCLASSES, sizeof *srv->duration);
     srv->req_bytes = vx_calloc(n, sizeof *srv->req_bytes);
     srv->resp_bytes = vx_calloc(n, sizeof *srv->resp_bytes);
     srv->requests = vx_calloc(ncache, sizeof *srv->requests);
@@ -198,12 +209,12 @@ static int metrics_init(http_server *srv, vx_metrics *m, vectron_error *err)
     for (size_t i = 0; i < ncache; i++) {
         atomic_init(&srv->requests[i], NULL);
     }
+    for (size_t i = 0; i < n * NCLASSES; i++) {
+        atomic_init(&srv->duration[i], NULL);
+    }
     for (size_t i = 0; i < n; i++) {
         const char *v[1] = {i < srv->nroutes ? srv->routes[i].name : "none"};
-        rc = vx_metrics_histogram(f_dur, v, &srv->duration[i], err);
-        if (rc == 0) {
-            rc = vx_metrics_counter(f_in, v, &srv->req_bytes[i], err);
-        }
+        rc = vx_metrics_counter(f_in, v, &srv->req_bytes[i], err);
         if (rc == 0) {
             rc = vx_metrics_counter(f_out, v, &srv->resp_bytes[i], err);
         }
@@ -221,6 +232,8 @@ static void metrics_record(http_server *srv, const req_state *st)
     size_t cls = (size_t)(st->status / 100 - 1);
     size_t slot;
     vx_counter *c;
+    vx_histogram *h;
+    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 
     if (!srv->f_requests || cls >= NCLASSES) {
         return;
@@ -229,8 +242,6 @@ static void metrics_record(http_server *srv, const req_state *st)
                            : (srv->nroutes + st->method_idx) * NCLASSES + cls;
     c = atomic_load_explicit(&srv->requests[slot], memory_order_acquire);
     if (!c) {
-        static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx",
-                                              "5xx"};
         const char *v[3] = {st->match.route ? st->match.route->name : "none",
                             st->match.route ? st->match.route->method
                                             : common_methods[st->method_idx],
@@ -241,7 +252,17 @@ static void metrics_record(http_server *srv, const req_state *st)
         }
     }
     vx_counter_add(c, 1);
-    vx_histogram_observe(srv->duration[r], seconds_since(&st->start));
+    slot = r * NCLASSES + cls;
+    h = atomic_load_explicit(&srv->duration[slot], memory_order_acquire);
+    if (!h) {
+        const char *v[2] = {st->match.route ? st->match.route->name : "none",
+                            classes[cls]};
+        if (vx_metrics_histogram(srv->f_duration, v, &h, NULL) == 0) {
+            atomic_store_explicit(&srv->duration[slot], h,
+                                  memory_order_release);
+        }
+    }
+    vx_histogram_observe(h, seconds_since(&st->start));
     vx_counter_add(srv->req_bytes[r], st->received);
     vx_counter_add(srv->resp_bytes[r], st->resp_len);
 }
@@ -267,6 +288,29 @@ static const char *target_path(const char *uri, size_t *len)
     return p;
 }
 
+/* Hands a finished request to the on_complete hook. */
+static void log_record(http_server *srv, const req_state *st)
+{
+    http_log_record rec;
+
+    memset(&rec, 0, sizeof rec);
+    rec.unix_time = (double)st->wall.tv_sec + (double)st->wall.tv_nsec * 1e-9;
+    rec.seconds = seconds_since(&st->start);
+    rec.method = st->method ? st->method : "?";
+    rec.path = st->path;
+    rec.route = st->match.route;
+    rec.params = st->match.route ? st->match.params : NULL;
+    rec.nparams = st->match.route ? st->match.nparams : 0;
+    rec.status = st->status;
+    rec.request_bytes = st->received;
+    rec.response_bytes = st->resp_len;
+    rec.key_id = st->has_key_id ? st->key_id : NULL;
+    rec.client = st->client;
+    rec.shards = st->shards;
+    rec.extra = st->log_extra;
+    srv->on_complete(srv->on_complete_arg, &rec);
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     size_t len;
@@ -283,6 +327,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     }
     st->srv = cls;
     clock_gettime(CLOCK_MONOTONIC, &st->start);
+    clock_gettime(CLOCK_REALTIME, &st->wall);
     st->path = (char *)(st + 1);
     st->segbuf = st->path + len + 1;
     memcpy(st->path, path, len);
@@ -303,6 +348,9 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     if (st->status) {
         metrics_record(st->srv, st);
+        if (st->srv->on_complete) {
+            log_record(st->srv, st);
+        }
     }
     if (st->refusal) {
         vx_free(st->refusal->body);
@@ -638,6 +686,15 @@ static enum MHD_Result run_handler(req_state *st)
     memset(&resp, 0, sizeof resp);
     resp.status = 200;
     route->fn(srv->ctx, &req, &resp);
+    st->shards = resp.shards;
+    memcpy(st->log_extra, resp.log_extra, sizeof st->log_extra);
+    st->log_extra[sizeof st->log_extra - 1] = '\0';
+    if (req.key_id && req.key_id != st->key_id) {
+        /* A handler that named the credential itself (the guard's is
+         * already in st->key_id). */
+        st->has_key_id = 1;
+        snprintf(st->key_id, sizeof st->key_id, "%s", req.key_id);
+    }
     if (!resp.body || resp.status < 100 || resp.status > 599) {
         vx_log(VECTRON_LOG_ERROR, "http",
                "route=%s status=%d handler left no valid response", route->name,
@@ -921,6 +978,8 @@ int http_server_start(const http_config *cfg, const http_route *routes,
     srv->guard = cfg->guard;
     srv->guard_ctx = cfg->guard_ctx;
     srv->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
+    srv->on_complete = cfg->on_complete;
+    srv->on_complete_arg = cfg->on_complete_arg;
     atomic_init(&srv->starting, 0);
     rc = http_routes_compile(routes, nroutes, &srv->compiled, err);
     if (rc) {

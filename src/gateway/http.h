@@ -138,6 +138,13 @@ typedef struct http_response {
     size_t len;
     char headers[HTTP_MAX_HEADERS][2][HTTP_HEADER_SIZE]; /* name, value */
     size_t nheaders;
+    /* For the request log (http_config.on_complete), both optional: the
+     * shards the request touched, and extra members for its JSON record
+     * ("\"cache\":\"hit\",\"searches\":1": members without braces,
+     * valid JSON when wrapped in {}; the handler's own text, never
+     * client input unescaped). */
+    unsigned shards;
+    char log_extra[192];
 } http_response;
 
 /* Adds header "name: value" to resp. Errors: INVALID if resp already has
@@ -201,6 +208,23 @@ struct http_route {
  * itself. */
 typedef int (*http_guard_fn)(void *ctx, http_request *req,
                              http_response *resp);
+/* What the server knows of a finished request, for a request log. Every
+ * pointer is valid during the on_complete call only. */
+typedef struct http_log_record {
+    double unix_time;          /* wall clock when the request line arrived */
+    double seconds;            /* request line to the last byte queued */
+    const char *method;        /* as received */
+    const char *path;          /* raw path, no query */
+    const http_route *route;   /* NULL when no route matched */
+    const char *const *params; /* the route's decoded captures */
+    size_t nparams;
+    int status;
+    uint64_t request_bytes, response_bytes; /* bodies */
+    const char *key_id; /* NULL: anonymous (http_request.key_id) */
+    const char *client; /* "ip:port" */
+    unsigned shards;    /* http_response.shards; 0 without a handler */
+    const char *extra;  /* http_response.log_extra; "" if none */
+} http_log_record;
 
 typedef struct http_config {
     /* "ip:port" or "[ip6]:port", numeric only; port 0 picks a free port
@@ -219,6 +243,12 @@ typedef struct http_config {
     http_guard_fn guard;           /* NULL: every routed request runs */
     void *guard_ctx;               /* passed to guard; borrowed, must
                                       outlive the server */
+    /* Called once per answered request, after its response is queued or
+     * sent (libmicrohttpd's completion), on the connection's thread; NULL:
+     * none. It must be thread-safe and must not block on I/O (it delays
+     * that connection's next request). */
+    void (*on_complete)(void *arg, const http_log_record *rec);
+    void *on_complete_arg;
 } http_config;
 
 typedef struct http_server http_server;
@@ -232,7 +262,7 @@ typedef struct http_server http_server;
  * of its captures. cfg is read during the call
  * only. When cfg->metrics is set, the server registers and updates
  *   vectron_http_requests_total{route,method,status}      counter
- *   vectron_http_request_duration_seconds{route}          histogram,
+ *   vectron_http_request_duration_seconds{route,status}   histogram,
  *       from the request line to the last byte sent, 100us..10s
  *   vectron_http_request_bytes_total{route}               counter (bodies)
  *   vectron_http_response_bytes_total{route}              counter (bodies)

@@ -431,6 +431,16 @@ store *shard_store(shard *sh)
     return sh->st;
 }
 
+size_t shard_index_memory(shard *sh)
+{
+    return vectron_index_memory(sh->idx);
+}
+
+size_t shard_index_points(shard *sh)
+{
+    return vectron_index_size(sh->idx);
+}
+
 uint64_t shard_applied_index(shard *sh)
 {
     uint64_t a;

@@ -58,8 +58,14 @@ void shard_close(shard *sh);
  * shard, valid until shard_close. */
 store *shard_store(shard *sh);
 
-/* The Raft index the store has applied. */
+/* The Raft index the store has applied. Advanced only once the applied
+ * batch is visible to searches (store and pending buffer). */
 uint64_t shard_applied_index(shard *sh);
+
+/* Memory the HNSW graph holds (vectron_index_memory), and the points in
+ * it (pending writes not yet included). Thread-safe; O(points). */
+size_t shard_index_memory(shard *sh);
+size_t shard_index_points(shard *sh);
 
 /* ---- commands (format: docs/formats/shard-commands.md) ---- */
 

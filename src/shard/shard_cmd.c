@@ -561,7 +561,6 @@ int shard_apply(shard *sh, uint64_t index, const void *cmd, size_t len,
     if (rc) {
         goto out;
     }
-    shard_set_applied(sh, index);
     if (!invalid) {
         for (size_t i = 0; i < n; i++) {
             if (internal[i] == 0) {
@@ -576,6 +575,10 @@ int shard_apply(shard *sh, uint64_t index, const void *cmd, size_t len,
             }
         }
     }
+    /* Only now that searches see the batch (store and pending): a reader
+     * that sees the new applied index must see its data, since the
+     * gateway's result cache keys results by applied index. */
+    shard_set_applied(sh, index);
     if (invalid) {
         if (err) {
             *err = cmd_err;

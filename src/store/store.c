@@ -22,6 +22,15 @@
 
 /* ------------------------------------------------------------- errors */
 
+uint64_t store_used_bytes(store *st)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &stat) != 0)
+        return 0;
+    return ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+}
+
 int store_lmdb_err(vectron_error *err, const store *st, int rc, const char *fmt,
                    ...)
 {

@@ -305,6 +305,11 @@ int store_get_by_internal(store *st, store_read *rd, uint64_t internal_id,
 int store_applied_index(store *st, store_read *rd, uint64_t *out,
                         vectron_error *err);
 
+/* Bytes of the store's data file in use (LMDB's pages up to the last one
+ * used, times the page size): what the store holds on disk, free pages
+ * inside it included. Cannot fail; 0 if LMDB cannot tell. */
+uint64_t store_used_bytes(store *st);
+
 /* The number of points. Errors: IO. */
 int store_count(store *st, store_read *rd, uint64_t *out, vectron_error *err);
 

@@ -561,11 +561,17 @@ int host_report_of(host *h, uint64_t group, host_report *out,
         out->term = gi.term;
         out->commit_index = gi.commit_index;
         out->leader_id = gi.leader_id;
+        out->raft_applied = gi.last_applied;
+        out->n_voters = gi.n_voters;
+        out->have_raft = 1;
     }
     pthread_rwlock_rdlock(&s->swap);
     out->applied_index = shard_applied_index(s->sh);
     out->pending = shard_pending(s->sh);
     store_count(shard_store(s->sh), NULL, &out->points, NULL);
+    out->index_points = shard_index_points(s->sh);
+    out->index_bytes = shard_index_memory(s->sh);
+    out->store_bytes = store_used_bytes(shard_store(s->sh));
     pthread_rwlock_unlock(&s->swap);
     snprintf(path, sizeof path, "%s/data.mdb", s->dir);
     if (stat(path, &st) == 0)

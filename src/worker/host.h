@@ -139,6 +139,12 @@ typedef struct host_report {
     uint64_t points;
     uint64_t pending; /* applied, not yet in the HNSW graph */
     uint64_t bytes;   /* the store file's allocated size */
+    uint64_t store_bytes;  /* bytes of the store in use */
+    uint64_t index_points; /* points in the HNSW graph */
+    uint64_t index_bytes;  /* memory the HNSW graph holds */
+    uint64_t raft_applied; /* last Raft index applied (barriers too) */
+    unsigned n_voters;     /* voters in the group's configuration */
+    int have_raft;         /* the Raft fields are known */
 } host_report;
 
 /* Fills *out for hosted replica `group`. Errors: NOT_FOUND (not hosted),

@@ -916,11 +916,12 @@ Test(http, metrics_per_route_and_status)
         "status=\"4xx\"} 1\n",
         "vectron_http_requests_total{route=\"body\",method=\"POST\","
         "status=\"2xx\"} 1\n",
-        "vectron_http_request_duration_seconds_count{route=\"echo2\"} 3\n",
+        "vectron_http_request_duration_seconds_count{route=\"echo2\","
+        "status=\"2xx\"} 3\n",
         "vectron_http_request_duration_seconds_bucket{route=\"echo2\","
-        "le=\"+Inf\"} 3\n",
+        "status=\"2xx\",le=\"+Inf\"} 3\n",
         "vectron_http_request_duration_seconds_bucket{route=\"none\","
-        "le=\"0.0001\"} ",
+        "status=\"4xx\",le=\"0.0001\"} ",
         "vectron_http_request_bytes_total{route=\"body\"} 5\n",
         "vectron_http_response_bytes_total{route=\"body\"} 5\n",
         "# TYPE vectron_http_request_duration_seconds histogram\n",
