@@ -12,6 +12,7 @@
 
 #include "common/common.h"
 #include "gateway/api.h"
+#include "gateway/dashboard.h"
 
 static double api_now(void)
 {
@@ -296,6 +297,8 @@ static const http_route routes[] = {
     {"GET", "/readyz", readyz, "readyz"},
     {"GET", "/metrics", gw_api_metrics, "metrics"},
     {"GET", "/openapi.json", gw_api_openapi, "openapi"},
+    {"GET", "/dashboard", gw_dashboard_index, "dashboard"},
+    {"GET", "/dashboard/{asset}", gw_dashboard_asset_get, "dashboard_asset"},
     {"GET", "/collections", gw_api_list_collections, "collections_list"},
     {"GET", C, gw_api_get_collection, "collection_get"},
     {"PUT", C, gw_api_create_collection, "collection_create"},
