@@ -68,3 +68,13 @@ mkdir -p "$corpus"
 printf '\x05VXRP\x01\x00\x00\x00\x03\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00abc' > "$corpus/one"
 ./build-fuzz/fuzz/fuzz_rpc_frame -max_total_time="$secs" -max_len=16384 \
     -artifact_prefix=build-fuzz/ "$corpus"
+
+# `vectron import` record parsers: byte 0 even = JSONL lines, odd = a CSV
+# header line then CSV lines (see fuzz/fuzz_cli_parse.c).
+corpus=build-fuzz/corpus-cli
+mkdir -p "$corpus"
+printf '\x00{"id":1,"vector":[1,2.5,-3e2],"payload":{"a":"x","n":18446744073709551615}}\n{"vector":[0]}\n{"id":"550e8400-e29b-41d4-a716-446655440000","vector":[1],"payload":null}' > "$corpus/jsonl"
+printf '\x01id,v0,v1,name,price\n1,0.5,2,"a ""b"", c",3.5\n2,1,1,,-7\n550e8400-e29b-41d4-a716-446655440000,1e3,0,true,007' > "$corpus/csv"
+printf '\x01vector,label\n"[1,2,3]",x\n"[0.5,1e-3,-2]",18446744073709551616' > "$corpus/csvvec"
+./build-fuzz/fuzz/fuzz_cli_parse -max_total_time="$secs" -max_len=4096 \
+    -artifact_prefix=build-fuzz/ "$corpus"

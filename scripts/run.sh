@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: starts `vectron serve` on ./data (VECTRON_DATA overrides),
-# loads the sample collection on first run, prints how to query it, and
-# keeps the server in the foreground until Ctrl-C.
+# loads the sample collection on first run (Fashion-MNIST converted to
+# JSONL by scripts/sample_jsonl.py, then `vectron import`; an interrupted
+# load resumes on the next run), prints how to query it, and keeps the
+# server in the foreground until Ctrl-C.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 data="${VECTRON_DATA:-$root/data}"
@@ -20,7 +22,31 @@ for _ in $(seq 1 600); do
     fi
     sleep 0.1
 done
-python3 "$root/scripts/sample_load.py" --url "$url"
+
+# The sample: 10,000 images with their label as payload, a keyword index
+# on "label". Loaded when the collection does not exist yet, or when an
+# earlier load was interrupted (its import state file is still there).
+vectron="$root/build/vectron"
+sample="$root/build/fashion-mnist.jsonl"
+state="$root/build/fashion.fashion-mnist.jsonl.import-state"
+case "$(curl -sf "$url/collections/fashion/exists" || true)" in
+    *'"exists":true'*) loaded=1 ;;
+    *) loaded=0 ;;
+esac
+if [ $loaded = 0 ] || [ -f "$state" ]; then
+    if [ ! -f "$sample" ]; then
+        echo "run: writing $sample (Fashion-MNIST as JSONL)"
+        python3 "$root/scripts/sample_jsonl.py" --out "$sample" --count 10000
+    fi
+    if [ ! -f "$state" ]; then
+        "$vectron" collections create fashion --dim 784 --distance Euclid \
+            --url "$url" >/dev/null
+        curl -sf -X PUT "$url/collections/fashion/index?wait=true" \
+            -H 'Content-Type: application/json' \
+            -d '{"field_name": "label", "field_schema": "keyword"}' >/dev/null
+    fi
+    "$vectron" import --url "$url" --collection fashion "$sample"
+fi
 
 cat <<MSG
 
@@ -46,6 +72,22 @@ The sample collection "fashion" holds 10,000 Fashion-MNIST images
 
   curl -s $url/collections/fashion      # collection info
   curl -s $url/metrics | head           # Prometheus metrics
+
+With the CLI (docs/cli.md):
+
+  $vectron search --url $url -c fashion --id 42 --limit 5 --with-payload
+  $vectron search --url $url -c fashion --id 42 --limit 5 --with-payload \\
+       --filter '{"must": [{"key": "label", "match": {"value": "Sneaker"}}]}'
+  $vectron collections info fashion --url $url
+  $vectron status --url $url
+
+With the Python SDK (clients/python, docs/python.md):
+
+  PYTHONPATH=$root/clients/python python3 -c '
+import vectron
+c = vectron.Client("$url")
+for p in c.search("fashion", 42, limit=5):
+    print(p.id, round(p.score, 1), p.payload["label"])'
 
 API reference: docs/api.md. Stop with Ctrl-C.
 MSG

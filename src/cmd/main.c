@@ -1,14 +1,15 @@
 /*
  * main.c - the one `vectron` binary: dispatches to its subcommands
- * (DESIGN section 1). Only `serve` exists so far; `pd`, `worker`,
- * `gateway`, `reranker` and the client verbs come with the cluster and the
- * tools.
+ * (DESIGN section 1): `serve`, and the client verbs (import, search,
+ * collections, status; src/cli, docs/cli.md). `pd`, `worker`, `gateway`
+ * and `reranker` come with the cluster.
  *
  * Threading: the main thread; a subcommand starts whatever it needs.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "cmd/serve_config.h"
 #include "gateway/api.h"
 
@@ -22,10 +23,18 @@ static void usage(FILE *out)
             "commands:\n"
             "  serve        run the database in one process (PD + worker +\n"
             "               gateway on one data directory)\n"
+            "  import       load vectors from fvecs, JSONL or CSV into a "
+            "collection\n"
+            "  search       nearest neighbours of a vector or a point\n"
+            "  collections  list, create, delete or describe collections\n"
+            "  status       the node's shards: leader, role, indexes, "
+            "points, bytes\n"
             "  config-doc   print docs/config.md (the knob table as Markdown)\n"
             "  version      print the version\n"
             "\n"
-            "`vectron serve --help` lists every knob.\n");
+            "`vectron serve --help` lists every knob; `vectron COMMAND --help`\n"
+            "the options of a command. The client commands talk to\n"
+            "--url (default $VECTRON_URL, else " CLI_DEFAULT_URL ").\n");
 }
 
 int main(int argc, char **argv)
@@ -37,6 +46,14 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return vx_serve_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "import") == 0)
+        return cli_import_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "search") == 0)
+        return cli_search_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "collections") == 0)
+        return cli_collections_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "status") == 0)
+        return cli_status_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("vectron %s\n", VECTRON_VERSION);
         return 0;

@@ -322,6 +322,8 @@ static const http_route routes[] = {
     {"POST", C "/points/search", gw_api_search, "points_search"},
     {"POST", C "/points/search/batch", gw_api_search_batch,
      "points_search_batch"},
+    {"GET", "/cluster", gw_api_cluster, "cluster"},
+    {"GET", C "/cluster", gw_api_collection_cluster, "collection_cluster"},
     /* Not offered (see docs/api.md, "Differences from Qdrant"). */
     {"PATCH", C, unsupported, "collection_update"},
     {"POST", C "/points/batch", unsupported, "points_batch_update"},
@@ -335,8 +337,6 @@ static const http_route routes[] = {
     {"GET", C "/aliases", unsupported, "collection_aliases"},
     {"GET", C "/snapshots", unsupported, "snapshots_list"},
     {"POST", C "/snapshots", unsupported, "snapshot_create"},
-    {"GET", "/cluster", unsupported, "cluster"},
-    {"GET", C "/cluster", unsupported, "collection_cluster"},
 };
 
 const http_route *gw_api_routes(size_t *n)

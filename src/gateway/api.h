@@ -152,5 +152,9 @@ void gw_api_search(void *ctx, const http_request *r, http_response *w);
 void gw_api_search_batch(void *ctx, const http_request *r, http_response *w);
 void gw_api_metrics(void *ctx, const http_request *r, http_response *w);
 void gw_api_openapi(void *ctx, const http_request *r, http_response *w);
+/* GET /cluster and GET /collections/{name}/cluster (api_cluster.c). */
+void gw_api_cluster(void *ctx, const http_request *r, http_response *w);
+void gw_api_collection_cluster(void *ctx, const http_request *r,
+                               http_response *w);
 
 #endif

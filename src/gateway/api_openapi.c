@@ -205,8 +205,14 @@ static const route_doc docs[] = {
     {"collection_aliases", "Not supported by Vectron (400)", 0, NULL, NULL},
     {"snapshots_list", "Not supported by Vectron (400)", 0, NULL, NULL},
     {"snapshot_create", "Not supported by Vectron (400)", 0, NULL, NULL},
-    {"cluster", "Not supported by Vectron (400)", 0, NULL, NULL},
-    {"collection_cluster", "Not supported by Vectron (400)", 0, NULL, NULL},
+    {"cluster",
+     "Cluster state: Qdrant's fields plus nodes and every collection's "
+     "shards (leader, role, applied index, points, bytes)",
+     0, NULL, NULL},
+    {"collection_cluster",
+     "A collection's shards in Qdrant's shape (shard_count, local_shards, "
+     "remote_shards, shard_transfers)",
+     0, NULL, NULL},
 };
 
 static const route_doc *find_doc(const char *name)
