@@ -78,8 +78,8 @@ static void serve(const http_request *r, http_response *w, const char *name)
         http_respond_error(r, w, 500, "dashboard: response headers");
         return;
     }
-    int fresh = gw_dashboard_etag_matches(http_header(r, "If-None-Match"),
-                                          a->etag);
+    int fresh =
+        gw_dashboard_etag_matches(http_header(r, "If-None-Match"), a->etag);
     size_t len = fresh ? 0 : a->len;
     w->body = vx_malloc(len + 1);
     if (!w->body) {

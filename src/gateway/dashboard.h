@@ -49,7 +49,6 @@ int gw_dashboard_etag_matches(const char *inm, const char *etag);
 /* Route handlers. GET /dashboard answers index.html; GET
  * /dashboard/{asset} the named asset, or 404. ctx is unused. */
 void gw_dashboard_index(void *ctx, const http_request *r, http_response *w);
-void gw_dashboard_asset_get(void *ctx, const http_request *r,
-                            http_response *w);
+void gw_dashboard_asset_get(void *ctx, const http_request *r, http_response *w);
 
 #endif

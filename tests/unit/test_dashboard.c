@@ -119,7 +119,7 @@ Test(dashboard, index_references_only_embedded_files)
 Test(dashboard, find_takes_exact_names_only)
 {
     cr_assert_not_null(gw_dashboard_find("app.js"));
-    const char *bad[] = {"",          ".",          "..",       "INDEX.HTML",
+    const char *bad[] = {"",          ".",           "..",      "INDEX.HTML",
                          "index.htm", "index.html/", "/app.js", "../app.js",
                          "app.js ",   "app.js\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -134,7 +134,8 @@ Test(dashboard, if_none_match)
     cr_assert(gw_dashboard_etag_matches("\"0123456789abcdef\"", tag));
     cr_assert(gw_dashboard_etag_matches("W/\"0123456789abcdef\"", tag));
     cr_assert(gw_dashboard_etag_matches("*", tag));
-    cr_assert(gw_dashboard_etag_matches(" \"x\" ,  \"0123456789abcdef\" ", tag));
+    cr_assert(
+        gw_dashboard_etag_matches(" \"x\" ,  \"0123456789abcdef\" ", tag));
     cr_assert(gw_dashboard_etag_matches("\"x\",*", tag));
     cr_assert(!gw_dashboard_etag_matches("\"0123456789abcdee\"", tag));
     cr_assert(!gw_dashboard_etag_matches("0123456789abcdef", tag));
@@ -209,10 +210,10 @@ Test(dashboard, served_over_http, .init = start, .fini = stop)
     cr_assert_eq(get("/dashboard/", NULL, &r), 200);
     vx_http_response_free(&r);
 
-    const char *missing[] = {"/dashboard/nope.js", "/dashboard/..",
-                             "/dashboard/%2e%2e", "/dashboard/..%2Fapi.c",
-                             "/dashboard/index.html%2F",
-                             "/dashboard/a/b"};
+    const char *missing[] = {
+        "/dashboard/nope.js",       "/dashboard/..",
+        "/dashboard/%2e%2e",        "/dashboard/..%2Fapi.c",
+        "/dashboard/index.html%2F", "/dashboard/a/b"};
     for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
         cr_assert_eq(get(missing[i], NULL, &r), 404, "%s", missing[i]);
         cr_assert(strstr(r.body, "\"error\"") != NULL, "%s", r.body);
