@@ -21,8 +21,9 @@ build-asan: deps
 
 # The unit suite twice (a normal build and an ASan+UBSan build), then the
 # integration suites against build/vectron: Python (pytest: API behaviour,
-# bad input, the kill -9 durability test), the Python SDK's tests and the
-# published Qdrant JavaScript client.
+# bad input, the kill -9 durability test), the Python SDK's tests, the
+# published Qdrant JavaScript client and the dashboard in headless Chromium
+# (screenshots in build/dashboard-screenshots/).
 test: build build-asan
 	ctest --test-dir build --output-on-failure
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -30,6 +31,7 @@ test: build build-asan
 	/usr/bin/python3 -m pytest tests/integration -q
 	/usr/bin/python3 -m pytest clients/python/tests -q
 	tests/js/run.sh
+	tests/dashboard/run.sh
 
 # Starts `vectron serve` on ./data with the sample collection (10,000
 # Fashion-MNIST images) and prints how to query it.

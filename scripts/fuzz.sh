@@ -89,3 +89,11 @@ printf '\x01id,v0,v1,name,price\n1,0.5,2,"a ""b"", c",3.5\n2,1,1,,-7\n550e8400-e
 printf '\x01vector,label\n"[1,2,3]",x\n"[0.5,1e-3,-2]",18446744073709551616' > "$corpus/csvvec"
 ./build-fuzz/fuzz/fuzz_cli_parse -max_total_time="$secs" -max_len=4096 \
     -artifact_prefix=build-fuzz/ "$corpus"
+
+# Dashboard request inputs: an If-None-Match value, NUL, a file name.
+corpus=build-fuzz/corpus-dashboard
+mkdir -p "$corpus"
+printf 'W/"0123456789abcdef", *\x00app.js' > "$corpus/one"
+printf '"x",,"y"\x00..%%2Findex.html' > "$corpus/two"
+./build-fuzz/fuzz/fuzz_dashboard -max_total_time="$secs" -max_len=1024 \
+    -artifact_prefix=build-fuzz/ "$corpus"

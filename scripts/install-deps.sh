@@ -13,6 +13,7 @@ pkgs=(
     python3 python3-pytest curl
     dataset-fashion-mnist
     nodejs npm
+    chromium
 )
 if [ "${1:-}" = "--bench" ]; then
     pkgs+=(libhnswlib-dev libfaiss-dev gnuplot-nox)

@@ -12,6 +12,7 @@
 
 #include "common/common.h"
 #include "gateway/api.h"
+#include "gateway/dashboard.h"
 
 static double api_now(void)
 {
@@ -307,6 +308,10 @@ static const http_route routes[] = {
     {"GET", "/readyz", readyz, "readyz", PUBLIC},
     {"GET", "/metrics", gw_api_metrics, "metrics", GLOBAL_READ},
     {"GET", "/openapi.json", gw_api_openapi, "openapi", ANY_READ},
+    /* Static files only (no data): the page's API calls carry the key. */
+    {"GET", "/dashboard", gw_dashboard_index, "dashboard", PUBLIC},
+    {"GET", "/dashboard/{asset}", gw_dashboard_asset_get, "dashboard_asset",
+     PUBLIC},
     {"GET", "/collections", gw_api_list_collections, "collections_list",
      ANY_READ},
     {"GET", C, gw_api_get_collection, "collection_get", READ},

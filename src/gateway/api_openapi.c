@@ -84,6 +84,12 @@ static const route_doc docs[] = {
     {"metrics", "Prometheus metrics (text format 0.0.4)", 0, NULL,
      "Prometheus text exposition format 0.0.4"},
     {"openapi", "This document", 0, NULL, "This OpenAPI document"},
+    {"dashboard", "The web dashboard (docs/dashboard.md)", 0, NULL,
+     "HTML page"},
+    {"dashboard_asset",
+     "A file of the web dashboard (ETag; 304 on If-None-Match; 404 for "
+     "unknown names)",
+     0, NULL, "The file, with its Content-Type"},
     {"collections_list", "List collections", 0, NULL, NULL},
     {"collection_get", "Collection info", 0, NULL, NULL},
     {"collection_create", "Create a collection", 0,
