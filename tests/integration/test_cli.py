@@ -237,6 +237,36 @@ def test_resume_after_kill(vectron_bin, url, api, tmp_path):
     assert all(p["payload"] == {"i": p["id"]} for p in pts)
 
 
+def test_server_error_keeps_the_acknowledged_prefix(vectron_bin, url, api,
+                                                   tmp_path):
+    # Batch 7 of 12 (lines 61..70) holds a zero vector, which a Cosine
+    # collection refuses; 4 requests in flight. The state must end exactly
+    # before that batch, whatever the order the others were answered in.
+    path = tmp_path / "z.jsonl"
+    recs = [{"vector": [1, i + 1]} for i in range(120)]
+    recs[65] = {"vector": [0, 0]}
+    write_jsonl(path, recs)
+    state = tmp_path / "zc.z.jsonl.import-state"
+    p = run(vectron_bin, "import", "-c", "zc", "--create", "--batch", "10",
+            "--parallel", "4", str(path), url=url, check=1)
+    assert f"batch starting at {path}:61: HTTP 400" in p.stderr, p.stderr
+    assert "zero vector" in p.stderr
+    assert "records=60\n" in state.read_text()
+    # The rerun resumes at line 61 and fails there again.
+    p = run(vectron_bin, "import", "-c", "zc", "--batch", "10", str(path),
+            url=url, check=1)
+    assert "60 records already imported" in p.stderr
+    assert f"{path}:61: HTTP 400" in p.stderr
+    # Fixed input: not resumed silently; --restart loads everything.
+    recs[65] = {"vector": [1, 66]}
+    write_jsonl(path, recs)
+    run(vectron_bin, "import", "-c", "zc", str(path), url=url, check=1)
+    run(vectron_bin, "import", "-c", "zc", "--restart", "--parallel", "3",
+        str(path), url=url, check=0)
+    assert count(api, "zc") == 120
+    assert not state.exists()
+
+
 def test_changed_input_does_not_resume(vectron_bin, url, api, tmp_path):
     path = tmp_path / "ch.jsonl"
     write_jsonl(path, [{"vector": [i, 2]} for i in range(10)])
