@@ -1099,15 +1099,17 @@ static int run(importer *im, vectron_error *err)
     if (rc)
         return rc;
     progress(im, 1);
+    double el = since(&im->t0);
     if (im->o.wait && (rc = wait_indexed(im, err)))
         return rc;
     if (unlink(im->state_path) != 0 && errno != ENOENT)
         return vx_err(err, VECTRON_IO, "%s: %s", im->state_path,
                       strerror(errno));
-    double el = since(&im->t0);
-    printf("imported %" PRIu64 " points into %s in %.2f s (%.0f points/s)%s\n",
-           im->sent, im->o.collection, el, el > 0 ? (double)im->sent / el : 0,
-           im->o.wait ? ", all indexed" : "");
+    printf("imported %" PRIu64 " points into %s in %.2f s (%.0f points/s)",
+           im->sent, im->o.collection, el, el > 0 ? (double)im->sent / el : 0);
+    if (im->o.wait)
+        printf("; all indexed after %.2f s", since(&im->t0));
+    printf("\n");
     return 0;
 }
 

@@ -431,6 +431,12 @@ store *shard_store(shard *sh)
     return sh->st;
 }
 
+size_t shard_index_memory(shard *sh)
+{
+    /* sh->idx is only replaced inside shard_open. */
+    return vectron_index_memory(sh->idx);
+}
+
 uint64_t shard_applied_index(shard *sh)
 {
     uint64_t a;

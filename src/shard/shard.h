@@ -61,6 +61,10 @@ store *shard_store(shard *sh);
 /* The Raft index the store has applied. */
 uint64_t shard_applied_index(shard *sh);
 
+/* Bytes of memory the shard's HNSW index holds (vectron_index_memory);
+ * any thread. */
+size_t shard_index_memory(shard *sh);
+
 /* ---- commands (format: docs/formats/shard-commands.md) ---- */
 
 typedef struct shard_cmd {

@@ -461,6 +461,7 @@ def test_cluster_endpoints_and_status(vectron_bin, url, api, tmp_path):
         assert s["leader"] == 1 and s["role"] == "Leader"
         assert s["replicas"] == [1] and s["state"] == "Active"
         assert s["applied_index"] >= 1 and s["disk_bytes"] > 0
+        assert s["index_memory_bytes"] > 0
         assert s["commit_index"] >= s["applied_index"]
     cc = api.ok("GET", "/collections/st/cluster")
     assert cc["shard_count"] == 2 and cc["remote_shards"] == [] \
