@@ -84,6 +84,8 @@ typedef struct importer {
     /* progress */
     struct timespec t0, last_draw;
     uint64_t start_offset, start_records, sent;
+    uint64_t last_drawn; /* sent at the last progress output */
+    int drawn;
     int tty;
 } importer;
 
@@ -132,8 +134,8 @@ static void usage(FILE *out)
             "beginning\n"
             "  --progress-interval S  seconds between progress lines when "
             "stderr is not\n"
-            "                       a terminal (default 5; 0: after every "
-            "batch)\n"
+            "                       a terminal (default 5; 0: at every "
+            "acknowledgement)\n"
             "  -q, --quiet          no progress output\n"
             "  --timeout S          per-request timeout in seconds (default "
             "120)\n"
@@ -896,6 +898,11 @@ static void progress(importer *im, int final)
         if (im->tty ? gap < 0.1 : gap < im->o.progress_interval)
             return;
     }
+    /* A final plain line repeating the last one adds nothing. */
+    if (final && !im->tty && im->drawn && im->last_drawn == im->sent)
+        return;
+    im->drawn = 1;
+    im->last_drawn = im->sent;
     clock_gettime(CLOCK_MONOTONIC, &im->last_draw);
     uint64_t total = (uint64_t)im->st.st_size;
     uint64_t done = im->acked.offset;
