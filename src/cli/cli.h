@@ -10,7 +10,8 @@
  * input line parsers, fuzzed by fuzz/fuzz_cli_parse.c), cli_import.c,
  * cli_search.c, cli_collections.c, cli_status.c.
  *
- * Depends on common only. Threading: single-threaded (the main thread).
+ * Depends on common only. Threading: the main thread, except that import
+ * sends its batches from worker threads (cli_import.c).
  * Prefix: cli_.
  */
 #ifndef VECTRON_CLI_H

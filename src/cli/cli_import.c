@@ -2,13 +2,16 @@
  * cli_import.c - `vectron import`: reads fvecs, JSONL or CSV records,
  * creates the collection when asked, and upserts the records in batches
  * (the binary bulk body of docs/formats/bulk-upsert.md; JSON when a batch
- * mixes integer and UUID ids), each with wait=true. After every
- * acknowledged batch the byte offset reached is recorded in a state file,
- * so that the same command run again after an interruption continues
- * there (docs/cli.md "Resuming"). Progress goes to stderr: a bar redrawn
- * in place on a terminal, periodic lines otherwise.
+ * mixes integer and UUID ids), each with wait=true, --parallel at once.
+ * After every acknowledged batch the byte offset reached is recorded in a
+ * state file, so that the same command run again after an interruption
+ * continues there (docs/cli.md "Resuming"). Progress goes to stderr: a bar
+ * redrawn in place on a terminal, periodic lines otherwise.
  *
- * Threading: single-threaded.
+ * Threading: the main thread reads, parses, encodes and records progress;
+ * --parallel worker threads (each with its own HTTP connection) send the
+ * encoded batches. The slots between them are guarded by pool.mu (see
+ * "the pipeline" below).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +19,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +41,7 @@ static const char *const fmt_names[] = {"", "fvecs", "jsonl", "csv"};
 typedef struct opts {
     const char *url, *collection, *input, *state_dir, *distance;
     fmt format;
-    unsigned long batch, shards, timeout_s;
+    unsigned long batch, shards, timeout_s, parallel;
     double progress_interval;
     int create, wait, restart, quiet;
 } opts;
@@ -48,6 +52,8 @@ typedef struct position {
     uint64_t offset;  /* bytes of the input consumed */
     uint64_t line;    /* lines consumed (JSONL, CSV; header included) */
 } position;
+
+struct pool;
 
 typedef struct importer {
     opts o;
@@ -72,11 +78,14 @@ typedef struct importer {
     uint32_t *pl_lens;
     size_t n;
     uint64_t first_line; /* of the batch, for messages */
-    uint8_t *body;
-    size_t body_cap;
+    /* the batches in flight (pipelined over --parallel connections) */
+    struct pool *pool;
+    position acked; /* end of the last batch acknowledged in order */
     /* progress */
     struct timespec t0, last_draw;
     uint64_t start_offset, start_records, sent;
+    uint64_t last_drawn; /* sent at the last progress output */
+    int drawn;
     int tty;
 } importer;
 
@@ -116,6 +125,7 @@ static void usage(FILE *out)
             "  --shards N           shard_number for --create (default: the "
             "server's)\n"
             "  --batch N            points per request (default 500)\n"
+            "  --parallel N         requests in flight at once (default 2)\n"
             "  --wait               after the upload, wait until every point "
             "is indexed\n"
             "  --state-dir DIR      where the resume state lives (default: "
@@ -124,8 +134,8 @@ static void usage(FILE *out)
             "beginning\n"
             "  --progress-interval S  seconds between progress lines when "
             "stderr is not\n"
-            "                       a terminal (default 5; 0: after every "
-            "batch)\n"
+            "                       a terminal (default 5; 0: at every "
+            "acknowledgement)\n"
             "  -q, --quiet          no progress output\n"
             "  --timeout S          per-request timeout in seconds (default "
             "120)\n"
@@ -137,7 +147,7 @@ static int parse_opts(int argc, char **argv, opts *o)
 {
     enum {
         O_URL = 256, O_FORMAT, O_CREATE, O_DISTANCE, O_SHARDS, O_BATCH,
-        O_WAIT, O_STATE_DIR, O_RESTART, O_PROGRESS, O_TIMEOUT
+        O_WAIT, O_STATE_DIR, O_RESTART, O_PROGRESS, O_TIMEOUT, O_PARALLEL
     };
     static const struct option lo[] = {
         {"url", required_argument, NULL, O_URL},
@@ -147,6 +157,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {"distance", required_argument, NULL, O_DISTANCE},
         {"shards", required_argument, NULL, O_SHARDS},
         {"batch", required_argument, NULL, O_BATCH},
+        {"parallel", required_argument, NULL, O_PARALLEL},
         {"wait", no_argument, NULL, O_WAIT},
         {"state-dir", required_argument, NULL, O_STATE_DIR},
         {"restart", no_argument, NULL, O_RESTART},
@@ -157,6 +168,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->batch = 500;
+    o->parallel = 2;
     o->timeout_s = 120;
     o->progress_interval = 5;
     o->distance = "Cosine";
@@ -206,6 +218,13 @@ static int parse_opts(int argc, char **argv, opts *o)
             if (cli_parse_uint(optarg, 100000, &o->batch) || !o->batch) {
                 fprintf(stderr,
                         "vectron import: --batch: expected 1..100000\n");
+                return -1;
+            }
+            break;
+        case O_PARALLEL:
+            if (cli_parse_uint(optarg, 64, &o->parallel) || !o->parallel) {
+                fprintf(stderr,
+                        "vectron import: --parallel: expected 1..64\n");
                 return -1;
             }
             break;
@@ -400,8 +419,8 @@ static int state_write(importer *im, vectron_error *err)
             "\nline=%" PRIu64 "\n",
             im->real, im->o.collection, fmt_names[im->o.format],
             (uint64_t)im->st.st_size, (long long)im->st.st_mtim.tv_sec,
-            im->st.st_mtim.tv_nsec, im->pos.records, im->pos.offset,
-            im->pos.line);
+            im->st.st_mtim.tv_nsec, im->acked.records, im->acked.offset,
+            im->acked.line);
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, im->state_path) != 0) {
@@ -525,21 +544,197 @@ static int batch_add(importer *im, vectron_error *err)
     return 0;
 }
 
-static int body_reserve(importer *im, size_t n, vectron_error *err)
+static void progress(importer *im, int final);
+
+/* ---- the pipeline --------------------------------------------------------
+ * The main thread parses and encodes batches into slots; --parallel worker
+ * threads, each with its own connection, send them. Slot k holds batch
+ * seq with seq % nslots == k. Batches are acknowledged in any order, but
+ * the main thread records progress in sequence order only: the state file
+ * names the end of the longest prefix of acknowledged batches, so a rerun
+ * never skips a batch that was not acknowledged. */
+
+enum { SLOT_FREE = 0, SLOT_QUEUED, SLOT_BUSY, SLOT_DONE, SLOT_FAILED };
+
+typedef struct slot {
+    int status;
+    uint64_t seq;
+    uint8_t *body;
+    size_t cap, len;
+    int json;
+    size_t n;
+    position end;
+    uint64_t first_line;
+    vectron_error err;
+} slot;
+
+typedef struct worker {
+    struct pool *pool;
+    cli_conn conn;
+    pthread_t thread;
+    int started;
+} worker;
+
+typedef struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    slot *slots;
+    size_t nslots;
+    worker *workers;
+    size_t nworkers;
+    uint64_t next_seq;  /* the next batch the main thread submits */
+    uint64_t next_send; /* the next batch a worker takes */
+    uint64_t next_ack;  /* the next batch the main thread collects */
+    int stop;           /* workers exit once nothing is queued */
+    char path[1100];
+} pool;
+
+static void *worker_main(void *arg)
 {
-    if (n > im->body_cap) {
-        uint8_t *p = vx_realloc(im->body, n);
+    worker *w = arg;
+    pool *p = w->pool;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        slot *s = &p->slots[p->next_send % p->nslots];
+        if (s->status == SLOT_QUEUED && s->seq == p->next_send) {
+            p->next_send++;
+            s->status = SLOT_BUSY;
+            pthread_mutex_unlock(&p->mu);
+            int rc = cli_call(&w->conn, "PUT", p->path, s->body, s->len,
+                              s->json ? "application/json" : BULK_TYPE, NULL,
+                              NULL, &s->err);
+            pthread_mutex_lock(&p->mu);
+            s->status = rc ? SLOT_FAILED : SLOT_DONE;
+            pthread_cond_broadcast(&p->cv);
+            continue;
+        }
+        if (p->stop)
+            break;
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int pool_start(importer *im, vectron_error *err)
+{
+    pool *p = vx_calloc(1, sizeof *p);
+    if (!p)
+        return vx_err(err, VECTRON_NOMEM, "out of memory");
+    im->pool = p;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    snprintf(p->path, sizeof p->path, "%s/points?wait=true", im->path_esc);
+    p->nworkers = im->o.parallel;
+    p->nslots = 2 * p->nworkers;
+    p->slots = vx_calloc(p->nslots, sizeof *p->slots);
+    p->workers = vx_calloc(p->nworkers, sizeof *p->workers);
+    if (!p->slots || !p->workers)
+        return vx_err(err, VECTRON_NOMEM, "out of memory");
+    for (size_t i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
+        w->pool = p;
+        int rc = cli_conn_open(&w->conn, im->conn.base, im->conn.timeout_ms,
+                               err);
+        if (rc)
+            return rc;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            return vx_err(err, VECTRON_INTERNAL, "cannot start a thread");
+        w->started = 1;
+    }
+    return 0;
+}
+
+/* Stops the workers once the queue is empty (or at once after their
+ * current request when abort is set) and frees the pool. */
+static void pool_stop(importer *im, int abort_queued)
+{
+    pool *p = im->pool;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    if (abort_queued)
+        for (size_t i = 0; p->slots && i < p->nslots; i++)
+            if (p->slots[i].status == SLOT_QUEUED)
+                p->slots[i].status = SLOT_FREE;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; p->workers && i < p->nworkers; i++) {
+        if (p->workers[i].started)
+            pthread_join(p->workers[i].thread, NULL);
+        cli_conn_close(&p->workers[i].conn);
+    }
+    for (size_t i = 0; p->slots && i < p->nslots; i++)
+        vx_free(p->slots[i].body);
+    vx_free(p->slots);
+    vx_free(p->workers);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    vx_free(p);
+    im->pool = NULL;
+}
+
+/* Records the batches acknowledged in sequence order (state file,
+ * progress). Without block it returns at once; with block it waits until
+ * at least one more batch is collected or a failure shows up. Returns the
+ * failure of the first failed batch in order. */
+static int collect(importer *im, int block, vectron_error *err)
+{
+    pool *p = im->pool;
+    position end = {0};
+    size_t points = 0;
+    int rc = 0, got = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        slot *s = &p->slots[p->next_ack % p->nslots];
+        if (p->next_ack < p->next_seq && s->status == SLOT_DONE) {
+            end = s->end;
+            points += s->n;
+            s->status = SLOT_FREE;
+            p->next_ack++;
+            got = 1;
+            continue;
+        }
+        if (p->next_ack < p->next_seq && s->status == SLOT_FAILED) {
+            *err = s->err;
+            rc = vx_err_wrap(err, s->err.code,
+                             "upsert of the batch starting at %s:%" PRIu64,
+                             im->o.input, s->first_line);
+            break;
+        }
+        if (got || !block || p->next_ack == p->next_seq)
+            break;
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (got) {
+        im->acked = end;
+        im->sent += points;
+        int wrc = state_write(im, rc ? NULL : err);
+        if (!rc)
+            rc = wrc;
+        if (!rc)
+            progress(im, 0);
+    }
+    return rc;
+}
+
+static int reserve(slot *s, size_t n, vectron_error *err)
+{
+    if (n > s->cap) {
+        uint8_t *p = vx_realloc(s->body, n);
         if (!p)
             return vx_err(err, VECTRON_NOMEM, "out of memory");
-        im->body = p;
-        im->body_cap = n;
+        s->body = p;
+        s->cap = n;
     }
     return 0;
 }
 
 /* The binary bulk body (docs/formats/bulk-upsert.md) of the batch; all
  * ids of one kind. */
-static int encode_bulk(importer *im, size_t *len, vectron_error *err)
+static int encode_bulk(importer *im, slot *sl, vectron_error *err)
 {
     int uuid = im->ids[0].is_uuid;
     size_t idsz = uuid ? 16 : 8;
@@ -547,10 +742,10 @@ static int encode_bulk(importer *im, size_t *len, vectron_error *err)
     size_t need = 32 + n * idsz + n * im->dim * 4 + 4;
     if (im->pl_len)
         need += n * 4 + im->pl_len;
-    int rc = body_reserve(im, need, err);
+    int rc = reserve(sl, need, err);
     if (rc)
         return rc;
-    uint8_t *p = im->body;
+    uint8_t *p = sl->body;
     memcpy(p, "VXBULK\0\0", 8);
     vx_put_u32(p + 8, 1);
     vx_put_u32(p + 12, (uuid ? 1u : 0u) | (im->pl_len ? 2u : 0u));
@@ -581,22 +776,22 @@ static int encode_bulk(importer *im, size_t *len, vectron_error *err)
         memcpy(p, im->pl, im->pl_len);
         p += im->pl_len;
     }
-    vx_put_u32(p, vx_crc32c(0, im->body, (size_t)(p - im->body)));
+    vx_put_u32(p, vx_crc32c(0, sl->body, (size_t)(p - sl->body)));
     p += 4;
-    *len = (size_t)(p - im->body);
+    sl->len = (size_t)(p - sl->body);
     return 0;
 }
 
 /* The JSON body {"points":[...]} of the batch (ids of both kinds). */
-static int encode_json(importer *im, size_t *len, vectron_error *err)
+static int encode_json(importer *im, slot *sl, vectron_error *err)
 {
     static const char head[] = "{\"points\":[";
     size_t cap = 32 + im->n * (96 + (size_t)im->dim * 17) + im->pl_len;
     size_t o = 0, pl = 0;
-    int rc = body_reserve(im, cap, err);
+    int rc = reserve(sl, cap, err);
     if (rc)
         return rc;
-    char *t = (char *)im->body;
+    char *t = (char *)sl->body;
     memcpy(t, head, sizeof head - 1);
     o += sizeof head - 1;
     for (size_t i = 0; i < im->n; i++) {
@@ -622,33 +817,60 @@ static int encode_json(importer *im, size_t *len, vectron_error *err)
     }
     t[o++] = ']';
     t[o++] = '}';
-    *len = o;
+    sl->len = o;
     return 0;
 }
 
-/* Sends the batch (wait=true) and, once acknowledged, records the
- * position reached. */
+/* Encodes the batch into the next slot (waiting for one to free up) and
+ * queues it for the workers. */
 static int batch_send(importer *im, vectron_error *err)
 {
-    size_t len;
-    int mixed = 0, rc;
+    pool *p = im->pool;
+    int rc;
+    slot *s = &p->slots[p->next_seq % p->nslots];
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int free_now = s->status == SLOT_FREE;
+        pthread_mutex_unlock(&p->mu);
+        if (free_now)
+            break;
+        if ((rc = collect(im, 1, err)))
+            return rc;
+    }
+    int mixed = 0;
     for (size_t i = 1; i < im->n; i++)
         mixed |= im->ids[i].is_uuid != im->ids[0].is_uuid;
-    rc = mixed ? encode_json(im, &len, err) : encode_bulk(im, &len, err);
+    rc = mixed ? encode_json(im, s, err) : encode_bulk(im, s, err);
     if (rc)
         return rc;
-    char path[1100];
-    snprintf(path, sizeof path, "%s/points?wait=true", im->path_esc);
-    rc = cli_call(&im->conn, "PUT", path, im->body, len,
-                  mixed ? "application/json" : BULK_TYPE, NULL, NULL, err);
-    if (rc)
-        return vx_err_wrap(err, rc,
-                           "upsert of the batch starting at %s:%" PRIu64,
-                           im->o.input, im->first_line);
-    im->sent += im->n;
+    s->json = mixed;
+    s->n = im->n;
+    s->end = im->pos;
+    s->first_line = im->first_line;
+    pthread_mutex_lock(&p->mu);
+    s->seq = p->next_seq++;
+    s->status = SLOT_QUEUED;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
     im->n = 0;
     im->pl_len = 0;
-    return state_write(im, err);
+    return collect(im, 0, err);
+}
+
+/* Waits until every queued batch is acknowledged (or one failed). */
+static int batch_drain(importer *im, vectron_error *err)
+{
+    pool *p = im->pool;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int done = p->next_ack == p->next_seq;
+        pthread_mutex_unlock(&p->mu);
+        if (done)
+            return 0;
+        int rc = collect(im, 1, err);
+        if (rc)
+            return rc;
+    }
 }
 
 /* ---- progress ------------------------------------------------------------ */
@@ -676,9 +898,14 @@ static void progress(importer *im, int final)
         if (im->tty ? gap < 0.1 : gap < im->o.progress_interval)
             return;
     }
+    /* A final plain line repeating the last one adds nothing. */
+    if (final && !im->tty && im->drawn && im->last_drawn == im->sent)
+        return;
+    im->drawn = 1;
+    im->last_drawn = im->sent;
     clock_gettime(CLOCK_MONOTONIC, &im->last_draw);
     uint64_t total = (uint64_t)im->st.st_size;
-    uint64_t done = im->pos.offset;
+    uint64_t done = im->acked.offset;
     double frac = total ? (double)done / (double)total : 1.0;
     if (frac > 1)
         frac = 1;
@@ -836,6 +1063,7 @@ static int run(importer *im, vectron_error *err)
     }
     im->start_offset = im->pos.offset;
     im->start_records = im->pos.records;
+    im->acked = im->pos;
 
     rc = next_record(im, err);
     if (rc < 0)
@@ -845,38 +1073,50 @@ static int run(importer *im, vectron_error *err)
     int have = rc;
     if (have) {
         im->dim = im->rec.dim;
-        if ((rc = ensure_collection(im, err)) || (rc = batch_alloc(im, err)))
+        if ((rc = ensure_collection(im, err)) ||
+            (rc = batch_alloc(im, err)) || (rc = pool_start(im, err)))
             return rc;
     }
     clock_gettime(CLOCK_MONOTONIC, &im->t0);
     im->last_draw = im->t0;
     while (have) {
         if ((rc = batch_add(im, err)))
-            return rc;
-        /* The position after this record is only recorded once its batch
-         * is acknowledged: read ahead happens after the send. */
-        if (im->n == im->o.batch) {
-            if ((rc = batch_send(im, err)))
-                return rc;
-            progress(im, 0);
-        }
+            break;
+        if (im->n == im->o.batch && (rc = batch_send(im, err)))
+            break;
         rc = next_record(im, err);
-        if (rc < 0) /* the state stays at the last acknowledged batch */
-            return err->code;
+        if (rc < 0) {
+            rc = err->code;
+            break;
+        }
         have = rc;
+        rc = 0;
     }
-    if (im->n && (rc = batch_send(im, err)))
+    if (rc == 0 && im->n)
+        rc = batch_send(im, err);
+    if (im->pool) {
+        /* On an input error the batches before it are still sent and
+         * recorded; on a server error nothing more is. */
+        vectron_error e2 = {0};
+        int drc = batch_drain(im, rc ? &e2 : err);
+        if (!rc)
+            rc = drc;
+        pool_stop(im, 1);
+    }
+    if (rc)
         return rc;
     progress(im, 1);
+    double el = since(&im->t0);
     if (im->o.wait && (rc = wait_indexed(im, err)))
         return rc;
     if (unlink(im->state_path) != 0 && errno != ENOENT)
         return vx_err(err, VECTRON_IO, "%s: %s", im->state_path,
                       strerror(errno));
-    double el = since(&im->t0);
-    printf("imported %" PRIu64 " points into %s in %.2f s (%.0f points/s)%s\n",
-           im->sent, im->o.collection, el, el > 0 ? (double)im->sent / el : 0,
-           im->o.wait ? ", all indexed" : "");
+    printf("imported %" PRIu64 " points into %s in %.2f s (%.0f points/s)",
+           im->sent, im->o.collection, el, el > 0 ? (double)im->sent / el : 0);
+    if (im->o.wait)
+        printf("; all indexed after %.2f s", since(&im->t0));
+    printf("\n");
     return 0;
 }
 
@@ -902,6 +1142,7 @@ int cli_import_main(int argc, char **argv)
         fputc('\n', stderr);
     if (im.in)
         fclose(im.in);
+    pool_stop(&im, 1);
     cli_conn_close(&im.conn);
     cli_csv_free(&im.csv);
     cli_record_free(&im.rec);
@@ -910,6 +1151,5 @@ int cli_import_main(int argc, char **argv)
     vx_free(im.vecs);
     vx_free(im.pl);
     vx_free(im.pl_lens);
-    vx_free(im.body);
     return rc ? cli_fail("import", &err) : CLI_EXIT_OK;
 }

@@ -110,8 +110,203 @@ static int json_vector(const json_t *a, const char *what, cli_record *r,
     return 0;
 }
 
+/* ---- JSONL fast path -----------------------------------------------------
+ * jansson allocates one value per vector component, which made parsing
+ * most of an import's CPU time. The fast path reads the common shape
+ * directly: a top-level object whose keys are exactly "id", "vector" and
+ * "payload" (no escapes), a vector of plain numbers; the id and payload
+ * values are delimited here and parsed by common/json. Anything else
+ * (escaped keys, integers beyond 18 digits, errors of any kind) returns
+ * -1 and the line goes through the jansson path, which defines the
+ * result and the messages; the fuzz target checks that both paths agree
+ * whenever the fast one accepts. */
+
+static size_t skip_ws(const char *s, size_t i, size_t n)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
+                     s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* The end of the JSON value starting at s[i] (its syntax is checked
+ * later by the real parser; this only has to find where it ends), or 0. */
+static size_t skip_value(const char *s, size_t i, size_t n)
+{
+    size_t depth = 0;
+    do {
+        if (i >= n)
+            return 0;
+        char ch = s[i];
+        if (ch == '"') {
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\')
+                    i++;
+            if (i >= n)
+                return 0;
+            i++;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+            i++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0)
+                return 0;
+            depth--;
+            i++;
+        } else if (depth == 0) {
+            while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']' &&
+                   s[i] != ' ' && s[i] != '\t' && s[i] != '\r' &&
+                   s[i] != '\n')
+                i++;
+            return i;
+        } else {
+            i++;
+        }
+    } while (depth > 0);
+    return i;
+}
+
+/* A number token s[i..) of a vector; returns its end or 0. */
+static size_t fast_number(const char *s, size_t i, size_t n, double *out)
+{
+    size_t st = i;
+    int integer = 1;
+    while (i < n && ((s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+                     s[i] == '+' || s[i] == '.' || s[i] == 'e' ||
+                     s[i] == 'E')) {
+        if (s[i] == '.' || s[i] == 'e' || s[i] == 'E')
+            integer = 0;
+        i++;
+    }
+    size_t len = i - st;
+    char tmp[64];
+    if (len == 0 || len >= sizeof tmp || !vx_json_valid_number(s + st, len))
+        return 0;
+    memcpy(tmp, s + st, len);
+    tmp[len] = '\0';
+    if (integer) {
+        if (len > 18)
+            return 0;
+        *out = (double)strtoll(tmp, NULL, 10);
+    } else {
+        *out = strtod(tmp, NULL);
+    }
+    return i;
+}
+
+static int fast_jsonl(const char *s, size_t n, cli_record *out)
+{
+    size_t i = skip_ws(s, 0, n);
+    int seen_id = 0, seen_vec = 0, seen_pl = 0;
+    if (i >= n || s[i] != '{')
+        return -1;
+    i = skip_ws(s, i + 1, n);
+    if (i < n && s[i] == '}')
+        return -1;
+    for (;;) {
+        if (i >= n || s[i] != '"')
+            return -1;
+        size_t k = i + 1, ke = k;
+        while (ke < n && s[ke] != '"' && s[ke] != '\\')
+            ke++;
+        if (ke >= n || s[ke] != '"')
+            return -1;
+        size_t klen = ke - k;
+        i = skip_ws(s, ke + 1, n);
+        if (i >= n || s[i] != ':')
+            return -1;
+        i = skip_ws(s, i + 1, n);
+        if (klen == 6 && memcmp(s + k, "vector", 6) == 0) {
+            if (seen_vec++ || i >= n || s[i] != '[')
+                return -1;
+            uint32_t d = 0;
+            i = skip_ws(s, i + 1, n);
+            if (i < n && s[i] == ']')
+                return -1;
+            for (;;) {
+                double v;
+                size_t e = fast_number(s, i, n, &v);
+                if (!e || d >= CLI_MAX_DIM)
+                    return -1;
+                if (d >= out->vec_cap) {
+                    size_t cap = out->vec_cap ? 2 * (size_t)out->vec_cap : 256;
+                    if (reserve_vec(out, cap < CLI_MAX_DIM ? cap : CLI_MAX_DIM,
+                                    NULL))
+                        return -1;
+                }
+                if (!isfinite(v) || fabs(v) > FLT_MAX)
+                    return -1;
+                out->vec[d++] = (float)v;
+                i = skip_ws(s, e, n);
+                if (i < n && s[i] == ',') {
+                    i = skip_ws(s, i + 1, n);
+                    continue;
+                }
+                if (i < n && s[i] == ']')
+                    break;
+                return -1;
+            }
+            out->dim = d;
+            i++;
+        } else if ((klen == 2 && memcmp(s + k, "id", 2) == 0) ||
+                   (klen == 7 && memcmp(s + k, "payload", 7) == 0)) {
+            int is_id = klen == 2;
+            if (is_id ? seen_id++ : seen_pl++)
+                return -1;
+            size_t e = skip_value(s, i, n);
+            if (!e)
+                return -1;
+            json_t *j = NULL;
+            if (vx_json_load(s + i, e - i, "value", &j, NULL))
+                return -1;
+            int rc = 0;
+            if (is_id) {
+                if (json_is_null(j))
+                    out->has_id = 0;
+                else if (vx_json_get_point_id(j, "id", &out->id, NULL))
+                    rc = -1;
+                else
+                    out->has_id = 1;
+            } else if (json_is_object(j)) {
+                rc = set_payload(out, j, NULL) ? -1 : 0;
+            } else if (!json_is_null(j)) {
+                rc = -1;
+            }
+            json_decref(j);
+            if (rc)
+                return -1;
+            i = e;
+        } else {
+            return -1;
+        }
+        i = skip_ws(s, i, n);
+        if (i < n && s[i] == ',') {
+            i = skip_ws(s, i + 1, n);
+            continue;
+        }
+        if (i < n && s[i] == '}')
+            break;
+        return -1;
+    }
+    i = skip_ws(s, i + 1, n);
+    if (i != n || !seen_vec)
+        return -1;
+    return 0;
+}
+
 int cli_parse_jsonl(const char *line, size_t len, cli_record *out,
                     vectron_error *err)
+{
+    out->has_id = 0;
+    out->dim = 0;
+    out->payload_len = 0;
+    if (fast_jsonl(line, len, out) == 0)
+        return 0;
+    return cli_parse_jsonl_slow(line, len, out, err);
+}
+
+int cli_parse_jsonl_slow(const char *line, size_t len, cli_record *out,
+                         vectron_error *err)
 {
     json_t *j = NULL;
     int rc;

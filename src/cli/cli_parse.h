@@ -41,6 +41,12 @@ void cli_record_free(cli_record *r);
 int cli_parse_jsonl(const char *line, size_t len, cli_record *out,
                     vectron_error *err);
 
+/* The same through jansson only (the definition of the result; the fast
+ * path of cli_parse_jsonl must agree with it, which the fuzz target
+ * checks). */
+int cli_parse_jsonl_slow(const char *line, size_t len, cli_record *out,
+                         vectron_error *err);
+
 /* A CSV layout from the header line. */
 typedef enum cli_csv_role {
     CLI_CSV_PAYLOAD = 0,

@@ -2,7 +2,7 @@
  * cli_status.c - `vectron status`: the node (later the cluster) as tables,
  * from GET /cluster (docs/api.md "Cluster state"): the nodes, then every
  * shard of every collection with its leader, this node's role, Raft term
- * and indexes, points and bytes on disk.
+ * and indexes, points, index memory and bytes on disk.
  *
  * Threading: single-threaded.
  */
@@ -134,17 +134,17 @@ int cli_status_main(int argc, char **argv)
     rc = cli_table_print(&t, stdout, &err);
     cli_table_free(&t);
 
-    cli_table_init(&t, 11);
-    const char *sh[] = {"COLLECTION", "SHARD",   "STATE",   "LEADER",
-                        "ROLE",       "TERM",    "COMMIT",  "APPLIED",
-                        "POINTS",     "PENDING", "DISK"};
+    cli_table_init(&t, 12);
+    const char *sh[] = {"COLLECTION", "SHARD",   "STATE",  "LEADER",
+                        "ROLE",       "TERM",    "COMMIT", "APPLIED",
+                        "POINTS",     "PENDING", "MEMORY", "DISK"};
     cli_table_row(&t, sh);
     size_t nshards = 0;
     json_array_foreach(json_object_get(r, "collections"), i, v)
     {
         json_array_foreach(json_object_get(v, "shards"), k, s)
         {
-            char c[8][64], disk[32];
+            char c[8][64], disk[32], mem[32];
             static const char *const keys[] = {
                 "shard_id", "state",        "leader",        "role",
                 "term",     "commit_index", "applied_index", "points"};
@@ -155,9 +155,13 @@ int cli_status_main(int argc, char **argv)
             json_t *db = json_object_get(s, "disk_bytes");
             human(json_is_number(db) ? json_number_value(db) : 0, disk,
                   sizeof disk);
+            json_t *mb = json_object_get(s, "index_memory_bytes");
+            human(json_is_number(mb) ? json_number_value(mb) : 0, mem,
+                  sizeof mem);
             const char *row[] = {
                 json_string_value(json_object_get(v, "name")),
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], pending, disk};
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], pending, mem,
+                disk};
             cli_table_row(&t, row);
             nshards++;
         }

@@ -7,9 +7,9 @@
  * stable: fields may be added, never renamed or removed.
  *
  * Data comes from the catalog (collections, shard groups), the host (open
- * shards: applied index, points, pending, bytes on disk) and the Raft node
- * (term, commit index, leader, role per group). In `vectron serve` there
- * is one node, member 1, which hosts every shard.
+ * shards: applied index, points, pending, bytes on disk, index memory) and
+ * the Raft node (term, commit index, leader, role per group). In `vectron
+ * serve` there is one node, member 1, which hosts every shard.
  *
  * Threading: any HTTP thread; reads thread-safe state only.
  */
@@ -66,13 +66,14 @@ static json_t *shard_entry(gw_api *api, const pd_collection *col, uint32_t k)
     vxr_group_info gi;
     int have_gi = vxr_group_status(api->node, group, &gi, NULL) == 0;
     host_shard *s = host_acquire(api->host, group);
-    uint64_t points = 0, applied = 0, pending = 0, bytes = 0;
+    uint64_t points = 0, applied = 0, pending = 0, bytes = 0, mem = 0;
     if (s) {
         shard *sh = host_shard_shard(s);
         store_count(shard_store(sh), NULL, &points, NULL);
         applied = shard_applied_index(sh);
         pending = shard_pending(sh);
         bytes = dir_bytes(store_dir(shard_store(sh)));
+        mem = shard_index_memory(sh);
         host_release(s);
     }
     uint64_t self = have_gi ? gi.member_id : 0;
@@ -80,7 +81,7 @@ static json_t *shard_entry(gw_api *api, const pd_collection *col, uint32_t k)
     if (replicas && self)
         json_array_append_new(replicas, json_integer((json_int_t)self));
     return json_pack(
-        "{s:I,s:I,s:o,s:o,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "shard_id",
+        "{s:I,s:I,s:o,s:o,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "shard_id",
         (json_int_t)k, "group", (json_int_t)group, "replicas", replicas,
         "leader",
         have_gi && gi.leader_id ? json_integer((json_int_t)gi.leader_id)
@@ -89,7 +90,8 @@ static json_t *shard_entry(gw_api *api, const pd_collection *col, uint32_t k)
         s ? "Active" : "Dead", "term", (json_int_t)(have_gi ? gi.term : 0),
         "commit_index", (json_int_t)(have_gi ? gi.commit_index : 0),
         "applied_index", (json_int_t)applied, "points", (json_int_t)points,
-        "pending", (json_int_t)pending, "disk_bytes", (json_int_t)bytes);
+        "pending", (json_int_t)pending, "disk_bytes", (json_int_t)bytes,
+        "index_memory_bytes", (json_int_t)mem);
 }
 
 void gw_api_cluster(void *ctx, const http_request *r, http_response *w)
