@@ -548,7 +548,7 @@ int host_report_of(host *h, uint64_t group, host_report *out,
         return hr_report(h, group, out, err);
     host_shard *s = host_acquire(h, group);
     vxr_group_info gi;
-    char path[PATH_MAX + 16];
+    char path[PATH_MAX + 300];
     struct stat st;
     if (!s)
         return vx_err(err, VECTRON_NOT_FOUND,
@@ -573,9 +573,19 @@ int host_report_of(host *h, uint64_t group, host_report *out,
     out->index_bytes = shard_index_memory(s->sh);
     out->store_bytes = store_used_bytes(shard_store(s->sh));
     pthread_rwlock_unlock(&s->swap);
-    snprintf(path, sizeof path, "%s/data.mdb", s->dir);
-    if (stat(path, &st) == 0)
-        out->bytes = (uint64_t)st.st_blocks * 512u;
+    /* Allocated bytes of the files in the shard's directory (LMDB's map
+     * is sparse: the allocation, not the file size). */
+    DIR *d = opendir(s->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", s->dir, e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            out->bytes += (uint64_t)st.st_blocks * 512u;
+    }
+    if (d)
+        closedir(d);
     host_release(s);
     return rc;
 }

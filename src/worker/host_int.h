@@ -24,6 +24,12 @@ typedef struct hr_route {
     uint32_t n;
     uint64_t ids[PD_MAX_REPLICAS];
     char addr[PD_MAX_REPLICAS][PD_ADDR_MAX]; /* RPC addresses */
+    /* The PD's latest figures of each replica (heartbeats); have: 0 when
+     * the replica has not reported. */
+    struct {
+        int have, role;
+        uint64_t term, commit_index, applied_index, points, bytes;
+    } rep[PD_MAX_REPLICAS];
 } hr_route;
 
 typedef struct hr_state hr_state;

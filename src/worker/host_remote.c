@@ -188,6 +188,18 @@ static int install(host *h, const Vectron__GetCatalogResponse *cat,
             rt->leader = sp->leader;
             for (size_t j = 0; j < sp->n_replicas; j++) {
                 pl->replicas[j] = rt->ids[j] = sp->replicas[j];
+                for (size_t x = 0; x < sp->n_reports; x++) {
+                    const Vectron__ShardReport *rp = sp->reports[x];
+                    if (rp->node_id != sp->replicas[j])
+                        continue;
+                    rt->rep[j].have = 1;
+                    rt->rep[j].role = (int)rp->role;
+                    rt->rep[j].term = rp->term;
+                    rt->rep[j].commit_index = rp->commit_index;
+                    rt->rep[j].applied_index = rp->applied_index;
+                    rt->rep[j].points = rp->points;
+                    rt->rep[j].bytes = rp->bytes;
+                }
                 for (size_t x = 0; x < cat->n_nodes; x++)
                     if (cat->nodes[x]->id == sp->replicas[j])
                         snprintf(rt->addr[j], PD_ADDR_MAX, "%s",
@@ -939,6 +951,17 @@ int hr_report(host *h, uint64_t group, host_report *out, vectron_error *err)
                       group);
     out->group = group;
     out->leader_id = rt.leader;
+    /* The leader's figures, as the PD last heard them. */
+    int j = index_of(&rt, rt.leader);
+    if (j >= 0 && rt.rep[j].have) {
+        out->role = rt.rep[j].role;
+        out->term = rt.rep[j].term;
+        out->commit_index = rt.rep[j].commit_index;
+        out->applied_index = rt.rep[j].applied_index;
+        out->points = rt.rep[j].points;
+        out->bytes = rt.rep[j].bytes;
+        out->have_raft = 1;
+    }
     return 0;
 }
 
