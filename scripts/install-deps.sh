@@ -9,7 +9,7 @@ pkgs=(
     libcriterion-dev
     libraft-dev libuv1-dev liblmdb-dev libmicrohttpd-dev libjansson-dev
     libprotobuf-c-dev protobuf-c-compiler libsodium-dev libzstd-dev
-    libxxhash-dev zlib1g-dev
+    libxxhash-dev zlib1g-dev libcurl4-openssl-dev
     python3 python3-pytest curl
     dataset-fashion-mnist
     nodejs npm
