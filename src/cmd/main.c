@@ -1,8 +1,7 @@
 /*
  * main.c - the one `vectron` binary: dispatches to its subcommands
- * (DESIGN section 1). Only `serve` exists so far; `pd`, `worker`,
- * `gateway`, `reranker` and the client verbs come with the cluster and the
- * tools.
+ * (DESIGN section 1): `serve` and `reranker` so far; `pd`, `worker`,
+ * `gateway` and the client verbs come with the cluster and the tools.
  *
  * Threading: the main thread; a subcommand starts whatever it needs.
  */
@@ -13,6 +12,7 @@
 #include "gateway/api.h"
 
 int vx_serve_main(int argc, char **argv);
+int vx_reranker_main(int argc, char **argv);
 
 static void usage(FILE *out)
 {
@@ -22,6 +22,8 @@ static void usage(FILE *out)
             "commands:\n"
             "  serve        run the database in one process (PD + worker +\n"
             "               gateway on one data directory)\n"
+            "  reranker     serve the rerank strategies over HTTP\n"
+            "               (docs/rerank.md)\n"
             "  config-doc   print docs/config.md (the knob table as Markdown)\n"
             "  version      print the version\n"
             "\n"
@@ -37,6 +39,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return vx_serve_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "reranker") == 0)
+        return vx_reranker_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("vectron %s\n", VECTRON_VERSION);
         return 0;

@@ -161,6 +161,7 @@ int vx_serve_main(int argc, char **argv)
     gw_api api;
     memset(&api, 0, sizeof api);
     pthread_mutex_init(&api.ctl_mu, NULL);
+    pthread_mutex_init(&api.rerank_mu, NULL);
 
     if ((rc = vx_serve_config_load(argc, argv, &cfg, &st, &err))) {
         fprintf(stderr, "vectron serve: %s\n", err.msg);
@@ -258,7 +259,10 @@ int vx_serve_main(int argc, char **argv)
     api.o.default_oversampling = (float)cfg.default_oversampling;
     api.o.max_collections = cfg.max_collections;
     api.o.slow_query_ms = cfg.slow_query_ms;
+    api.o.reranker_url = cfg.reranker_url[0] ? cfg.reranker_url : NULL;
+    api.o.reranker_timeout_ms = (unsigned)cfg.reranker_timeout_ms;
     if ((rc = gw_api_metrics_init(&api, &err)) ||
+        (rc = gw_api_rerank_init(&api, &err)) ||
         (rc = open_collections(&api, timeout_ms, &err)))
         goto out;
 
@@ -302,6 +306,8 @@ out:
     vx_serve_config_close(&cfg);
     if (lock_fd >= 0)
         close(lock_fd);
+    gw_api_rerank_close(&api);
+    pthread_mutex_destroy(&api.rerank_mu);
     pthread_mutex_destroy(&api.ctl_mu);
     return exit_code;
 }

@@ -64,6 +64,9 @@ typedef struct vx_serve_config {
     uint64_t default_hnsw_ef;
     double exact_selectivity;
     double default_oversampling;
+    /* rerank */
+    char *reranker_url;           /* "": rerank in-process */
+    uint64_t reranker_timeout_ms;
     /* logging */
     int log_level;          /* enum vectron_log_level */
     int log_format;         /* enum vx_serve_log_format */

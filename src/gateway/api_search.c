@@ -4,7 +4,8 @@
  * .../points/search and .../points/search/batch. Each search asks every
  * shard for limit + offset candidates, merges them by distance, skips the
  * offset, applies score_threshold and loads payloads and vectors for the
- * survivors.
+ * survivors. A search with the rerank extension fetches more candidates
+ * and hands them to api_rerank.c.
  *
  * Threading: any HTTP thread; shards are searched one after the other on
  * the calling thread.
@@ -102,10 +103,59 @@ out:
     return rc;
 }
 
+int api_gather(gw_api *api, const pd_collection *col, host_shard **s,
+               const gw_search *q, const float *vec, const point_id *exclude,
+               uint32_t k, shard_hit **out, size_t *nout, vectron_error *err)
+{
+    uint32_t ns = col->p.shard_number;
+    size_t nh = 0;
+    int rc = 0;
+    host_search hsq = {
+        .vector = vec,
+        .k = k,
+        .ef = q->hnsw_ef ? q->hnsw_ef : api->o.default_hnsw_ef,
+        .exact = q->exact,
+        .filter = q->filter,
+        .rescore = q->rescore,
+        .oversampling = q->oversampling > 0 ? (float)q->oversampling
+                                            : api->o.default_oversampling,
+        .exact_selectivity = api->o.exact_selectivity,
+        .exclude = exclude,
+    };
+    *out = NULL;
+    *nout = 0;
+    if (hsq.ef < k)
+        hsq.ef = k;
+    /* Room for the best k so far plus one shard's k: memory stays O(k)
+     * whatever the shard count. */
+    shard_hit *hits = vx_calloc((size_t)k * (ns > 1 ? 2 : 1), sizeof(*hits));
+    if (!hits)
+        return vx_err(err, VECTRON_NOMEM, "search");
+    for (uint32_t i = 0; i < ns; i++) {
+        size_t got = 0;
+        if ((rc = host_shard_search(s[i], &hsq, hits + nh, &got, err))) {
+            vx_free(hits);
+            return rc;
+        }
+        nh += got;
+        if (nh > k) {
+            qsort(hits, nh, sizeof(*hits), cmp_hit);
+            nh = k;
+        }
+    }
+    qsort(hits, nh, sizeof(*hits), cmp_hit);
+    *out = hits;
+    *nout = nh;
+    return 0;
+}
+
 /* Runs search q over the shards s of col; *out gets a JSON array of
- * scored points. */
+ * scored points. A search with a rerank strategy goes to api_rerank.c,
+ * which sets *fallback when the reranker failed and the search order was
+ * kept. */
 static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
-                      const gw_search *q, json_t **out, vectron_error *err)
+                      const gw_search *q, json_t **out, int *fallback,
+                      vectron_error *err)
 {
     uint32_t ns = col->p.shard_number;
     /* The index ranks at most VECTRON_MAX_K points per search; ranks past
@@ -138,37 +188,14 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
         vec = qp.vector;
         exclude = &q->id;
     }
-    host_search hsq = {
-        .vector = vec,
-        .k = k,
-        .ef = q->hnsw_ef ? q->hnsw_ef : api->o.default_hnsw_ef,
-        .exact = q->exact,
-        .filter = q->filter,
-        .rescore = q->rescore,
-        .oversampling = q->oversampling > 0 ? (float)q->oversampling
-                                            : api->o.default_oversampling,
-        .exact_selectivity = api->o.exact_selectivity,
-        .exclude = exclude,
-    };
-    if (hsq.ef < k)
-        hsq.ef = k;
-    /* Room for the best k so far plus one shard's k: memory stays O(k)
-     * whatever the shard count. */
-    if (!(hits = vx_calloc((size_t)k * (ns > 1 ? 2 : 1), sizeof(*hits)))) {
-        rc = vx_err(err, VECTRON_NOMEM, "search");
+    if (q->rerank.strategy != RERANK_NONE) {
+        rc = api_rerank_search(api, col, s, q, vec, exclude, out, fallback,
+                               err);
+        store_point_clear(&qp);
+        return rc;
+    }
+    if ((rc = api_gather(api, col, s, q, vec, exclude, k, &hits, &nh, err)))
         goto out;
-    }
-    for (uint32_t i = 0; i < ns; i++) {
-        size_t got = 0;
-        if ((rc = host_shard_search(s[i], &hsq, hits + nh, &got, err)))
-            goto out;
-        nh += got;
-        if (nh > k) {
-            qsort(hits, nh, sizeof(*hits), cmp_hit);
-            nh = k;
-        }
-    }
-    qsort(hits, nh, sizeof(*hits), cmp_hit);
     size_t first = q->offset < nh ? q->offset : nh;
     size_t avail = nh - first;
     n = avail < q->limit ? avail : q->limit;
@@ -253,17 +280,27 @@ typedef int (*decode_batch_fn)(const char *body, size_t len, uint32_t dim,
                                const gw_limits *lim, gw_search_batch *out,
                                vectron_error *err);
 
-/* query: wrap each result as {"points": [...]}; search: the bare list. */
-static json_t *wrap(json_t *points, int query)
+/* query: wrap each result as {"points": [...]} (plus "rerank_fallback":
+ * true when the reranker failed and the search order was kept); search:
+ * the bare list. */
+static json_t *wrap(json_t *points, int query, int fallback)
 {
     if (!query || !points)
         return points;
     json_t *o = json_object();
-    if (!o || json_object_set_new(o, "points", points)) {
+    if (!o || json_object_set_new(o, "points", points) ||
+        (fallback && json_object_set_new(o, "rerank_fallback", json_true()))) {
         json_decref(o);
         return NULL;
     }
     return o;
+}
+
+/* The response header that flags a rerank fallback (any endpoint). */
+static void flag_fallback(api_call *c, int fallback)
+{
+    if (fallback)
+        (void)http_response_header(c->resp, "Vectron-Rerank", "fallback");
 }
 
 static void single(void *ctx, const http_request *r, http_response *w,
@@ -286,10 +323,13 @@ static void single(void *ctx, const http_request *r, http_response *w,
     json_t *res = NULL;
     if (api_acquire_shards(&c, &col, &s) == 0 &&
         api_consistency(&c, &col, s, q.consistency) == 0) {
-        if ((rc = run_search(c.api, &col, s, &q, &res, &err)))
+        int fallback = 0;
+        if ((rc = run_search(c.api, &col, s, &q, &res, &fallback, &err))) {
             api_fail_err(&c, rc, &err);
-        else
-            api_ok(&c, wrap(res, query));
+        } else {
+            flag_fallback(&c, fallback);
+            api_ok(&c, wrap(res, query, fallback));
+        }
         log_if_slow(&c, &col, &q, 1);
     }
     api_release_shards(&col, s);
@@ -343,17 +383,23 @@ static void batch(void *ctx, const http_request *r, http_response *w,
     } else if (strongest(&c, &col, &b, &level) == 0 &&
                api_acquire_shards(&c, &col, &s) == 0 &&
                api_consistency(&c, &col, s, level) == 0) {
+        int any_fallback = 0;
         for (size_t i = 0; i < b.count && !rc; i++) {
             json_t *res = NULL;
-            rc = run_search(c.api, &col, s, &b.searches[i], &res, &err);
+            int fallback = 0;
+            rc = run_search(c.api, &col, s, &b.searches[i], &res, &fallback,
+                            &err);
             if (rc)
                 vx_err_wrap(&err, rc, "searches[%zu]", i);
-            if (!rc && json_array_append_new(all, wrap(res, query)))
+            if (!rc &&
+                json_array_append_new(all, wrap(res, query, fallback)))
                 rc = vx_err(&err, VECTRON_NOMEM, "batch result");
+            any_fallback |= fallback;
         }
         if (rc) {
             api_fail_err(&c, rc, &err);
         } else {
+            flag_fallback(&c, any_fallback);
             api_ok(&c, all);
             all = NULL;
         }

@@ -415,3 +415,51 @@ int rerank_rrf(const rerank_list *lists, size_t nlists, double k,
     *nout = m;
     return 0;
 }
+
+/* ---- one call for any strategy ----------------------------------------- */
+
+int rerank_run(rerank_request *rq, rerank_fused **out, size_t *nout,
+               vectron_error *err)
+{
+    int rc;
+    *out = NULL;
+    *nout = 0;
+    switch (rq->strategy) {
+    case RERANK_EXACT:
+        rc = rerank_exact(rq->query, rq->dim, rq->metric, rq->cands,
+                          rq->ncands, err);
+        break;
+    case RERANK_MMR:
+        rc = rerank_mmr(rq->query, rq->dim, rq->metric, rq->lambda, rq->limit,
+                        rq->cands, rq->ncands, err);
+        break;
+    case RERANK_BOOST:
+        rc = rerank_boost_apply(&rq->boost, rq->metric, rq->cands, rq->ncands,
+                                err);
+        break;
+    case RERANK_RRF: {
+        rerank_fused *f = NULL;
+        size_t n = 0;
+        if ((rc = rerank_rrf(rq->lists, rq->nlists, rq->rrf_k, &f, &n, err)))
+            return rc;
+        *out = f;
+        *nout = n < rq->limit ? n : rq->limit;
+        return 0;
+    }
+    default:
+        return vx_err(err, VECTRON_INVALID, "rerank: no strategy");
+    }
+    if (rc)
+        return rc;
+    size_t n = rq->ncands < rq->limit ? rq->ncands : rq->limit;
+    rerank_fused *f = vx_malloc((n ? n : 1) * sizeof *f);
+    if (!f)
+        return vx_err(err, VECTRON_NOMEM, "rerank");
+    for (size_t i = 0; i < n; i++) {
+        f[i].id = rq->cands[i].id;
+        f[i].score = rq->cands[i].score;
+    }
+    *out = f;
+    *nout = n;
+    return 0;
+}

@@ -137,9 +137,10 @@ typedef struct rerank_list {
     size_t n;
 } rerank_list;
 
+/* A ranked result: a fused id (rrf) or any strategy's output. */
 typedef struct rerank_fused {
     point_id id;
-    double score; /* sum over lists containing id of 1 / (k + rank) */
+    double score; /* rrf: sum over lists containing id of 1 / (k + rank) */
 } rerank_fused;
 
 /* Reciprocal-rank fusion of lists[0..nlists) with constant k (>= 0; 60
@@ -148,5 +149,31 @@ typedef struct rerank_fused {
  * repeated within one list counts at its best rank there. */
 int rerank_rrf(const rerank_list *lists, size_t nlists, double k,
                rerank_fused **out, size_t *nout, vectron_error *err);
+
+/* ---- one call for any strategy ----------------------------------------- */
+
+/* A rerank request: what the gateway hands to the in-process strategies
+ * or sends to a rerank service (rerank_json.c; docs/rerank.md). Every
+ * pointer is borrowed. */
+typedef struct rerank_request {
+    rerank_strategy strategy;
+    vectron_metric metric;
+    uint32_t dim;
+    const float *query;  /* dim floats; needed by exact and mmr */
+    rerank_cand *cands;  /* exact, mmr, boost: reordered in place */
+    size_t ncands;
+    const rerank_list *lists; /* rrf */
+    size_t nlists;
+    size_t limit;  /* results wanted, >= 1 */
+    double lambda; /* mmr */
+    rerank_boost boost;
+    double rrf_k; /* rrf */
+} rerank_request;
+
+/* Runs rq's strategy and returns the best min(limit, candidates) results
+ * in *out (vx_malloc'd, *nout entries, free with vx_free), best first.
+ * Errors: as the strategy's; INVALID for RERANK_NONE. */
+int rerank_run(rerank_request *rq, rerank_fused **out, size_t *nout,
+               vectron_error *err);
 
 #endif
