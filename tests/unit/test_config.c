@@ -1323,7 +1323,7 @@ Test(output, markdown_lists_every_knob)
     for (size_t i = 0; i < n; i++) {
         vx_config_env_name(t[i].name, env, sizeof env);
         snprintf(want, sizeof want, "| `%s` | `%s` | `%s` | ", t[i].name, env,
-                 t[i].def);
+                 t[i].def[0] ? t[i].def : "\"\"");
         cr_assert(strstr(md, want), "markdown lacks %s", want);
         cr_assert(strstr(md, t[i].doc), "markdown lacks the doc of %s",
                   t[i].name);
