@@ -53,8 +53,10 @@ int gw_api_rerank_init(gw_api *api, vectron_error *err)
 /* The candidates of one search list, with the points loaded for them. */
 typedef struct cand_set {
     rerank_cand *c;
-    store_point *pt;  /* parallel to c; loaded when `loaded` */
-    json_t **payload; /* parallel to c; parsed when asked */
+    store_point *pt;  /* parallel to c as loaded; the strategies reorder c
+                         but not pt */
+    json_t **payload; /* parallel to pt; parsed when asked */
+    size_t *by_id;    /* indexes of pt in id order (lookups) */
     size_t n;
     int loaded;
 } cand_set;
@@ -70,6 +72,7 @@ static void cand_set_close(cand_set *cs)
     vx_free(cs->c);
     vx_free(cs->pt);
     vx_free(cs->payload);
+    vx_free(cs->by_id);
     memset(cs, 0, sizeof *cs);
 }
 
@@ -101,6 +104,22 @@ static int fetch(gw_api *api, const pd_collection *col, host_shard **s,
     }
     vx_free(hits);
     return 0;
+}
+
+/* qsort has no context argument: the points being indexed, set just
+ * before each sort by the calling thread. */
+static _Thread_local const store_point *sort_pts;
+
+static int cmp_pt_index(const void *a, const void *b)
+{
+    return point_id_cmp(&sort_pts[*(const size_t *)a].id,
+                        &sort_pts[*(const size_t *)b].id);
+}
+
+static int cmp_cand_id(const void *a, const void *b)
+{
+    return point_id_cmp(&((const rerank_cand *)a)->id,
+                        &((const rerank_cand *)b)->id);
 }
 
 /* Loads the points of cs (vectors, payload text; the parsed payload when
@@ -136,6 +155,13 @@ static int load(const pd_collection *col, host_shard **s, cand_set *cs,
         m++;
     }
     cs->n = m;
+    if (!(cs->by_id = vx_malloc((m ? m : 1) * sizeof *cs->by_id)))
+        return vx_err(err, VECTRON_NOMEM, "rerank");
+    for (size_t i = 0; i < m; i++)
+        cs->by_id[i] = i;
+    sort_pts = cs->pt;
+    if (m > 1)
+        qsort(cs->by_id, m, sizeof *cs->by_id, cmp_pt_index);
     return 0;
 }
 
@@ -146,23 +172,21 @@ static double wall_now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Finds the candidate of id in cs (linear: cs is at most a few thousand
- * and the result list short); SIZE_MAX if absent. */
-static size_t find(const cand_set *cs, const point_id *id)
-{
-    for (size_t i = 0; i < cs->n; i++)
-        if (point_id_cmp(&cs->c[i].id, id) == 0)
-            return i;
-    return SIZE_MAX;
-}
-
-/* The loaded point of id in cs (cs->pt keeps the load order while the
- * strategies reorder cs->c); SIZE_MAX if absent. */
+/* The loaded point of id in cs (binary search over by_id); SIZE_MAX if
+ * absent. */
 static size_t find_point(const cand_set *cs, const point_id *id)
 {
-    for (size_t i = 0; i < cs->n; i++)
-        if (point_id_cmp(&cs->pt[i].id, id) == 0)
-            return i;
+    size_t lo = 0, hi = cs->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = point_id_cmp(&cs->pt[cs->by_id[mid]].id, id);
+        if (c == 0)
+            return cs->by_id[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return SIZE_MAX;
 }
 
@@ -202,17 +226,18 @@ static int render(const gw_search *q, const cand_set *cs,
     return rc;
 }
 
-/* The search order of cs as a ranking (the fallback). */
-static int search_order(const cand_set *cs, size_t limit, rerank_fused **out,
-                        size_t *nout, vectron_error *err)
+/* The search order of c[0..n) as a ranking (the fallback). */
+static int search_order(const rerank_cand *c, size_t n, size_t limit,
+                        rerank_fused **out, size_t *nout, vectron_error *err)
 {
-    size_t n = cs->n < limit ? cs->n : limit;
+    if (n > limit)
+        n = limit;
     *out = vx_malloc((n ? n : 1) * sizeof **out);
     if (!*out)
         return vx_err(err, VECTRON_NOMEM, "rerank");
     for (size_t i = 0; i < n; i++) {
-        (*out)[i].id = cs->c[i].id;
-        (*out)[i].score = cs->c[i].score;
+        (*out)[i].id = c[i].id;
+        (*out)[i].score = c[i].score;
     }
     *nout = n;
     return 0;
@@ -236,7 +261,8 @@ int api_rerank_search(gw_api *api, const pd_collection *col, host_shard **s,
     point_id *ids = NULL;
     rerank_field_weight *fw = NULL;
     rerank_fused *ranked = NULL;
-    size_t nranked = 0, total = 0;
+    rerank_cand *main_list = NULL; /* rrf: the first list, for a fallback */
+    size_t nranked = 0, total = 0, nmain = 0;
     int rc = 0;
 
     *out = NULL;
@@ -246,6 +272,11 @@ int api_rerank_search(gw_api *api, const pd_collection *col, host_shard **s,
                       "(knob reranker-url)");
     if (k < want)
         k = want;
+    /* rrf: at most VECTRON_MAX_K candidates over all lists together. */
+    if (nlists > 1 && (uint64_t)k * nlists > VECTRON_MAX_K)
+        k = VECTRON_MAX_K / (uint32_t)nlists > want
+                ? VECTRON_MAX_K / (uint32_t)nlists
+                : want;
     sets = vx_calloc(nlists, sizeof *sets);
     lists = vx_calloc(nlists, sizeof *lists);
     fw = vx_calloc(r->nfields ? r->nfields : 1, sizeof *fw);
@@ -278,17 +309,29 @@ int api_rerank_search(gw_api *api, const pd_collection *col, host_shard **s,
             for (size_t i = 0; i < sets[l].n; i++)
                 ids[at++] = sets[l].c[i].id;
         }
-        /* Merge the other lists' ids into set 0 (as candidates). */
+        /* The main list, kept for a fallback, then the union of every
+         * list as set 0's candidates (sorted by id, each id once). */
+        main_list = vx_malloc((cs->n ? cs->n : 1) * sizeof *main_list);
         rerank_cand *all = vx_realloc(cs->c, (total ? total : 1) * sizeof *all);
-        if (!all) {
+        if (!main_list || !all) {
+            if (all)
+                cs->c = all;
             rc = vx_err(err, VECTRON_NOMEM, "rerank");
             goto out;
         }
         cs->c = all;
+        nmain = cs->n;
+        memcpy(main_list, cs->c, nmain * sizeof *main_list);
         for (size_t l = 1; l < nlists; l++)
             for (size_t i = 0; i < sets[l].n; i++)
-                if (find(cs, &sets[l].c[i].id) == SIZE_MAX)
-                    cs->c[cs->n++] = sets[l].c[i];
+                cs->c[cs->n++] = sets[l].c[i];
+        if (cs->n > 1)
+            qsort(cs->c, cs->n, sizeof *cs->c, cmp_cand_id);
+        size_t u = 0;
+        for (size_t i = 0; i < cs->n; i++)
+            if (u == 0 || point_id_cmp(&cs->c[u - 1].id, &cs->c[i].id) != 0)
+                cs->c[u++] = cs->c[i];
+        cs->n = u;
     }
     int parse = r->strategy == RERANK_BOOST || use_service;
     if ((rc = load(col, s, cs, parse, err)))
@@ -299,10 +342,16 @@ int api_rerank_search(gw_api *api, const pd_collection *col, host_shard **s,
             point_id *li = (point_id *)lists[l].ids;
             size_t m = 0;
             for (size_t i = 0; i < lists[l].n; i++)
-                if (find(cs, &li[i]) != SIZE_MAX)
+                if (find_point(cs, &li[i]) != SIZE_MAX)
                     li[m++] = li[i];
             lists[l].n = m;
         }
+        /* The same for the fallback's main list. */
+        size_t m = 0;
+        for (size_t i = 0; i < nmain; i++)
+            if (find_point(cs, &main_list[i].id) != SIZE_MAX)
+                main_list[m++] = main_list[i];
+        nmain = m;
     }
     for (size_t i = 0; i < r->nfields; i++) {
         fw[i].field = r->fields[i];
@@ -327,9 +376,6 @@ int api_rerank_search(gw_api *api, const pd_collection *col, host_shard **s,
                   .now_s = r->has_now ? r->now_s : wall_now_s()},
         .rrf_k = r->rrf_k,
     };
-    /* The candidates in search order, for a fallback: rerank_run reorders
-     * cs->c. For rrf, set 0's first n entries are the main list. */
-    size_t nmain = r->strategy == RERANK_RRF ? lists[0].n : cs->n;
     if (use_service) {
         unsigned timeout_ms = r->timeout_ms ? r->timeout_ms
                                             : api->o.reranker_timeout_ms;
@@ -346,12 +392,13 @@ int api_rerank_search(gw_api *api, const pd_collection *col, host_shard **s,
                    "collection=%s url=%s fallback to the search order: %s",
                    col->name, api->o.reranker_url, serr.msg);
             *fallback = 1;
-            /* The main list's candidates are set 0's first nmain entries,
-             * still in search order (the remote call does not reorder). */
-            size_t n = cs->n;
-            cs->n = nmain < n ? nmain : n;
-            rc = search_order(cs, want, &ranked, &nranked, err);
-            cs->n = n;
+            /* The search order: the main list (rrf), else the candidates,
+             * which the remote call leaves in search order. */
+            rc = main_list
+                     ? search_order(main_list, nmain, want, &ranked, &nranked,
+                                    err)
+                     : search_order(cs->c, cs->n, want, &ranked, &nranked,
+                                    err);
         }
     } else {
         vx_counter_add(api->rerank_m.in_process, 1);
@@ -369,5 +416,6 @@ out:
     vx_free(ids);
     vx_free(fw);
     vx_free(ranked);
+    vx_free(main_list);
     return rc;
 }

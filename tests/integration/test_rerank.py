@@ -361,8 +361,15 @@ def assert_fallback(api, reason_metric):
                   "rerank": {"strategy": "exact", "timeout_ms": 300}})
     assert ids(got) == [1, 2]
     assert api.last_headers.get("vectron-rerank") == "fallback"
+    # rrf falls back to the first query's order
+    res = api.ok("POST", "/collections/s/points/query",
+                 {"query": [1, 0], "limit": 3,
+                  "rerank": {"strategy": "rrf", "queries": [[0, 1]],
+                             "timeout_ms": 300}})
+    assert res.get("rerank_fallback") is True
+    assert ids(res["points"]) == [1, 2, 3]
     assert metric(api, "vectron_rerank_fallbacks_total", reason_metric) == \
-        before + 2
+        before + 3
     # service: false still reranks in-process, without a fallback
     res = api.ok("POST", "/collections/s/points/query",
                  {"query": [1, 0], "limit": 4,
@@ -435,7 +442,7 @@ def test_fallback_on_timeout(make_server):
         srv.start()
         load_small(srv.api)
         assert_fallback(srv.api, 'reason="timeout"')
-        assert slow.requests >= 2
+        assert slow.requests >= 3
     finally:
         slow.close()
 
