@@ -148,8 +148,7 @@ static void exercise_rerank(const gw_search *s, uint32_t dim)
           r->candidates >= (uint64_t)s->limit + s->offset);
     CHECK(r->lambda >= 0 && r->lambda <= 1);
     CHECK(r->strategy != RERANK_BOOST || r->nfields || r->time_field);
-    CHECK(r->strategy != RERANK_BOOST || !r->time_field ||
-          r->half_life_s > 0);
+    CHECK(r->strategy != RERANK_BOOST || !r->time_field || r->half_life_s > 0);
     CHECK(r->strategy != RERANK_RRF || r->nqueries >= 1);
     CHECK(gw_json_load(payload_text, sizeof payload_text - 1, &p, NULL) == 0);
     for (int i = 0; i < 3; i++) {

@@ -65,7 +65,7 @@ typedef struct vx_serve_config {
     double exact_selectivity;
     double default_oversampling;
     /* rerank */
-    char *reranker_url;           /* "": rerank in-process */
+    char *reranker_url; /* "": rerank in-process */
     uint64_t reranker_timeout_ms;
     /* logging */
     int log_level;          /* enum vectron_log_level */

@@ -37,12 +37,12 @@ typedef struct gw_api_options {
     gw_limits limits;
     unsigned request_timeout_ms; /* how long a write waits for Raft */
     uint32_t default_m, default_ef_construction;
-    uint32_t default_hnsw_ef;   /* queries without hnsw_ef */
-    float exact_selectivity;    /* filter planner knob */
-    float default_oversampling; /* int8 rescoring */
-    uint64_t max_collections;   /* creating one more is refused */
-    uint64_t slow_query_ms;     /* searches at least this slow are logged;
-                                   0: off */
+    uint32_t default_hnsw_ef;     /* queries without hnsw_ef */
+    float exact_selectivity;      /* filter planner knob */
+    float default_oversampling;   /* int8 rescoring */
+    uint64_t max_collections;     /* creating one more is refused */
+    uint64_t slow_query_ms;       /* searches at least this slow are logged;
+                                     0: off */
     const char *reranker_url;     /* rerank service endpoint; NULL:
                                      rerank in-process (borrowed) */
     unsigned reranker_timeout_ms; /* default timeout of a service call */

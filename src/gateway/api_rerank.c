@@ -377,11 +377,11 @@ int api_rerank_search(gw_api *api, const pd_collection *col, host_shard **s,
         .rrf_k = r->rrf_k,
     };
     if (use_service) {
-        unsigned timeout_ms = r->timeout_ms ? r->timeout_ms
-                                            : api->o.reranker_timeout_ms;
+        unsigned timeout_ms =
+            r->timeout_ms ? r->timeout_ms : api->o.reranker_timeout_ms;
         vectron_error serr = {0};
-        int src = api_rerank_remote(api, &rq, timeout_ms, &ranked, &nranked,
-                                    &serr);
+        int src =
+            api_rerank_remote(api, &rq, timeout_ms, &ranked, &nranked, &serr);
         vx_counter_add(api->rerank_m.service, 1);
         if (src) {
             vx_counter_add(src == VECTRON_TIMEOUT
@@ -397,8 +397,7 @@ int api_rerank_search(gw_api *api, const pd_collection *col, host_shard **s,
             rc = main_list
                      ? search_order(main_list, nmain, want, &ranked, &nranked,
                                     err)
-                     : search_order(cs->c, cs->n, want, &ranked, &nranked,
-                                    err);
+                     : search_order(cs->c, cs->n, want, &ranked, &nranked, err);
         }
     } else {
         vx_counter_add(api->rerank_m.in_process, 1);

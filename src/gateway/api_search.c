@@ -189,8 +189,8 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
         exclude = &q->id;
     }
     if (q->rerank.strategy != RERANK_NONE) {
-        rc = api_rerank_search(api, col, s, q, vec, exclude, out, fallback,
-                               err);
+        rc =
+            api_rerank_search(api, col, s, q, vec, exclude, out, fallback, err);
         store_point_clear(&qp);
         return rc;
     }
@@ -391,8 +391,7 @@ static void batch(void *ctx, const http_request *r, http_response *w,
                             &err);
             if (rc)
                 vx_err_wrap(&err, rc, "searches[%zu]", i);
-            if (!rc &&
-                json_array_append_new(all, wrap(res, query, fallback)))
+            if (!rc && json_array_append_new(all, wrap(res, query, fallback)))
                 rc = vx_err(&err, VECTRON_NOMEM, "batch result");
             any_fallback |= fallback;
         }

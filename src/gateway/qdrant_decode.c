@@ -620,11 +620,19 @@ static int decode_search_obj(gw_jctx *c, const json_t *o, uint32_t dim,
         "score_threshold", "consistency",  "rerank",      NULL};
     static const char *const qunsup[] = {"prefetch", "using", "lookup_from",
                                          "shard_key", NULL};
-    static const char *const sknown[] = {
-        "vector",       "filter",          "params",       "limit",
-        "top",          "offset",          "with_payload", "with_vector",
-        "with_vectors", "score_threshold", "consistency",  "rerank",
-        NULL};
+    static const char *const sknown[] = {"vector",
+                                         "filter",
+                                         "params",
+                                         "limit",
+                                         "top",
+                                         "offset",
+                                         "with_payload",
+                                         "with_vector",
+                                         "with_vectors",
+                                         "score_threshold",
+                                         "consistency",
+                                         "rerank",
+                                         NULL};
     static const char *const sunsup[] = {"shard_key", NULL};
     const json_t *v, *lv, *tv;
     double thr = 0;

@@ -54,8 +54,8 @@ static int decode_path(gw_jctx *c, const char *s, size_t n, char **out)
         return gw_fail(c, "a payload path must not contain NUL");
     }
     if (s[0] == '.' || s[n - 1] == '.' || memmem(s, n, "..", 2)) {
-        return gw_fail(c, "\"%.*s\" is not a payload path (empty part)",
-                       (int)n, s);
+        return gw_fail(c, "\"%.*s\" is not a payload path (empty part)", (int)n,
+                       s);
     }
     if (!(*out = gw_dup_n(s, n))) {
         return gw_oom(c);
@@ -91,8 +91,7 @@ static int decode_fields(gw_jctx *c, const json_t *f, gw_rerank *r)
             gw_pop(c, m);
             continue;
         }
-        if (!json_is_number(val) ||
-            !isfinite(w = json_number_value(val)) ||
+        if (!json_is_number(val) || !isfinite(w = json_number_value(val)) ||
             fabs(w) > RERANK_MAX_WEIGHT) {
             rc = gw_fail(c, "must be a number between %g and %g",
                          -RERANK_MAX_WEIGHT, RERANK_MAX_WEIGHT);
@@ -111,8 +110,8 @@ static int decode_fields(gw_jctx *c, const json_t *f, gw_rerank *r)
 
 static int decode_recency(gw_jctx *c, const json_t *o, gw_rerank *r)
 {
-    static const char *const known[] = {"field", "half_life_s", "weight",
-                                        "now", NULL};
+    static const char *const known[] = {"field", "half_life_s", "weight", "now",
+                                        NULL};
     const json_t *v;
     const char *s;
     size_t n, m;
@@ -230,20 +229,20 @@ static int only_for(gw_jctx *c, const json_t *o, const char *k,
         return 0;
     }
     size_t m = gw_push_key(c, k);
-    int rc = b != RERANK_NONE
-                 ? gw_fail(c, "only for strategy \"%s\" or \"%s\"",
-                           rerank_strategy_name(a), rerank_strategy_name(b))
-                 : gw_fail(c, "only for strategy \"%s\"",
-                           rerank_strategy_name(a));
+    int rc =
+        b != RERANK_NONE
+            ? gw_fail(c, "only for strategy \"%s\" or \"%s\"",
+                      rerank_strategy_name(a), rerank_strategy_name(b))
+            : gw_fail(c, "only for strategy \"%s\"", rerank_strategy_name(a));
     gw_pop(c, m);
     return rc;
 }
 
 int gw_decode_rerank(gw_jctx *c, const json_t *o, uint32_t dim, gw_search *s)
 {
-    static const char *const known[] = {
-        "strategy", "candidates", "lambda",     "boosts",  "queries",
-        "rrf_k",    "timeout_ms", "service",    NULL};
+    static const char *const known[] = {"strategy",   "candidates", "lambda",
+                                        "boosts",     "queries",    "rrf_k",
+                                        "timeout_ms", "service",    NULL};
     gw_rerank *r = &s->rerank;
     const json_t *v;
     const char *name;
@@ -273,14 +272,12 @@ int gw_decode_rerank(gw_jctx *c, const json_t *o, uint32_t dim, gw_search *s)
     if (s->kind == GW_QUERY_NONE) {
         return gw_fail(c, "needs a query vector or point id to rerank");
     }
-    if ((rc = only_for(c, o, "lambda", r->strategy, RERANK_MMR,
-                       RERANK_NONE)) ||
+    if ((rc = only_for(c, o, "lambda", r->strategy, RERANK_MMR, RERANK_NONE)) ||
         (rc = only_for(c, o, "boosts", r->strategy, RERANK_BOOST,
                        RERANK_NONE)) ||
-        (rc = only_for(c, o, "queries", r->strategy, RERANK_RRF,
-                       RERANK_NONE)) ||
-        (rc = only_for(c, o, "rrf_k", r->strategy, RERANK_RRF,
-                       RERANK_NONE)) ||
+        (rc =
+             only_for(c, o, "queries", r->strategy, RERANK_RRF, RERANK_NONE)) ||
+        (rc = only_for(c, o, "rrf_k", r->strategy, RERANK_RRF, RERANK_NONE)) ||
         (rc = gw_opt_uint(c, o, "candidates", 1, VECTRON_MAX_K,
                           &r->candidates)) ||
         (rc = gw_opt_number(c, o, "lambda", 0, 1, &r->lambda, NULL)) ||

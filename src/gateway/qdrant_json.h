@@ -272,11 +272,11 @@ typedef struct gw_rerank {
     size_t nfields;
     char **fields;
     double *weights;
-    char *time_field;    /* boost recency: owned; NULL: no recency */
-    double half_life_s;  /* > 0 when time_field is set */
+    char *time_field;      /* boost recency: owned; NULL: no recency */
+    double half_life_s;    /* > 0 when time_field is set */
     double recency_weight; /* default 1 */
     int has_now;
-    double now_s;        /* epoch seconds; has_now 0: the wall clock */
+    double now_s; /* epoch seconds; has_now 0: the wall clock */
     /* rrf: nqueries more query vectors of dim floats each (owned) */
     size_t nqueries;
     float *queries;

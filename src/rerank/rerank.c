@@ -154,8 +154,7 @@ int rerank_mmr(const float *query, uint32_t dim, vectron_metric metric,
         double best_v = -INFINITY;
         for (size_t i = p; i < n; i++) {
             double rel = sim_of(c[i].score, metric);
-            double v = p == 0 ? rel
-                              : lambda * rel - (1 - lambda) * maxsim[i];
+            double v = p == 0 ? rel : lambda * rel - (1 - lambda) * maxsim[i];
             if (v > best_v) { /* strict: earlier (more relevant) wins ties */
                 best_v = v;
                 best = i;
@@ -302,8 +301,8 @@ int rerank_parse_time(const json_t *v, double *out)
         return 0;
     }
     if (json_is_string(v) && !vx_json_is_bignum(v))
-        return rerank_parse_rfc3339(json_string_value(v),
-                                    json_string_length(v), out);
+        return rerank_parse_rfc3339(json_string_value(v), json_string_length(v),
+                                    out);
     return -1;
 }
 
@@ -326,8 +325,8 @@ int rerank_boost_apply(const rerank_boost *b, vectron_metric metric,
     for (size_t i = 0; i < n; i++) {
         double s = sim_of(c[i].score, metric);
         for (size_t f = 0; f < b->nfields; f++)
-            s += b->fields[f].weight * field_value(c[i].payload,
-                                                   b->fields[f].field);
+            s += b->fields[f].weight *
+                 field_value(c[i].payload, b->fields[f].field);
         double t;
         if (b->time_field &&
             rerank_parse_time(rerank_payload_get(c[i].payload, b->time_field),
@@ -426,8 +425,8 @@ int rerank_run(rerank_request *rq, rerank_fused **out, size_t *nout,
     *nout = 0;
     switch (rq->strategy) {
     case RERANK_EXACT:
-        rc = rerank_exact(rq->query, rq->dim, rq->metric, rq->cands,
-                          rq->ncands, err);
+        rc = rerank_exact(rq->query, rq->dim, rq->metric, rq->cands, rq->ncands,
+                          err);
         break;
     case RERANK_MMR:
         rc = rerank_mmr(rq->query, rq->dim, rq->metric, rq->lambda, rq->limit,

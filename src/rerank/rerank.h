@@ -50,8 +50,8 @@ int rerank_strategy_parse(const char *s, size_t len, rerank_strategy *out);
 /* One candidate. vector and payload are borrowed for the call. */
 typedef struct rerank_cand {
     point_id id;
-    float score;          /* in: the search's score; out: the new score */
-    const float *vector;  /* dim floats, or NULL when not loaded */
+    float score;           /* in: the search's score; out: the new score */
+    const float *vector;   /* dim floats, or NULL when not loaded */
     const json_t *payload; /* a JSON object, or NULL */
 } rerank_cand;
 
@@ -159,8 +159,8 @@ typedef struct rerank_request {
     rerank_strategy strategy;
     vectron_metric metric;
     uint32_t dim;
-    const float *query;  /* dim floats; needed by exact and mmr */
-    rerank_cand *cands;  /* exact, mmr, boost: reordered in place */
+    const float *query; /* dim floats; needed by exact and mmr */
+    rerank_cand *cands; /* exact, mmr, boost: reordered in place */
     size_t ncands;
     const rerank_list *lists; /* rrf */
     size_t nlists;

@@ -98,7 +98,8 @@ static int encode(const rerank_request *rq, json_t *o)
             put(e, "id", vx_json_point_id(&c->id)) ||
             put(e, "score", json_real(c->score)))
             return -1;
-        if (c->vector && vectors && put(e, "vector", jvector(c->vector, rq->dim)))
+        if (c->vector && vectors &&
+            put(e, "vector", jvector(c->vector, rq->dim)))
             return -1;
         if (c->payload && rq->strategy == RERANK_BOOST &&
             put(e, "payload", json_incref((json_t *)c->payload)))
@@ -118,8 +119,8 @@ static int encode(const rerank_request *rq, json_t *o)
             if (json_array_append_new(ls, a) || !a)
                 return -1;
             for (size_t i = 0; i < rq->lists[l].n; i++)
-                if (json_array_append_new(a,
-                                          vx_json_point_id(&rq->lists[l].ids[i])))
+                if (json_array_append_new(
+                        a, vx_json_point_id(&rq->lists[l].ids[i])))
                     return -1;
         }
         return 0;
@@ -293,8 +294,7 @@ static int parse_lists(const json_t *ls, rerank_parsed *p, vectron_error *err)
                       RERANK_MAX_LISTS);
     for (size_t l = 0; l < json_array_size(ls); l++) {
         const json_t *a = json_array_get(ls, l);
-        if (!json_is_array(a) ||
-            json_array_size(a) > RERANK_MAX_CANDIDATES)
+        if (!json_is_array(a) || json_array_size(a) > RERANK_MAX_CANDIDATES)
             return vx_err(err, VECTRON_INVALID,
                           "lists[%zu]: must be a list of at most %u ids", l,
                           RERANK_MAX_CANDIDATES);
@@ -322,8 +322,8 @@ static int parse_lists(const json_t *ls, rerank_parsed *p, vectron_error *err)
     return 0;
 }
 
-static int parse_candidates(const json_t *cs, size_t body_len,
-                            rerank_parsed *p, vectron_error *err)
+static int parse_candidates(const json_t *cs, size_t body_len, rerank_parsed *p,
+                            vectron_error *err)
 {
     static const char *const known[] = {"id", "score", "vector", "payload",
                                         NULL};
@@ -375,8 +375,7 @@ static int parse_candidates(const json_t *cs, size_t body_len,
         int rc;
         snprintf(path, sizeof path, "candidates[%zu]", i);
         if (!json_is_object(e))
-            return vx_err(err, VECTRON_INVALID, "%s: must be an object",
-                          path);
+            return vx_err(err, VECTRON_INVALID, "%s: must be an object", path);
         if ((rc = check_members(e, path, known, err)))
             return rc;
         snprintf(path, sizeof path, "candidates[%zu].id", i);
@@ -412,8 +411,8 @@ static int parse(const json_t *o, size_t body_len, rerank_parsed *p,
                  double now_s, vectron_error *err)
 {
     static const char *const known[] = {
-        "strategy", "metric", "query",  "candidates", "lists",
-        "limit",    "lambda", "rrf_k",  "boosts",     NULL};
+        "strategy", "metric", "query", "candidates", "lists",
+        "limit",    "lambda", "rrf_k", "boosts",     NULL};
     rerank_request *rq = &p->rq;
     const json_t *v;
     double d = 0;
@@ -431,13 +430,12 @@ static int parse(const json_t *o, size_t body_len, rerank_parsed *p,
                       "\"rrf\"");
     rq->metric = VECTRON_METRIC_COSINE;
     if ((v = json_object_get(o, "metric"))) {
-        static const vectron_metric ms[] = {VECTRON_METRIC_L2,
-                                            VECTRON_METRIC_COSINE,
-                                            VECTRON_METRIC_DOT};
+        static const vectron_metric ms[] = {
+            VECTRON_METRIC_L2, VECTRON_METRIC_COSINE, VECTRON_METRIC_DOT};
         size_t i = 0;
-        while (i < 3 && !(json_is_string(v) &&
-                          strcmp(json_string_value(v),
-                                 rerank_metric_name(ms[i])) == 0))
+        while (i < 3 &&
+               !(json_is_string(v) &&
+                 strcmp(json_string_value(v), rerank_metric_name(ms[i])) == 0))
             i++;
         if (i == 3)
             return vx_err(err, VECTRON_INVALID,
@@ -521,8 +519,8 @@ int rerank_response_parse(const char *body, size_t len, size_t max,
     *n = 0;
     if ((rc = vx_json_load(body, len, "response", &root, err)))
         return rc;
-    if (!json_is_object(root) || !json_is_array(a = json_object_get(root,
-                                                                  "ranked"))) {
+    if (!json_is_object(root) ||
+        !json_is_array(a = json_object_get(root, "ranked"))) {
         rc = vx_err(err, VECTRON_INVALID,
                     "response: must be an object with a \"ranked\" list");
         goto out;
@@ -548,8 +546,8 @@ int rerank_response_parse(const char *body, size_t len, size_t max,
         if ((rc = check_members(e, path, eknown, err)))
             break;
         snprintf(path, sizeof path, "ranked[%zu].id", i);
-        if ((rc = vx_json_get_point_id(json_object_get(e, "id"), path,
-                                       &r[i].id, err)))
+        if ((rc = vx_json_get_point_id(json_object_get(e, "id"), path, &r[i].id,
+                                       err)))
             break;
         snprintf(path, sizeof path, "ranked[%zu].score", i);
         rc = number(json_object_get(e, "score"), path, -1e300, 1e300,

@@ -44,7 +44,7 @@ int rerank_request_encode(const rerank_request *rq, char **out, size_t *len,
 /* A parsed request: rq points into the storage it owns. */
 typedef struct rerank_parsed {
     rerank_request rq;
-    json_t *root; /* the body; candidates' payloads point into it */
+    json_t *root;  /* the body; candidates' payloads point into it */
     float *floats; /* the query and the candidates' vectors */
     rerank_cand *cands;
     rerank_list *lists;

@@ -60,9 +60,8 @@ Test(rerank, exact_cosine_and_dot)
 
     /* dot with q = (1,1): (3,4) -> 7, (1,0) -> 1, (0,2) -> 2. */
     const float q2[2] = {1, 1};
-    rerank_cand d[3] = {{pid(1), 0, v1, NULL},
-                        {pid(2), 0, v2, NULL},
-                        {pid(3), 0, v3, NULL}};
+    rerank_cand d[3] = {
+        {pid(1), 0, v1, NULL}, {pid(2), 0, v2, NULL}, {pid(3), 0, v3, NULL}};
     cr_assert_eq(rerank_exact(q2, 2, VECTRON_METRIC_DOT, d, 3, NULL), 0);
     expect_order(d, 3, (uint64_t[]){1, 3, 2});
     cr_expect_float_eq(d[0].score, 7.0f, 1e-6);
@@ -108,9 +107,9 @@ Test(rerank, mmr)
                             {pid(2), 0, b, NULL},
                             {pid(1), 0, a, NULL},
                             {pid(3), 0, cc, NULL}};
-        cr_assert_eq(rerank_mmr(q, 2, VECTRON_METRIC_COSINE, lambdas[t], 4, c,
-                                4, NULL),
-                     0);
+        cr_assert_eq(
+            rerank_mmr(q, 2, VECTRON_METRIC_COSINE, lambdas[t], 4, c, 4, NULL),
+            0);
         expect_order(c, 4, want[t]);
         /* scores stay the relevance (cosine to q) */
         cr_expect_float_eq(c[0].score, (float)cos(10 * M_PI / 180), 1e-5);
@@ -218,14 +217,18 @@ Test(rerank, rfc3339)
     const char *neg = "1969-12-31 23:00:00-01:00";
     cr_assert_eq(rerank_parse_rfc3339(neg, strlen(neg), &t), 0);
     cr_expect_eq(t, 0.0);
-    const char *bad[] = {"2023-02-29T00:00:00Z", "2024-01-01T00:00:00",
-                         "2024-01-01",           "2024-13-01T00:00:00Z",
-                         "2024-01-01T24:00:00Z", "2024-01-01T00:00:00.Z",
-                         "2024-01-01T00:00:00+1:00", "2024-01-01T00:00:00Zx",
+    const char *bad[] = {"2023-02-29T00:00:00Z",
+                         "2024-01-01T00:00:00",
+                         "2024-01-01",
+                         "2024-13-01T00:00:00Z",
+                         "2024-01-01T24:00:00Z",
+                         "2024-01-01T00:00:00.Z",
+                         "2024-01-01T00:00:00+1:00",
+                         "2024-01-01T00:00:00Zx",
                          ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_expect_eq(rerank_parse_rfc3339(bad[i], strlen(bad[i]), &t), -1,
-                     "%s", bad[i]);
+        cr_expect_eq(rerank_parse_rfc3339(bad[i], strlen(bad[i]), &t), -1, "%s",
+                     bad[i]);
 }
 
 Test(rerank, rrf)
