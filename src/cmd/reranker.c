@@ -80,6 +80,15 @@ static const vx_config_knob reranker_knobs[] = {
 
 #define N_KNOBS (sizeof reranker_knobs / sizeof reranker_knobs[0])
 
+const vx_config_knob *vx_reranker_config_table(size_t *n);
+
+/* The knob table (for its unit test); static, valid forever. */
+const vx_config_knob *vx_reranker_config_table(size_t *n)
+{
+    *n = N_KNOBS;
+    return reranker_knobs;
+}
+
 static double wall_now_s(void)
 {
     struct timespec ts;

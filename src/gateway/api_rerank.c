@@ -199,14 +199,20 @@ static int render(const gw_search *q, const cand_set *cs,
     size_t first = q->offset < nranked ? q->offset : nranked;
     size_t n = nranked - first < q->limit ? nranked - first : q->limit;
     gw_point_out *pts = vx_calloc(n ? n : 1, sizeof *pts);
+    unsigned char *used = vx_calloc(cs->n ? cs->n : 1, 1);
     size_t m = 0;
     int rc = 0;
-    if (!pts)
+    if (!pts || !used) {
+        vx_free(pts);
+        vx_free(used);
         return vx_err(err, VECTRON_NOMEM, "rerank");
+    }
     for (size_t i = 0; i < n && !rc; i++) {
         size_t at = find_point(cs, &ranked[first + i].id);
-        if (at == SIZE_MAX)
-            continue; /* not a candidate (a service's mistake): skip */
+        /* Not a candidate, or already given (a service's mistakes): skip. */
+        if (at == SIZE_MAX || used[at])
+            continue;
+        used[at] = 1;
         const store_point *pt = &cs->pt[at];
         gw_point_out *p = &pts[m++];
         p->id = ranked[first + i].id;
@@ -223,6 +229,7 @@ static int render(const gw_search *q, const cand_set *cs,
     for (size_t i = 0; i < m; i++)
         json_decref(pts[i].payload);
     vx_free(pts);
+    vx_free(used);
     return rc;
 }
 
@@ -295,8 +302,8 @@ int api_rerank_search(gw_api *api, const pd_collection *col, host_shard **s,
     cand_set *cs = &sets[0];
     if (r->strategy == RERANK_RRF) {
         /* The fused ranking needs ids only; the output needs the union's
-         * points, loaded once below (the first list's entry of each id
-         * is kept). */
+         * points, loaded once below (one entry per id, with the search
+         * score of one of the lists that found it). */
         ids = vx_calloc(total ? total : 1, sizeof *ids);
         if (!ids) {
             rc = vx_err(err, VECTRON_NOMEM, "rerank");

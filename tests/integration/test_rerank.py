@@ -392,7 +392,7 @@ class FakeService:
     delay (longer than the gateway's timeout) or with HTTP 500. Sleeps are
     bounded and cut short when the test ends."""
 
-    def __init__(self, delay_s=0.0, status=200):
+    def __init__(self, delay_s=0.0, status=200, rank=None):
         stop = self.stop_event = threading.Event()
         outer = self
 
@@ -402,9 +402,11 @@ class FakeService:
                 req = json.loads(self.rfile.read(n))
                 outer.requests += 1
                 stop.wait(delay_s)
-                body = json.dumps({"ranked": [
+                outer.last_request = req
+                ranked = rank(req) if rank else [
                     {"id": c["id"], "score": 0}
-                    for c in req["candidates"][:req["limit"]]]}).encode()
+                    for c in req["candidates"][:req["limit"]]]
+                body = json.dumps({"ranked": ranked}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -418,6 +420,7 @@ class FakeService:
                 pass
 
         self.requests = 0
+        self.last_request = None
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                                      Handler)
         self.httpd.daemon_threads = True
@@ -466,3 +469,40 @@ def test_service_required_but_missing(api, small):
                                         "service": True}})
     assert "reranker-url" in assert_error(status, body, 400)
     assert free_port() > 0
+
+
+def test_custom_service_order(make_server):
+    """A service that is not `vectron reranker` (as a learned model would
+    be): the gateway returns its order and scores, skipping ids that were
+    not candidates and repeats."""
+    def rank(req):
+        ids_desc = sorted((c["id"] for c in req["candidates"]),
+                          reverse=True)
+        out = [{"id": 99, "score": 9.0}]  # not a candidate
+        out += [{"id": i, "score": 10.0 - i} for i in ids_desc]
+        out.insert(2, {"id": ids_desc[0], "score": 0.0})  # a repeat
+        return out[:req["limit"]]
+
+    model = FakeService(rank=rank)
+    try:
+        srv = make_server(["--reranker-url", model.url])
+        srv.start()
+        load_small(srv.api)
+        res = srv.api.ok("POST", "/collections/s/points/query",
+                         {"query": [1, 0], "limit": 4, "with_payload": True,
+                          "rerank": {"strategy": "boost",
+                                     "boosts": {"fields": {"p": 1}}}})
+        assert "rerank_fallback" not in res
+        # limit 4 asked for: 99 (skipped), 4, 4 again (skipped), 3
+        assert ids(res["points"]) == [4, 3]
+        assert [p["score"] for p in res["points"]] == [6.0, 7.0]
+        assert res["points"][0]["payload"] == {"p": 4}
+        req = model.last_request
+        assert req["strategy"] == "boost" and req["metric"] == "cosine"
+        assert req["limit"] == 4
+        assert req["boosts"]["fields"] == {"p": 1}
+        assert sorted(c["id"] for c in req["candidates"]) == [1, 2, 3, 4]
+        assert all("payload" in c and "vector" not in c
+                   for c in req["candidates"])
+    finally:
+        model.close()

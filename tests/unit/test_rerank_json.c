@@ -301,3 +301,20 @@ Test(rerank_contract, bad_requests)
                                             10, &r, &n, &err),
                       0, "accepted %s", bad_resp[i]);
 }
+
+/* ---- `vectron reranker`'s knob table ----------------------------------- */
+
+#include "common/config.h"
+
+const vx_config_knob *vx_reranker_config_table(size_t *n);
+
+Test(reranker_config, table_is_well_formed)
+{
+    size_t n = 0;
+    const vx_config_knob *t = vx_reranker_config_table(&n);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(vx_config_check(t, n, &err), 0, "%s", err.msg);
+    const vx_config_knob *listen = vx_config_find(t, n, "listen");
+    cr_assert_not_null(listen);
+    cr_expect_str_eq(listen->def, "127.0.0.1:6340");
+}
