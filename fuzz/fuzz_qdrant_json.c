@@ -124,11 +124,77 @@ static void exercise_upsert(const gw_upsert *u)
     vx_free(b);
 }
 
-static void exercise_search(const gw_search *s)
+/* A decoded rerank extension is consistent, and its strategy runs on a
+ * few synthetic candidates (vectors of the query's dimension, the payload
+ * above) without error. */
+static void exercise_rerank(const gw_search *s, uint32_t dim)
+{
+    const gw_rerank *r = &s->rerank;
+    static const float vecs[3][4] = {
+        {1, 0, 0, 0}, {0.5f, 0.5f, 0, 1}, {-1, 2, 3, 4}};
+    json_t *p = NULL;
+    rerank_cand c[3];
+    rerank_field_weight fw[8];
+    point_id lid[3];
+    rerank_list lists[2];
+    rerank_fused *out = NULL;
+    size_t n = 0;
+
+    if (r->strategy == RERANK_NONE) {
+        return;
+    }
+    CHECK(s->kind != GW_QUERY_NONE);
+    CHECK(r->candidates == 0 ||
+          r->candidates >= (uint64_t)s->limit + s->offset);
+    CHECK(r->lambda >= 0 && r->lambda <= 1);
+    CHECK(r->strategy != RERANK_BOOST || r->nfields || r->time_field);
+    CHECK(r->strategy != RERANK_BOOST || !r->time_field || r->half_life_s > 0);
+    CHECK(r->strategy != RERANK_RRF || r->nqueries >= 1);
+    CHECK(gw_json_load(payload_text, sizeof payload_text - 1, &p, NULL) == 0);
+    for (int i = 0; i < 3; i++) {
+        memset(&c[i].id, 0, sizeof c[i].id);
+        c[i].id.num = (uint64_t)(3 - i);
+        c[i].score = (float)i;
+        c[i].vector = vecs[i];
+        c[i].payload = i == 1 ? p : NULL;
+        lid[i] = c[i].id;
+    }
+    size_t nf = r->nfields < 8 ? r->nfields : 8;
+    for (size_t i = 0; i < nf; i++) {
+        fw[i].field = r->fields[i];
+        fw[i].weight = r->weights[i];
+    }
+    lists[0] = (rerank_list){lid, 3};
+    lists[1] = (rerank_list){lid + 1, 2};
+    rerank_request rq = {.strategy = r->strategy,
+                         .metric = VECTRON_METRIC_COSINE,
+                         .dim = dim,
+                         .query = s->vector ? s->vector : vecs[0],
+                         .cands = c,
+                         .ncands = 3,
+                         .lists = lists,
+                         .nlists = 2,
+                         .limit = s->limit,
+                         .lambda = r->lambda,
+                         .boost = {.fields = fw,
+                                   .nfields = nf,
+                                   .time_field = r->time_field,
+                                   .half_life_s = r->half_life_s,
+                                   .recency_weight = r->recency_weight,
+                                   .now_s = r->has_now ? r->now_s : 0},
+                         .rrf_k = r->rrf_k};
+    CHECK(rerank_run(&rq, &out, &n, NULL) == 0);
+    CHECK(n <= 3 && n <= s->limit);
+    vx_free(out);
+    json_decref(p);
+}
+
+static void exercise_search(const gw_search *s, uint32_t dim)
 {
     if (s->filter) {
         exercise_filter(s->filter);
     }
+    exercise_rerank(s, dim);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -166,7 +232,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc = sel == 2 ? gw_decode_query(body, len, dim, NULL, &s, NULL)
                           : gw_decode_search(body, len, dim, NULL, &s, NULL);
         if (rc == 0) {
-            exercise_search(&s);
+            exercise_search(&s, dim);
             gw_search_close(&s);
         }
         break;
@@ -179,7 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      : gw_decode_search_batch(body, len, dim, NULL, &b, NULL);
         if (rc == 0) {
             for (size_t i = 0; i < b.count; i++) {
-                exercise_search(&b.searches[i]);
+                exercise_search(&b.searches[i], dim);
             }
             gw_search_batch_close(&b);
         }

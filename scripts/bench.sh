@@ -21,6 +21,9 @@
 #   BENCH_M, BENCH_EFC  HNSW M and ef_construction (default 16, 200)
 #   BENCH_OUT=DIR       write the results there instead of bench/out
 #   BENCH_NO_INSTALL=1  skip scripts/install-deps.sh
+#   BENCH_RERANK=0      skip part 3, the rerank benchmark (bench_rerank on
+#                       each data set; BENCH_RERANK_QUERIES queries, default
+#                       1000)
 #   BENCH_RETRIES=N     rerun a measurement up to N times (default 1) when it
 #                       got too little CPU (another process competed: build
 #                       below 85% or a search point below 90% of its
@@ -160,4 +163,27 @@ echo
 echo "bench: CSV $csv, plots: $(ls "$out"/index-*.png 2>/dev/null | tr '\n' ' ')"
 # Part 2: the HTTP benchmark (scripts/bench-http.sh); BENCH_HTTP=0 skips it.
 [ "${BENCH_HTTP:-1}" = 0 ] || BENCH_NO_INSTALL=1 "$root/scripts/bench-http.sh" || failed=1
+# Part 3: the rerank benchmark (docs/bench.md): recall@10 of int8 candidates
+# alone and after exact rescoring, on each data set (Fashion-MNIST first);
+# BENCH_RERANK=0 skips it.
+if [ "${BENCH_RERANK:-1}" != 0 ]; then
+    cmake --build "$build" -j"$(nproc)" --target bench_rerank
+    rm -f "$out/rerank.csv" "$out/rerank-summary.txt"
+    for d in $datasets; do
+        tmp="$out/.rerank.csv"
+        if "$bin/bench_rerank" --data "$d" --data-dir "$data" \
+            --gt "$(gt_prefix "$d")" --n "$n" --m "$m" --efc "$efc" \
+            --queries "${BENCH_RERANK_QUERIES:-1000}" --out "$tmp" \
+            --index "$data/rerank-$d-n$n-m$m-efc$efc.idx" |
+            tee -a "$out/rerank-summary.txt"; then
+            [ -s "$out/rerank.csv" ] || head -n 1 "$tmp" >"$out/rerank.csv"
+            tail -n +2 "$tmp" >>"$out/rerank.csv"
+            rm -f "$tmp"
+        else
+            echo "bench: FAILED: bench_rerank on $d"
+            failed=1
+        fi
+    done
+    echo "bench: rerank CSV $out/rerank.csv"
+fi
 exit "$failed"

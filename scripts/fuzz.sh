@@ -23,6 +23,9 @@ seed upsert '\x01\x02' '{"points":[{"id":1,"vector":[1,2,3],"payload":{"a":[1,{"
 seed batch '\x01\x01' '{"batch":{"ids":[18446744073709551615,2],"vectors":[[1,2],[3,4]],"payloads":[null,{"k":1}]}}'
 seed query '\x02\x02' '{"query":[1,2,3],"filter":{"must":[{"key":"a.b","match":{"any":["x","y"]}},{"key":"n","range":{"gt":1}}],"should":[{"has_id":[1,"550e8400-e29b-41d4-a716-446655440000"]}],"must_not":[{"is_empty":{"key":"e"}}]},"params":{"hnsw_ef":64,"quantization":{"rescore":true}},"limit":5,"with_payload":{"include":["a"]}}'
 seed search '\x03\x02' '{"vector":[1,2,3],"top":3,"with_vectors":true,"score_threshold":0.5}'
+seed qrerank '\x02\x01' '{"query":[1,0],"limit":2,"offset":1,"rerank":{"strategy":"boost","candidates":9,"timeout_ms":50,"service":false,"boosts":{"fields":{"a":0.5,"e.f":-1},"recency":{"field":"ts","half_life_s":60,"weight":2,"now":"2024-02-29T12:00:00.5+01:00"}}}}'
+seed qrerank2 '\x02\x01' '{"query":{"nearest":[1,0]},"rerank":{"strategy":"rrf","rrf_k":10,"queries":[[0,1],[1,1]]}}'
+seed srerank '\x03\x01' '{"vector":[1,0],"limit":3,"rerank":{"strategy":"mmr","lambda":0.25}}'
 seed qbatch '\x04\x00' '{"searches":[{"query":5},{"query":{"nearest":[1]}}]}'
 seed sbatch '\x05\x00' '{"searches":[{"vector":[1],"limit":2,"filter":{"should":{"is_null":{"key":"a"}}}}]}'
 seed retrieve '\x06\x00' '{"ids":[1,2],"with_payload":["a"],"with_vector":true}'
@@ -36,6 +39,17 @@ seed filter '\x0d\x00' '{"must":[{"key":"c","match":{"except":[1,2]}},{"key":"t"
 seed json '\x0e\x00' '{"a":[1,-2.5e3,18446744073709551615,"s\u00e9"],"b":{"c":null}}'
 seed text '\x0f\x00' '18446744073709551615'
 ./build-fuzz/fuzz/fuzz_qdrant_json -max_total_time="$secs" -max_len=65536 \
+    -artifact_prefix=build-fuzz/ "$corpus"
+
+# The rerank service's contract: byte 0 even = request, odd = response
+# (see fuzz/fuzz_rerank_json.c).
+corpus=build-fuzz/corpus-rerank
+mkdir -p "$corpus"
+printf '\x00%s' '{"strategy":"mmr","metric":"cosine","query":[1,0],"limit":2,"lambda":0.3,"candidates":[{"id":1,"score":0.5,"vector":[1,0]},{"id":"550e8400-e29b-41d4-a716-446655440000","score":0.2,"vector":[0.5,0.5]}]}' > "$corpus/mmr"
+printf '\x00%s' '{"strategy":"boost","metric":"l2","limit":2,"candidates":[{"id":1,"score":1,"payload":{"b":{"c":2},"t":"2024-01-01T00:00:00Z"}}],"boosts":{"fields":{"b.c":2},"recency":{"field":"t","half_life_s":10,"now":1e9}}}' > "$corpus/boost"
+printf '\x00%s' '{"strategy":"rrf","limit":3,"rrf_k":60,"lists":[[1,2,3],[3,18446744073709551615]]}' > "$corpus/rrf"
+printf '\x01%s' '{"ranked":[{"id":1,"score":0.5},{"id":"550e8400-e29b-41d4-a716-446655440000","score":-1}]}' > "$corpus/resp"
+./build-fuzz/fuzz/fuzz_rerank_json -max_total_time="$secs" -max_len=65536 \
     -artifact_prefix=build-fuzz/ "$corpus"
 
 # Shard commands: seeds are real commands built by the unit-test helpers'

@@ -303,6 +303,7 @@ int vx_gateway_main(int argc, char **argv)
     memset(&api, 0, sizeof api);
     memset(&gws, 0, sizeof gws);
     pthread_mutex_init(&api.ctl_mu, NULL);
+    pthread_mutex_init(&api.rerank_mu, NULL);
     vx_proc_init(&cfg);
     if (!cfg.pd[0]) {
         rc = vx_err(&err, VECTRON_INVALID,
@@ -344,11 +345,13 @@ out:
     api.ready = 0;
     http_server_stop(http);
     vx_proc_gateway_close(&gws);
+    gw_api_rerank_close(&api);
     host_close(hst);
     rpc_client_stop(rpc);
     pd_catalog_free(mirror);
     vx_metrics_free(metrics);
     vx_serve_config_close(&cfg);
     pthread_mutex_destroy(&api.ctl_mu);
+    pthread_mutex_destroy(&api.rerank_mu);
     return exit_code;
 }

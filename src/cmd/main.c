@@ -1,8 +1,9 @@
 /*
  * main.c - the one `vectron` binary: dispatches to its subcommands
  * (DESIGN section 1): `serve` (everything in one process), the cluster's
- * `pd`, `worker` and `gateway`, the client verbs (import, search,
- * collections, status, keys; src/cli, docs/cli.md) and inspection tools.
+ * `pd`, `worker` and `gateway`, the `reranker` service, the client verbs
+ * (import, search, collections, status, keys; src/cli, docs/cli.md) and
+ * inspection tools.
  *
  * Threading: the main thread; a subcommand starts whatever it needs.
  */
@@ -20,6 +21,7 @@ int vx_gateway_main(int argc, char **argv);
 int vx_replica_dump_main(int argc, char **argv);
 int vx_pd_catalog_main(int argc, char **argv);
 int vx_replica_write_main(int argc, char **argv);
+int vx_reranker_main(int argc, char **argv);
 
 static void usage(FILE *out)
 {
@@ -42,6 +44,8 @@ static void usage(FILE *out)
             "  status       the node's shards: leader, role, indexes, "
             "points, bytes\n"
             "  keys         create, list or revoke API keys (admin)\n"
+            "  reranker     serve the rerank strategies over HTTP\n"
+            "               (docs/rerank.md)\n"
             "  config-doc   print docs/config.md (the knob table as Markdown)\n"
             "  version      print the version\n"
             "\n"
@@ -82,6 +86,8 @@ int main(int argc, char **argv)
         return cli_status_main(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
         return cli_keys_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "reranker") == 0)
+        return vx_reranker_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("vectron %s\n", VECTRON_VERSION);
         return 0;

@@ -184,6 +184,8 @@ void vx_proc_api_options(const vx_serve_config *cfg, gw_api_options *o)
     o->exact_selectivity = (float)cfg->exact_selectivity;
     o->default_oversampling = (float)cfg->default_oversampling;
     o->max_collections = cfg->max_collections;
+    o->reranker_url = cfg->reranker_url[0] ? cfg->reranker_url : NULL;
+    o->reranker_timeout_ms = (unsigned)cfg->reranker_timeout_ms;
 }
 
 /* Stored API keys for the authenticator, read from the catalog. */

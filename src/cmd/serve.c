@@ -74,6 +74,7 @@ int vx_serve_main(int argc, char **argv)
     gw_api api;
     memset(&api, 0, sizeof api);
     pthread_mutex_init(&api.ctl_mu, NULL);
+    pthread_mutex_init(&api.rerank_mu, NULL);
 
     if ((rc = vx_serve_config_load(argc, argv, &cfg, &st, &err))) {
         fprintf(stderr, "vectron serve: %s\n", err.msg);
@@ -131,6 +132,7 @@ int vx_serve_main(int argc, char **argv)
     api.metrics = metrics;
     vx_proc_api_options(&cfg, &api.o);
     if ((rc = gw_api_metrics_init(&api, &err)) ||
+        (rc = gw_api_rerank_init(&api, &err)) ||
         (rc = open_collections(&api, timeout_ms, &err)))
         goto out;
 
@@ -165,6 +167,8 @@ out:
     vx_serve_config_close(&cfg);
     if (lock_fd >= 0)
         close(lock_fd);
+    gw_api_rerank_close(&api);
+    pthread_mutex_destroy(&api.rerank_mu);
     pthread_mutex_destroy(&api.ctl_mu);
     return exit_code;
 }

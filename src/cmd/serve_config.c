@@ -349,6 +349,33 @@ static const vx_config_knob serve_knobs[] = {
                "it to bound how long results of a collection that stopped "
                "changing keep memory, at the cost of re-running them."},
 
+    /* ----------------------------------------------------------- rerank */
+    {.name = "reranker-url",
+     .type = VX_CFG_STRING,
+     .def = "",
+     .offset = OFF(reranker_url),
+     .section = "rerank",
+     .doc = "Endpoint of a rerank service (e.g. http://127.0.0.1:6340/rerank, "
+            "served by `vectron reranker` or anything implementing "
+            "docs/rerank.md); empty reranks in-process.",
+     .effect = "A service can run a learned model or move reranking CPU off "
+               "the gateway, at the cost of a network round trip carrying "
+               "the candidates; when it fails or times out the search order "
+               "is returned, flagged, and counted in "
+               "vectron_rerank_fallbacks_total."},
+    {.name = "reranker-timeout",
+     .type = VX_CFG_DURATION,
+     .def = "1s",
+     .min = "1ms",
+     .max = "10m",
+     .offset = OFF(reranker_timeout_ms),
+     .section = "rerank",
+     .doc = "How long the gateway waits for the rerank service when a "
+            "request gives no rerank.timeout_ms.",
+     .effect = "Shorter bounds the latency a slow service adds (falling back "
+               "to the search order sooner); longer gives a heavy model time "
+               "to answer."},
+
     /* ---------------------------------------------------------- logging */
     {.name = "log-level",
      .type = VX_CFG_ENUM,

@@ -66,6 +66,9 @@ typedef struct vx_serve_config {
     double default_oversampling;
     uint64_t search_cache_size;   /* bytes; 0: off */
     uint64_t search_cache_ttl_ms; /* 0: no expiry */
+    /* rerank */
+    char *reranker_url; /* "": rerank in-process */
+    uint64_t reranker_timeout_ms;
     /* logging */
     int log_level;          /* enum vectron_log_level */
     int log_format;         /* enum vx_serve_log_format */

@@ -32,6 +32,7 @@
 #include "gateway/result_cache.h"
 #include "pd/catalog.h"
 #include "raft/raft_node.h"
+#include "rerank/rerank.h"
 #include "worker/host.h"
 
 #define VECTRON_VERSION "0.1.0"
@@ -40,10 +41,13 @@ typedef struct gw_api_options {
     gw_limits limits;
     unsigned request_timeout_ms; /* how long a write waits for Raft */
     uint32_t default_m, default_ef_construction;
-    uint32_t default_hnsw_ef;   /* queries without hnsw_ef */
-    float exact_selectivity;    /* filter planner knob */
-    float default_oversampling; /* int8 rescoring */
-    uint64_t max_collections;   /* creating one more is refused */
+    uint32_t default_hnsw_ef;     /* queries without hnsw_ef */
+    float exact_selectivity;      /* filter planner knob */
+    float default_oversampling;   /* int8 rescoring */
+    uint64_t max_collections;     /* creating one more is refused */
+    const char *reranker_url;     /* rerank service endpoint; NULL:
+                                     rerank in-process (borrowed) */
+    unsigned reranker_timeout_ms; /* default timeout of a service call */
 } gw_api_options;
 
 /* The phases of a search, the label values of
@@ -52,9 +56,14 @@ enum gw_search_phase {
     GW_PHASE_ROUTE = 0, /* shards pinned, read barrier, cache lookup */
     GW_PHASE_SHARDS,    /* the per-shard searches (graph and pending) */
     GW_PHASE_MERGE,     /* merge by distance, payloads, response body */
-    GW_PHASE_RERANK,    /* the reranker (none yet: stays at 0 samples) */
+    GW_PHASE_RERANK,    /* the reranker */
     GW_PHASE_COUNT
 };
+
+/* Idle HTTP clients kept for the rerank service (api_rerank_remote.c). */
+#define GW_RERANK_POOL 16
+
+struct vx_http_client;
 
 typedef struct gw_api {
     gw_api_options o;
@@ -69,6 +78,16 @@ typedef struct gw_api {
     vx_histogram *phase[GW_PHASE_COUNT];
     pthread_mutex_t ctl_mu;
     volatile int ready; /* all shards open: /readyz answers 200 */
+    /* Rerank metrics (NULL handles when metrics are off) and the service
+     * clients' pool; rerank_mu must be initialised by whoever sets up
+     * the struct, and gw_api_rerank_close frees the pool. */
+    struct {
+        vx_counter *in_process, *service;
+        vx_counter *fallback_timeout, *fallback_error;
+    } rerank_m;
+    pthread_mutex_t rerank_mu;
+    struct vx_http_client *rerank_pool[GW_RERANK_POOL];
+    size_t rerank_npool;
 } gw_api;
 
 /* The route table (static storage). */
@@ -131,6 +150,40 @@ int api_pd_submit(api_call *c, const uint8_t *buf, size_t len,
  * when sel is NONE. */
 int api_payload(const char *text, size_t len, const gw_payload_select *sel,
                 json_t **out, vectron_error *err);
+
+/* Searches every shard of col for the best k hits to vec (q gives ef,
+ * filter, exact and rescoring; exclude, when not NULL, is left out) and
+ * merges them: *out (vx_malloc'd, free with vx_free) holds *nout <= k
+ * hits, closest first (api_search.c). */
+int api_gather(gw_api *api, const pd_collection *col, host_shard **s,
+               const gw_search *q, const float *vec, const point_id *exclude,
+               uint32_t k, shard_hit **out, size_t *nout, vectron_error *err);
+
+/* A search with a rerank strategy (api_rerank.c, docs/rerank.md): fetches
+ * q->rerank.candidates candidates to vec, reranks them in-process or with
+ * the configured service, skips the offset and cuts to the limit; *out
+ * gets the JSON array of scored points. When the service fails or times
+ * out, the search order is kept and *fallback is set. */
+int api_rerank_search(gw_api *api, const pd_collection *col, host_shard **s,
+                      const gw_search *q, const float *vec,
+                      const point_id *exclude, json_t **out, int *fallback,
+                      vectron_error *err);
+
+/* Calls the rerank service at api->o.reranker_url with rq (timeout_ms
+ * for the whole exchange): *out (vx_free) gets its ranking, at most
+ * rq->limit entries. Errors: TIMEOUT, UNAVAILABLE (unreachable, or an
+ * HTTP status other than 200), INVALID (a malformed answer), NOMEM. */
+int api_rerank_remote(gw_api *api, const rerank_request *rq,
+                      unsigned timeout_ms, rerank_fused **out, size_t *nout,
+                      vectron_error *err);
+
+/* Registers the rerank metrics (vectron_rerank_total{mode},
+ * vectron_rerank_fallbacks_total{reason}) when api->metrics is set.
+ * Errors: NOMEM, EXISTS. */
+int gw_api_rerank_init(gw_api *api, vectron_error *err);
+
+/* Frees the rerank service clients' pool. */
+void gw_api_rerank_close(gw_api *api);
 
 /* Converts an index distance to Qdrant's score for the metric. */
 float api_score(vectron_metric m, float distance);

@@ -4,7 +4,8 @@
  * .../points/search and .../points/search/batch. Each search asks every
  * shard for limit + offset candidates, merges them by distance, skips the
  * offset, applies score_threshold and loads payloads and vectors for the
- * survivors.
+ * survivors. A search with the rerank extension fetches more candidates
+ * and hands them to api_rerank.c.
  *
  * Results are cached (result_cache.h, docs/cache.md) under a key made of
  * the route, the collection, the read consistency, every shard's applied
@@ -118,10 +119,59 @@ out:
     return rc;
 }
 
+int api_gather(gw_api *api, const pd_collection *col, host_shard **s,
+               const gw_search *q, const float *vec, const point_id *exclude,
+               uint32_t k, shard_hit **out, size_t *nout, vectron_error *err)
+{
+    uint32_t ns = col->p.shard_number;
+    size_t nh = 0;
+    int rc = 0;
+    host_search hsq = {
+        .vector = vec,
+        .k = k,
+        .ef = q->hnsw_ef ? q->hnsw_ef : api->o.default_hnsw_ef,
+        .exact = q->exact,
+        .filter = q->filter,
+        .rescore = q->rescore,
+        .oversampling = q->oversampling > 0 ? (float)q->oversampling
+                                            : api->o.default_oversampling,
+        .exact_selectivity = api->o.exact_selectivity,
+        .exclude = exclude,
+    };
+    *out = NULL;
+    *nout = 0;
+    if (hsq.ef < k)
+        hsq.ef = k;
+    /* Room for the best k so far plus one shard's k: memory stays O(k)
+     * whatever the shard count. */
+    shard_hit *hits = vx_calloc((size_t)k * (ns > 1 ? 2 : 1), sizeof(*hits));
+    if (!hits)
+        return vx_err(err, VECTRON_NOMEM, "search");
+    for (uint32_t i = 0; i < ns; i++) {
+        size_t got = 0;
+        if ((rc = host_shard_search(s[i], &hsq, hits + nh, &got, err))) {
+            vx_free(hits);
+            return rc;
+        }
+        nh += got;
+        if (nh > k) {
+            qsort(hits, nh, sizeof(*hits), cmp_hit);
+            nh = k;
+        }
+    }
+    qsort(hits, nh, sizeof(*hits), cmp_hit);
+    *out = hits;
+    *nout = nh;
+    return 0;
+}
+
 /* Runs search q over the shards s of col; *out gets a JSON array of
- * scored points. */
+ * scored points. A search with a rerank strategy goes to api_rerank.c,
+ * which sets *fallback when the reranker failed and the search order was
+ * kept. */
 static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
                       const gw_search *q, json_t **out, phases *ph,
+                      int *fallback,
                       vectron_error *err)
 {
     double t0 = now_s(), t1 = 0;
@@ -158,39 +208,17 @@ static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
         vec = qp.vector;
         exclude = &q->id;
     }
-    host_search hsq = {
-        .vector = vec,
-        .k = k,
-        .ef = q->hnsw_ef ? q->hnsw_ef : api->o.default_hnsw_ef,
-        .exact = q->exact,
-        .filter = q->filter,
-        .rescore = q->rescore,
-        .oversampling = q->oversampling > 0 ? (float)q->oversampling
-                                            : api->o.default_oversampling,
-        .exact_selectivity = api->o.exact_selectivity,
-        .exclude = exclude,
-    };
-    if (hsq.ef < k)
-        hsq.ef = k;
-    /* Room for the best k so far plus one shard's k: memory stays O(k)
-     * whatever the shard count. */
-    if (!(hits = vx_calloc((size_t)k * (ns > 1 ? 2 : 1), sizeof(*hits)))) {
-        rc = vx_err(err, VECTRON_NOMEM, "search");
+    if (q->rerank.strategy != RERANK_NONE) {
+        rc =
+            api_rerank_search(api, col, s, q, vec, exclude, out, fallback, err);
+        store_point_clear(&qp);
+        ph->t[GW_PHASE_RERANK] += now_s() - t0; /* candidates included */
+        return rc;
+    }
+    if ((rc = api_gather(api, col, s, q, vec, exclude, k, &hits, &nh, err)))
         goto out;
-    }
-    for (uint32_t i = 0; i < ns; i++) {
-        size_t got = 0;
-        if ((rc = host_shard_search(s[i], &hsq, hits + nh, &got, err)))
-            goto out;
-        nh += got;
-        if (nh > k) {
-            qsort(hits, nh, sizeof(*hits), cmp_hit);
-            nh = k;
-        }
-    }
     t1 = now_s();
     ph->t[GW_PHASE_SHARDS] += t1 - t0;
-    qsort(hits, nh, sizeof(*hits), cmp_hit);
     size_t first = q->offset < nh ? q->offset : nh;
     size_t avail = nh - first;
     n = avail < q->limit ? avail : q->limit;
@@ -277,7 +305,7 @@ static int cache_key(const api_call *c, const pd_collection *col,
     memcpy(p, &lv, 1), p += 1;
     memcpy(p, &ns, 4), p += 4;
     for (uint32_t i = 0; i < ns; i++) {
-        u = shard_applied_index(host_shard_shard(s[i]));
+        u = host_shard_applied(s[i]);
         memcpy(p, &u, 8), p += 8;
     }
     u = c->req->body_len;
@@ -375,8 +403,9 @@ static int cache_lookup(api_call *c, const pd_collection *col, host_shard **s,
     size_t vlen = 0;
     *key = NULL;
     /* A body that could not be stored with any result is not worth
-     * copying into a key. */
-    if (!c->api->cache ||
+     * copying into a key. A cluster gateway does not know the shards'
+     * applied indexes without asking: no cache there (yet). */
+    if (!c->api->cache || host_is_remote(c->api->host) ||
         c->req->body_len + GW_CACHE_ENTRY_OVERHEAD + 256 >
             gw_cache_max_entry(c->api->cache) ||
         cache_key(c, col, s, level, key, klen))
@@ -399,17 +428,27 @@ typedef int (*decode_batch_fn)(const char *body, size_t len, uint32_t dim,
                                const gw_limits *lim, gw_search_batch *out,
                                vectron_error *err);
 
-/* query: wrap each result as {"points": [...]}; search: the bare list. */
-static json_t *wrap(json_t *points, int query)
+/* query: wrap each result as {"points": [...]} (plus "rerank_fallback":
+ * true when the reranker failed and the search order was kept); search:
+ * the bare list. */
+static json_t *wrap(json_t *points, int query, int fallback)
 {
     if (!query || !points)
         return points;
     json_t *o = json_object();
-    if (!o || json_object_set_new(o, "points", points)) {
+    if (!o || json_object_set_new(o, "points", points) ||
+        (fallback && json_object_set_new(o, "rerank_fallback", json_true()))) {
         json_decref(o);
         return NULL;
     }
     return o;
+}
+
+/* The response header that flags a rerank fallback (any endpoint). */
+static void flag_fallback(api_call *c, int fallback)
+{
+    if (fallback)
+        (void)http_response_header(c->resp, "Vectron-Rerank", "fallback");
 }
 
 static void single(void *ctx, const http_request *r, http_response *w,
@@ -439,15 +478,18 @@ static void single(void *ctx, const http_request *r, http_response *w,
         api_acquire_shards(&c, &col, &s) == 0 &&
         api_consistency(&c, &col, s, level) == 0) {
         int hit = cache_lookup(&c, &col, s, level, &key, &klen);
+        int fallback = 0;
         ph.t[GW_PHASE_ROUTE] = now_s() - t0;
         if (hit) {
             set_cache_header(&c, "hit");
-        } else if ((rc = run_search(c.api, &col, s, &q, &res, &ph, &err))) {
+        } else if ((rc = run_search(c.api, &col, s, &q, &res, &ph, &fallback,
+                                    &err))) {
             api_fail_err(&c, rc, &err);
         } else {
             double t1 = now_s();
-            api_ok(&c, wrap(res, query));
-            if (key) {
+            flag_fallback(&c, fallback);
+            api_ok(&c, wrap(res, query, fallback));
+            if (key && !fallback) { /* a degraded answer is not kept */
                 cache_store(&c, key, klen);
                 set_cache_header(&c, "miss");
             }
@@ -513,14 +555,18 @@ static void batch(void *ctx, const http_request *r, http_response *w,
                api_acquire_shards(&c, &col, &s) == 0 &&
                api_consistency(&c, &col, s, level) == 0) {
         int hit = cache_lookup(&c, &col, s, level, &key, &klen);
+        int any_fallback = 0;
         ph.t[GW_PHASE_ROUTE] = now_s() - t0;
         for (size_t i = 0; i < b.count && !rc && !hit; i++) {
             json_t *res = NULL;
-            rc = run_search(c.api, &col, s, &b.searches[i], &res, &ph, &err);
+            int fallback = 0;
+            rc = run_search(c.api, &col, s, &b.searches[i], &res, &ph,
+                            &fallback, &err);
             if (rc)
                 vx_err_wrap(&err, rc, "searches[%zu]", i);
-            if (!rc && json_array_append_new(all, wrap(res, query)))
+            if (!rc && json_array_append_new(all, wrap(res, query, fallback)))
                 rc = vx_err(&err, VECTRON_NOMEM, "batch result");
+            any_fallback |= fallback;
         }
         if (hit) {
             set_cache_header(&c, "hit");
@@ -528,9 +574,10 @@ static void batch(void *ctx, const http_request *r, http_response *w,
             api_fail_err(&c, rc, &err);
         } else {
             double t1 = now_s();
+            flag_fallback(&c, any_fallback);
             api_ok(&c, all);
             all = NULL;
-            if (key) {
+            if (key && !any_fallback) {
                 cache_store(&c, key, klen);
                 set_cache_header(&c, "miss");
             }

@@ -527,6 +527,7 @@ void gw_search_close(gw_search *s)
     vx_free(s->vector);
     gw_filter_free(s->filter);
     gw_payload_select_close(&s->with_payload);
+    gw_rerank_close(&s->rerank);
     memset(s, 0, sizeof *s);
 }
 
@@ -616,13 +617,22 @@ static int decode_search_obj(gw_jctx *c, const json_t *o, uint32_t dim,
     static const char *const qknown[] = {
         "query",           "filter",       "params",      "limit",
         "offset",          "with_payload", "with_vector", "with_vectors",
-        "score_threshold", "consistency",  NULL};
+        "score_threshold", "consistency",  "rerank",      NULL};
     static const char *const qunsup[] = {"prefetch", "using", "lookup_from",
                                          "shard_key", NULL};
-    static const char *const sknown[] = {
-        "vector",       "filter",          "params",       "limit",
-        "top",          "offset",          "with_payload", "with_vector",
-        "with_vectors", "score_threshold", "consistency",  NULL};
+    static const char *const sknown[] = {"vector",
+                                         "filter",
+                                         "params",
+                                         "limit",
+                                         "top",
+                                         "offset",
+                                         "with_payload",
+                                         "with_vector",
+                                         "with_vectors",
+                                         "score_threshold",
+                                         "consistency",
+                                         "rerank",
+                                         NULL};
     static const char *const sunsup[] = {"shard_key", NULL};
     const json_t *v, *lv, *tv;
     double thr = 0;
@@ -691,7 +701,12 @@ static int decode_search_obj(gw_jctx *c, const json_t *o, uint32_t dim,
         return rc;
     }
     s->score_threshold = (float)thr;
-    return 0;
+    if ((v = gw_get(o, "rerank"))) {
+        m = gw_push_key(c, "rerank");
+        rc = gw_decode_rerank(c, v, dim, s);
+        gw_pop(c, m);
+    }
+    return rc;
 }
 
 static int decode_one_search(const char *body, size_t len, uint32_t dim,

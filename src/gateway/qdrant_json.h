@@ -64,6 +64,7 @@
 #include "common/json.h"
 #include "common/point_id.h"
 #include "filter/filter.h"
+#include "rerank/rerank.h"
 #include "vectron/error.h"
 #include "vectron/index.h"
 
@@ -260,6 +261,34 @@ typedef enum gw_query_kind {
     GW_QUERY_ID = 2      /* search with the vector of point id */
 } gw_query_kind;
 
+/* The rerank extension of a search (docs/rerank.md): strategy NONE (the
+ * default) leaves the search as Qdrant runs it. */
+typedef struct gw_rerank {
+    rerank_strategy strategy;
+    uint32_t candidates; /* fetched before reranking; 0: the default,
+                            4 * (limit + offset); else >= limit + offset */
+    double lambda;       /* mmr: in [0, 1]; default 0.5 */
+    /* boost: nfields payload fields (dotted paths, owned) and weights */
+    size_t nfields;
+    char **fields;
+    double *weights;
+    char *time_field;      /* boost recency: owned; NULL: no recency */
+    double half_life_s;    /* > 0 when time_field is set */
+    double recency_weight; /* default 1 */
+    int has_now;
+    double now_s; /* epoch seconds; has_now 0: the wall clock */
+    /* rrf: nqueries more query vectors of dim floats each (owned) */
+    size_t nqueries;
+    float *queries;
+    double rrf_k;        /* default 60 */
+    uint32_t timeout_ms; /* the service call; 0: the server's knob */
+    int service;         /* -1: the service when configured (default);
+                            0: in-process; 1: the service, which must be
+                            configured */
+} gw_rerank;
+
+void gw_rerank_close(gw_rerank *r);
+
 typedef struct gw_search {
     gw_query_kind kind;
     float *vector;       /* GW_QUERY_VECTOR: dim floats, owned */
@@ -278,6 +307,7 @@ typedef struct gw_search {
     int has_score_threshold;
     float score_threshold;
     gw_consistency consistency; /* Vectron extension */
+    gw_rerank rerank;           /* Vectron extension */
 } gw_search;
 
 /* POST /collections/{name}/points/query. query: a vector, a point id, or

@@ -195,6 +195,13 @@ int gw_opt_with_vector(gw_jctx *c, const json_t *o, int *out);
 int gw_payload_text(gw_jctx *c, const json_t *v, gw_buf *arena, size_t *off,
                     size_t *len);
 
+/* ---- the rerank extension (qdrant_decode_rerank.c) ---------------------- */
+
+/* Decodes the "rerank" member v of search s at the current path, once s's
+ * query, limit and offset are decoded (they are checked against it).
+ * Fills s->rerank (released by gw_search_close). */
+int gw_decode_rerank(gw_jctx *c, const json_t *v, uint32_t dim, gw_search *s);
+
 /* ---- upsert storage (qdrant_decode.c), shared with qdrant_bulk.c ------- */
 
 /* Allocates ids and vectors for count points plus a scratch array *offs
