@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 WERROR ?= ON
 
-.PHONY: all deps build build-asan test test-release test-asan run bench fuzz format clean
+.PHONY: all deps build build-asan test test-release test-asan run cluster bench fuzz format clean
 
 all: build
 
@@ -37,6 +37,11 @@ test: build build-asan
 # Fashion-MNIST images) and prints how to query it.
 run: build
 	scripts/run.sh
+
+# A local cluster on loopback: 3 PD members, 3 workers, 1 gateway
+# (scripts/cluster.sh; `scripts/cluster.sh down` stops it).
+cluster: build
+	scripts/cluster.sh up
 
 bench:
 	scripts/bench.sh

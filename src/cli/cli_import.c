@@ -486,10 +486,12 @@ static int state_read(importer *im, int *found, vectron_error *err)
         strcmp(input, im->real) != 0 ||
         strcmp(format, fmt_names[im->o.format]) != 0 ||
         strcmp(coll, im->o.collection) != 0 || p.offset > size)
+        /* The advice first: long paths must not cut it off (messages
+         * hold VECTRON_ERROR_MSG_SIZE bytes). */
         return vx_err(err, VECTRON_INVALID,
-                      "%s changed since the interrupted import recorded in %s "
-                      "(size, mtime or format differ); pass --restart to "
-                      "import it from the beginning",
+                      "pass --restart to import from the beginning: the "
+                      "input changed since the interrupted import (size, "
+                      "mtime or format differ): %.70s, state %.90s",
                       im->o.input, im->state_path);
     im->pos = p;
     *found = 1;

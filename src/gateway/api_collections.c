@@ -19,6 +19,14 @@
 int api_pd_submit(api_call *c, const uint8_t *buf, size_t len,
                      vectron_error *err)
 {
+    if (host_is_remote(c->api->host)) {
+        /* A cluster gateway: only key commands come here (collections go
+         * through host_remote_create/drop, which place the shards). */
+        if (!pd_cmd_is_key(buf, len))
+            return vx_err(err, VECTRON_UNSUPPORTED,
+                          "metadata change not available through a gateway");
+        return host_remote_submit(c->api->host, buf, len, err);
+    }
     vxr_result res;
     int rc = vxr_apply_wait(c->api->node, PD_GROUP_ID, buf, len,
                             c->api->o.request_timeout_ms, &res, err);

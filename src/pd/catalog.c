@@ -1208,17 +1208,22 @@ static int dup_array(const void *src, size_t n, size_t sz, void **out)
     return 0;
 }
 
-int pd_catalog_replace(pd_catalog *c, uint64_t epoch, const pd_collection *cols,
-                       size_t ncols, const pd_node *nodes, size_t nn,
-                       const pd_placement *pls, size_t npl, vectron_error *err)
+int pd_catalog_replace(pd_catalog *c, uint64_t epoch,
+                       const pd_collection *cols, size_t ncols,
+                       const pd_node *nodes, size_t nn,
+                       const pd_placement *pls, size_t npl,
+                       const pd_api_key *keys, size_t nkeys,
+                       vectron_error *err)
 {
-    void *a = NULL, *b = NULL, *d = NULL;
+    void *a = NULL, *b = NULL, *d = NULL, *k = NULL;
     if (dup_array(cols, ncols, sizeof *cols, &a) ||
         dup_array(nodes, nn, sizeof *nodes, &b) ||
-        dup_array(pls, npl, sizeof *pls, &d)) {
+        dup_array(pls, npl, sizeof *pls, &d) ||
+        dup_array(keys, nkeys, sizeof *keys, &k)) {
         vx_free(a);
         vx_free(b);
         vx_free(d);
+        vx_free(k);
         return vx_err(err, VECTRON_NOMEM, "catalog mirror");
     }
     pthread_rwlock_wrlock(&c->lock);
@@ -1231,7 +1236,16 @@ int pd_catalog_replace(pd_catalog *c, uint64_t epoch, const pd_collection *cols,
     c->nn = c->ncap = nn;
     c->pl = d;
     c->npl = c->plcap = npl;
+    vx_free(c->keys);
+    c->keys = k;
+    c->nkeys = c->keys_cap = nkeys;
     c->epoch = epoch;
     pthread_rwlock_unlock(&c->lock);
     return 0;
+}
+
+int pd_cmd_is_key(const uint8_t *buf, size_t len)
+{
+    return len >= CMD_HEADER + 4 && vx_get_u32(buf) == CMD_MAGIC &&
+           (buf[5] == OP_KEY_CREATE || buf[5] == OP_KEY_REVOKE);
 }

@@ -203,11 +203,19 @@ int pd_catalog_placements(pd_catalog *c, pd_placement **out, size_t *n,
                           vectron_error *err);
 
 /* Replaces the whole state with copies of the given arrays (each sorted:
- * collections by name, nodes by id, placements by group) and epoch: a
- * gateway's mirror of the PD's catalog. Errors: NOMEM (unchanged). */
-int pd_catalog_replace(pd_catalog *c, uint64_t epoch, const pd_collection *cols,
-                       size_t ncols, const pd_node *nodes, size_t nn,
-                       const pd_placement *pls, size_t npl, vectron_error *err);
+ * collections by name, nodes by id, placements by group, keys by id) and
+ * epoch: a gateway's mirror of the PD's catalog. Errors: NOMEM (unchanged). */
+int pd_catalog_replace(pd_catalog *c, uint64_t epoch,
+                       const pd_collection *cols, size_t ncols,
+                       const pd_node *nodes, size_t nn,
+                       const pd_placement *pls, size_t npl,
+                       const pd_api_key *keys, size_t nkeys,
+                       vectron_error *err);
+
+/* 1 if buf[0..len) is a key command (create or revoke) by its header:
+ * what a gateway may forward to the PD. Apply checks the rest. */
+int pd_cmd_is_key(const uint8_t *buf, size_t len);
+
 /* Copies the key with this id into *out. NOT_FOUND otherwise. */
 int pd_catalog_key_get(pd_catalog *c, const char *id, pd_api_key *out,
                        vectron_error *err);

@@ -327,12 +327,14 @@ static void do_catalog(pd_service *s, rpc_request *rq)
     pd_collection *cols = NULL;
     pd_node *nodes = NULL;
     pd_placement *pls = NULL;
-    size_t ncol = 0, nn = 0, npl = 0;
+    pd_api_key *keys = NULL;
+    size_t ncol = 0, nn = 0, npl = 0, nk = 0;
     if (require_leader(s, rq))
         return;
     if (pd_catalog_list(s->o.catalog, &cols, &ncol, &err) ||
         pd_catalog_nodes(s->o.catalog, &nodes, &nn, &err) ||
-        pd_catalog_placements(s->o.catalog, &pls, &npl, &err)) {
+        pd_catalog_placements(s->o.catalog, &pls, &npl, &err) ||
+        pd_catalog_key_list(s->o.catalog, &keys, &nk, &err)) {
         rpc_reply_error(rq, VECTRON_NOMEM, err.msg);
         goto out;
     }
@@ -413,6 +415,21 @@ static void do_catalog(pd_service *s, rpc_request *rq)
         r.collections[r.n_collections++] = &cc[i];
     }
     pthread_mutex_unlock(&s->mu);
+    Vectron__ApiKey *km = bag_alloc(&b, nk, sizeof *km);
+    r.keys = bag_alloc(&b, nk, sizeof *r.keys);
+    for (size_t i = 0; km && r.keys && i < nk; i++) {
+        vectron__api_key__init(&km[i]);
+        km[i].id = keys[i].id;
+        km[i].name = keys[i].name;
+        km[i].scopes = keys[i].scopes;
+        km[i].level = keys[i].level;
+        km[i].hash.data = keys[i].hash;
+        km[i].hash.len = PD_KEY_HASH_SIZE;
+        km[i].created_at = keys[i].created_at;
+        km[i].expires_at = keys[i].expires_at;
+        km[i].created_index = keys[i].created_index;
+        r.keys[r.n_keys++] = &km[i];
+    }
     if (b.failed)
         rpc_reply_error(rq, VECTRON_NOMEM, "out of memory");
     else
@@ -422,6 +439,41 @@ out:
     vx_free(cols);
     vx_free(nodes);
     vx_free(pls);
+    vx_free(keys);
+}
+
+/* A key command encoded by a gateway: committed as it is (apply checks
+ * it like any other). */
+static void do_submit(pd_service *s, rpc_request *rq, const uint8_t *req,
+                      size_t len)
+{
+    vectron_error err = {0};
+    Vectron__PdSubmitRequest *m =
+        vectron__pd_submit_request__unpack(NULL, len, req);
+    if (!m || !pd_cmd_is_key(m->command.data, m->command.len)) {
+        rpc_reply_error(rq, VECTRON_INVALID,
+                        "only API-key commands may be submitted");
+        goto out;
+    }
+    if (require_leader(s, rq))
+        goto out;
+    uint8_t *buf = vx_malloc(m->command.len);
+    if (!buf) {
+        rpc_reply_error(rq, VECTRON_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(buf, m->command.data, m->command.len);
+    int rc = propose(s, buf, m->command.len, &err);
+    if (rc) {
+        rpc_reply_error(rq, rc, err.msg);
+        goto out;
+    }
+    Vectron__ChangeResponse cr = VECTRON__CHANGE_RESPONSE__INIT;
+    cr.epoch = pd_catalog_epoch(s->o.catalog);
+    reply_msg(rq, &cr.base);
+out:
+    if (m)
+        vectron__pd_submit_request__free_unpacked(m, NULL);
 }
 
 /* Replica counts per node over every placement. */
@@ -641,6 +693,9 @@ void pd_service_handle(void *ctx, rpc_request *rq, uint16_t method,
         return;
     case RPC_PD_DRAIN:
         do_drain(s, rq, req, len);
+        return;
+    case RPC_PD_SUBMIT:
+        do_submit(s, rq, req, len);
         return;
     default:
         rpc_reply_error(rq, VECTRON_UNSUPPORTED, "unknown method");

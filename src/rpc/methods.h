@@ -18,6 +18,8 @@ enum rpc_method {
     RPC_PD_CREATE = 4,    /* CreateCollectionRequest -> ChangeResponse */
     RPC_PD_DROP = 5,      /* DropCollectionRequest -> ChangeResponse */
     RPC_PD_DRAIN = 6,     /* DrainNodeRequest -> ChangeResponse */
+    RPC_PD_SUBMIT = 7,    /* PdSubmitRequest -> ChangeResponse (key
+                             create/revoke commands only) */
 
     /* Worker: shard service (writes and strong reads on the group's
      * leader, NOT_LEADER elsewhere; other reads on any replica) */

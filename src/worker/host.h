@@ -257,6 +257,12 @@ int host_remote_create(host *h, const char *name, const pd_collection_params *p,
 int host_remote_drop(host *h, const char *name, unsigned timeout_ms,
                      vectron_error *err);
 
+/* Cluster: forwards an API-key command (pd_cmd_key_create/revoke) to the
+ * PD, then refreshes the mirror. Returns the apply outcome (EXISTS,
+ * NOT_FOUND, ...) like a local commit. */
+int host_remote_submit(host *h, const uint8_t *cmd, size_t len,
+                       vectron_error *err);
+
 /* Refetches the catalog now. */
 int host_remote_refresh(host *h, vectron_error *err);
 

@@ -136,6 +136,11 @@ static int node_cmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(((const pd_api_key *)a)->id, ((const pd_api_key *)b)->id);
+}
+
 static int pl_cmp(const void *a, const void *b)
 {
     const pd_placement *x = a, *y = b;
@@ -154,7 +159,8 @@ static int install(host *h, const Vectron__GetCatalogResponse *cat,
     pd_node *nodes = vx_calloc(cat->n_nodes + 1, sizeof *nodes);
     pd_placement *pls = vx_calloc(nroutes + 1, sizeof *pls);
     hr_route *routes = vx_calloc(nroutes + 1, sizeof *routes);
-    size_t ncols = 0;
+    pd_api_key *keys = NULL;
+    size_t ncols = 0, nkeys = 0;
     int rc = 0;
     if (!cols || !nodes || !pls || !routes) {
         rc = vx_err(err, VECTRON_NOMEM, "catalog mirror");
@@ -213,8 +219,31 @@ static int install(host *h, const Vectron__GetCatalogResponse *cat,
     qsort(cols, ncols, sizeof *cols, coll_cmp);
     qsort(pls, npl, sizeof *pls, pl_cmp);
     qsort(routes, nroutes, sizeof *routes, route_cmp);
+    /* Stored API keys (their hashes), for this gateway's authenticator. */
+    keys = vx_calloc(cat->n_keys + 1, sizeof *keys);
+    if (!keys) {
+        rc = vx_err(err, VECTRON_NOMEM, "catalog mirror");
+        goto out;
+    }
+    for (size_t i = 0; i < cat->n_keys; i++) {
+        const Vectron__ApiKey *km = cat->keys[i];
+        pd_api_key *k = &keys[nkeys];
+        if (!km->id || km->hash.len != PD_KEY_HASH_SIZE)
+            continue;
+        snprintf(k->id, sizeof k->id, "%s", km->id);
+        snprintf(k->name, sizeof k->name, "%s", km->name ? km->name : "");
+        snprintf(k->scopes, sizeof k->scopes, "%s",
+                 km->scopes ? km->scopes : "");
+        k->level = (uint8_t)km->level;
+        memcpy(k->hash, km->hash.data, PD_KEY_HASH_SIZE);
+        k->created_at = km->created_at;
+        k->expires_at = km->expires_at;
+        k->created_index = km->created_index;
+        nkeys++;
+    }
+    qsort(keys, nkeys, sizeof *keys, key_cmp);
     rc = pd_catalog_replace(r->o.mirror, cat->epoch, cols, ncols, nodes,
-                            cat->n_nodes, pls, npl, err);
+                            cat->n_nodes, pls, npl, keys, nkeys, err);
     if (rc)
         goto out;
     pthread_rwlock_wrlock(&r->lock);
@@ -229,6 +258,7 @@ out:
     vx_free(nodes);
     vx_free(pls);
     vx_free(routes);
+    vx_free(keys);
     return rc;
 }
 
@@ -1039,4 +1069,20 @@ int host_remote_drop(host *h, const char *name, unsigned timeout_ms,
         return rc;
     rpc_result_free(&res);
     return host_remote_refresh(h, err);
+}
+
+int host_remote_submit(host *h, const uint8_t *cmd, size_t len,
+                       vectron_error *err)
+{
+    Vectron__PdSubmitRequest rq = VECTRON__PD_SUBMIT_REQUEST__INIT;
+    rpc_result res;
+    rq.command.data = (uint8_t *)cmd;
+    rq.command.len = len;
+    int rc = pd_call(h, RPC_PD_SUBMIT, &rq.base, &res, err);
+    if (rc)
+        return rc;
+    rpc_result_free(&res);
+    /* The change is committed: show it here at once. */
+    host_remote_refresh(h, NULL);
+    return 0;
 }

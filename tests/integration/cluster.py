@@ -169,7 +169,8 @@ class Cluster:
     members and the gateway on the bridge's address, so that a worker can
     be partitioned away; else everything on 127.0.0.1."""
 
-    def __init__(self, binary, root, pds=3, workers=3, netns=False):
+    def __init__(self, binary, root, pds=3, workers=3, netns=False,
+                 gateway_args=()):
         self.binary = Path(binary)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -198,7 +199,7 @@ class Cluster:
         self.gateway = Proc(binary, "gateway", [
             "gateway", "--pd", self.pd_list,
             "--http-listen", f"{h}:{self.http_port}",
-            "--request-timeout", "20s"], self.root)
+            "--request-timeout", "20s", *gateway_args], self.root)
         self.api = JsonClient(h, self.http_port, timeout=60)
 
     def add_worker(self, node_id, start=True):

@@ -250,3 +250,39 @@ def test_worker_lost_spare_restores_replication(cluster):
         time.sleep(0.5)
     assert any(4 in s["replicas"] for s in c.shards("r"))
     c.converged("r", {i: vcrc(i) for i in range(1, 301)}, timeout=90)
+
+
+ADMIN = "cluster-admin-key-0123456789"
+
+
+def test_auth_keys_through_a_cluster_gateway(vectron_bin, tmp_path):
+    """Stored API keys live in the PD's catalog: a key created through a
+    gateway is committed by the PD, mirrored back, and enforced."""
+    c = Cluster(vectron_bin, tmp_path / "cluster", pds=1, workers=3,
+                gateway_args=("--api-key", ADMIN))
+    try:
+        c.start()
+        admin = {"api-key": ADMIN}
+        assert c.api.get("/collections")[0] == 401
+        c.api.ok("PUT", "/collections/sec", {
+            "vectors": {"size": DIM, "distance": "Euclid"},
+            "replication_factor": 3}, headers=admin)
+        c.wait_leaders("sec")
+        st, js = c.api.put("/collections/sec/points?wait=true", {
+            "points": [{"id": 1, "vector": vec(1)}]}, headers=admin)
+        assert st == 200, js
+        st, js = c.api.post("/keys", {"access": "read-only",
+                                      "collections": ["sec"]}, headers=admin)
+        assert st == 200, js
+        ro = {"api-key": js["result"]["key"]}
+        kid = js["result"]["id"]
+        assert c.api.get("/collections/sec", headers=ro)[0] == 200
+        st, _ = c.api.put("/collections/sec/points?wait=true", {
+            "points": [{"id": 2, "vector": vec(2)}]}, headers=ro)
+        assert st == 403
+        st, js = c.api.get("/keys", headers=admin)
+        assert st == 200 and [k["id"] for k in js["result"]["keys"]] == [kid]
+        assert c.api.delete(f"/keys/{kid}", headers=admin)[0] == 200
+        assert c.api.get("/collections/sec", headers=ro)[0] == 401
+    finally:
+        c.stop()
