@@ -186,4 +186,14 @@ if [ "${BENCH_RERANK:-1}" != 0 ]; then
     done
     echo "bench: rerank CSV $out/rerank.csv"
 fi
+# Part 4: the cluster benchmark (bench/bench_cluster.py: replicated upsert
+# throughput RF3 vs RF1, single-upsert latency beside etcd, search QPS on 1
+# vs 3 replicas); BENCH_CLUSTER=0 skips it.
+if [ "${BENCH_CLUSTER:-1}" != 0 ]; then
+    /usr/bin/python3 "$root/bench/bench_cluster.py" --out "$out/cluster.csv" |
+        tee "$out/cluster-summary.txt" || failed=1
+fi
+# Part 5: the tuning curves of docs/tuning.md (scripts/bench-tuning.sh);
+# BENCH_TUNING=0 skips it.
+[ "${BENCH_TUNING:-1}" = 0 ] || "$root/scripts/bench-tuning.sh" || failed=1
 exit "$failed"

@@ -16,7 +16,7 @@ pkgs=(
     chromium
 )
 if [ "${1:-}" = "--bench" ]; then
-    pkgs+=(libhnswlib-dev libfaiss-dev gnuplot-nox)
+    pkgs+=(libhnswlib-dev libfaiss-dev gnuplot-nox etcd-server)
 fi
 
 missing=()

@@ -21,6 +21,7 @@ int vx_gateway_main(int argc, char **argv);
 int vx_replica_dump_main(int argc, char **argv);
 int vx_pd_catalog_main(int argc, char **argv);
 int vx_replica_write_main(int argc, char **argv);
+int vx_node_main(int argc, char **argv);
 int vx_reranker_main(int argc, char **argv);
 
 static void usage(FILE *out)
@@ -36,6 +37,7 @@ static void usage(FILE *out)
             "  gateway      run a cluster gateway (the REST API)\n"
             "  replica-dump list the points of one shard replica (JSON)\n"
             "  pd-catalog   print the Placement Driver's catalog (JSON)\n"
+            "  node drain   move a worker's replicas away (cluster)\n"
             "  replica-write  write one point to one replica (fault tests)\n"
             "  import       load vectors from fvecs, JSONL or CSV into a "
             "collection\n"
@@ -76,6 +78,8 @@ int main(int argc, char **argv)
         return vx_pd_catalog_main(argc - 1, argv + 1);
     if (strcmp(cmd, "replica-write") == 0)
         return vx_replica_write_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "node") == 0)
+        return vx_node_main(argc - 1, argv + 1);
     if (strcmp(cmd, "import") == 0)
         return cli_import_main(argc - 1, argv + 1);
     if (strcmp(cmd, "search") == 0)

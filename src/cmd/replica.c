@@ -6,6 +6,10 @@
  * the last heartbeat) and every collection's shards with their replicas,
  * leader and conf_epoch.
  *
+ * `vectron node drain PD-ADDRESSES NODE-ID` marks a worker draining: the
+ * PD's scheduler moves its replicas to the other workers while it still
+ * serves (docs/cluster.md).
+ *
  * `vectron replica-write WORKER-RPC-ADDRESS GROUP ID DIM` writes one point
  * (id ID, every component equal to ID) straight to one replica with
  * wait=true and exits 0 only if that replica acknowledged it: the fault
@@ -35,6 +39,58 @@
 int vx_replica_dump_main(int argc, char **argv);
 int vx_pd_catalog_main(int argc, char **argv);
 int vx_replica_write_main(int argc, char **argv);
+int vx_node_main(int argc, char **argv);
+
+int vx_node_main(int argc, char **argv)
+{
+    rpc_client *c = NULL;
+    vectron_error err = {0};
+    char *end = NULL;
+    if (argc != 4 || strcmp(argv[1], "drain") != 0) {
+        fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+                "usage: vectron node drain PD-RPC-ADDRESS[,ADDRESS...] "
+                "NODE-ID\n"
+                "Marks a worker draining: the PD moves its replicas to the "
+                "other workers.\n");
+        return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    uint64_t id = strtoull(argv[3], &end, 10);
+    if (*end || !id) {
+        fprintf(stderr, "vectron node: bad node id '%s'\n", argv[3]);
+        return 2;
+    }
+    if (rpc_client_start(NULL, &c, &err)) {
+        fprintf(stderr, "vectron node: %s\n", err.msg);
+        return 1;
+    }
+    Vectron__DrainNodeRequest rq = VECTRON__DRAIN_NODE_REQUEST__INIT;
+    rq.node_id = id;
+    uint8_t buf[32];
+    size_t n = vectron__drain_node_request__pack(&rq, buf);
+    char *list = strdup(argv[2]);
+    char *save = NULL;
+    int rc = VECTRON_UNAVAILABLE;
+    for (char *t = list ? strtok_r(list, ",", &save) : NULL; t;
+         t = strtok_r(NULL, ",", &save)) {
+        rpc_result res;
+        rc = rpc_call(c, t, RPC_PD_DRAIN, buf, n, 10000, &res, &err);
+        if (rc == 0) {
+            rpc_result_free(&res);
+            break;
+        }
+        if (rc != VECTRON_NOT_LEADER && rc != VECTRON_UNAVAILABLE &&
+            rc != VECTRON_TIMEOUT)
+            break;
+    }
+    free(list);
+    rpc_client_stop(c);
+    if (rc) {
+        fprintf(stderr, "vectron node: %s\n", err.msg);
+        return 1;
+    }
+    printf("node %" PRIu64 " draining\n", id);
+    return 0;
+}
 
 int vx_replica_write_main(int argc, char **argv)
 {

@@ -142,6 +142,42 @@ int api_gather(gw_api *api, const pd_collection *col, host_shard **s,
     *nout = 0;
     if (hsq.ef < k)
         hsq.ef = k;
+    if (host_is_remote(api->host) && ns > 1) {
+        /* A cluster gateway: up to SCATTER shards at once (their latencies
+         * overlap), merged into the best k after each wave: memory stays
+         * O(k * SCATTER) whatever the shard count. */
+        enum { SCATTER = 16 };
+        uint32_t wave = ns < SCATTER ? ns : SCATTER;
+        shard_hit *all = vx_calloc((size_t)k * (wave + 1), sizeof(*all));
+        size_t *counts = vx_calloc(wave, sizeof(*counts));
+        if (!all || !counts) {
+            vx_free(all);
+            vx_free(counts);
+            return vx_err(err, VECTRON_NOMEM, "search");
+        }
+        for (uint32_t i0 = 0; i0 < ns && !rc; i0 += wave) {
+            uint32_t w = ns - i0 < wave ? ns - i0 : wave;
+            shard_hit *buf = all + k; /* the best k so far stay in all[0..) */
+            if ((rc = host_search_all(s + i0, w, &hsq, buf, counts, err)))
+                break;
+            for (uint32_t i = 0; i < w; i++) {
+                memmove(all + nh, buf + (size_t)i * k,
+                        counts[i] * sizeof(*all));
+                nh += counts[i];
+            }
+            qsort(all, nh, sizeof(*all), cmp_hit);
+            if (nh > k)
+                nh = k;
+        }
+        vx_free(counts);
+        if (rc) {
+            vx_free(all);
+            return rc;
+        }
+        *out = all;
+        *nout = nh;
+        return 0;
+    }
     /* Room for the best k so far plus one shard's k: memory stays O(k)
      * whatever the shard count. */
     shard_hit *hits = vx_calloc((size_t)k * (ns > 1 ? 2 : 1), sizeof(*hits));

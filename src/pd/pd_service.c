@@ -20,6 +20,7 @@
 #include "pd/pd_service.h"
 #include "proto/vectron.pb-c.h"
 #include "rpc/methods.h"
+#include "rpc/rpc_proto.h"
 
 #define LOG "pd"
 
@@ -94,19 +95,6 @@ static void bag_free(bag *b)
     for (size_t i = 0; i < b->n; i++)
         vx_free(b->p[i]);
     vx_free(b->p);
-}
-
-static void reply_msg(rpc_request *rq, const ProtobufCMessage *msg)
-{
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = vx_malloc(n ? n : 1);
-    if (!buf) {
-        rpc_reply_error(rq, VECTRON_NOMEM, "out of memory");
-        return;
-    }
-    protobuf_c_message_pack(msg, buf);
-    rpc_reply(rq, buf, n);
-    vx_free(buf);
 }
 
 /* 1 when this member leads the catalog group (and tracks since when). */
@@ -234,7 +222,7 @@ static void do_register(pd_service *s, rpc_request *rq, const uint8_t *req,
     }
     Vectron__RegisterNodeResponse r = VECTRON__REGISTER_NODE_RESPONSE__INIT;
     r.epoch = pd_catalog_epoch(s->o.catalog);
-    reply_msg(rq, &r.base);
+    rpc_reply_msg(rq, &r.base);
 out:
     if (m)
         vectron__register_node_request__free_unpacked(m, NULL);
@@ -299,7 +287,7 @@ static void do_heartbeat(pd_service *s, rpc_request *rq, const uint8_t *req,
     pthread_mutex_unlock(&s->mu);
     Vectron__HeartbeatResponse hr = VECTRON__HEARTBEAT_RESPONSE__INIT;
     hr.epoch = pd_catalog_epoch(s->o.catalog);
-    reply_msg(rq, &hr.base);
+    rpc_reply_msg(rq, &hr.base);
 out:
     vx_free(nodes);
     vectron__heartbeat_request__free_unpacked(m, NULL);
@@ -433,7 +421,7 @@ static void do_catalog(pd_service *s, rpc_request *rq)
     if (b.failed)
         rpc_reply_error(rq, VECTRON_NOMEM, "out of memory");
     else
-        reply_msg(rq, &r.base);
+        rpc_reply_msg(rq, &r.base);
 out:
     bag_free(&b);
     vx_free(cols);
@@ -470,7 +458,7 @@ static void do_submit(pd_service *s, rpc_request *rq, const uint8_t *req,
     }
     Vectron__ChangeResponse cr = VECTRON__CHANGE_RESPONSE__INIT;
     cr.epoch = pd_catalog_epoch(s->o.catalog);
-    reply_msg(rq, &cr.base);
+    rpc_reply_msg(rq, &cr.base);
 out:
     if (m)
         vectron__pd_submit_request__free_unpacked(m, NULL);
@@ -589,7 +577,7 @@ static void do_create(pd_service *s, rpc_request *rq, const uint8_t *req,
            m->name, p.shard_number, p.replication_factor);
     Vectron__ChangeResponse cr = VECTRON__CHANGE_RESPONSE__INIT;
     cr.epoch = pd_catalog_epoch(s->o.catalog);
-    reply_msg(rq, &cr.base);
+    rpc_reply_msg(rq, &cr.base);
 out:
     vx_free(nodes);
     vx_free(pls);
@@ -619,7 +607,7 @@ static void do_drop(pd_service *s, rpc_request *rq, const uint8_t *req,
         } else {
             Vectron__ChangeResponse cr = VECTRON__CHANGE_RESPONSE__INIT;
             cr.epoch = pd_catalog_epoch(s->o.catalog);
-            reply_msg(rq, &cr.base);
+            rpc_reply_msg(rq, &cr.base);
         }
     }
     vectron__drop_collection_request__free_unpacked(m, NULL);
@@ -665,7 +653,7 @@ static void do_drain(pd_service *s, rpc_request *rq, const uint8_t *req,
     }
     Vectron__ChangeResponse cr = VECTRON__CHANGE_RESPONSE__INIT;
     cr.epoch = pd_catalog_epoch(s->o.catalog);
-    reply_msg(rq, &cr.base);
+    rpc_reply_msg(rq, &cr.base);
 out:
     vx_free(nodes);
     vectron__drain_node_request__free_unpacked(m, NULL);

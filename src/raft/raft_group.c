@@ -159,6 +159,14 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 
     vectron_error_clear(&err);
     rc = g->user.snapshot(g->user.ctx, index, &m, &mlen, &err);
+    if (rc == VECTRON_UNAVAILABLE) {
+        /* Not now (a shard catching up from a store copy): RAFT_BUSY is
+         * the code libraft takes as transient and retries later; any
+         * other failure may stop the group. */
+        vx_log(VECTRON_LOG_DEBUG, VXR_LOG, "group=%llu snapshot at %llu: %s",
+               (unsigned long long)g->id, (unsigned long long)index, err.msg);
+        return RAFT_BUSY;
+    }
     if (rc != 0) {
         vx_log(VECTRON_LOG_ERROR, VXR_LOG, "group=%llu snapshot at %llu: %s",
                (unsigned long long)g->id, (unsigned long long)index, err.msg);

@@ -190,6 +190,13 @@ typedef struct host_search {
 int host_shard_search(host_shard *s, const host_search *rq, shard_hit *out,
                       size_t *n_out, vectron_error *err);
 
+/* Searches the n shards s[0..n) with the same request: shard i's hits go
+ * to out[i * rq->k ..] and their number to counts[i]. Local shards are
+ * searched one after the other; remote ones all at once (one RPC each, in
+ * flight together; a failed one is retried with fail-over). */
+int host_search_all(host_shard *const *s, size_t n, const host_search *rq,
+                    shard_hit *out, size_t *counts, vectron_error *err);
+
 /* Calls fn for the points of shard s matching filter (NULL: all), in id
  * order from `from` (NULL: the start), until fn returns STORE_SCAN_STOP or
  * an error (see store_scan). The point view includes the payload text. */

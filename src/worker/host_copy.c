@@ -215,8 +215,9 @@ static void incoming_dir(const host_shard *s, char *out, size_t n)
     snprintf(out, n, "%s.incoming", s->dir);
 }
 
-/* Downloads the store into <dir>.incoming/data.mdb. */
-static int download(host_shard *s, const char *dir, vectron_error *err)
+/* Downloads the store from source into <dir>.incoming/data.mdb. */
+static int download(host_shard *s, const char *source, const char *dir,
+                    vectron_error *err)
 {
     char file[PATH_MAX + 32];
     uint64_t copy_id = 0, offset = 0, total = 0;
@@ -238,8 +239,8 @@ static int download(host_shard *s, const char *dir, vectron_error *err)
         rq.copy_id = copy_id;
         rq.offset = offset;
         size_t n = vectron__store_copy_request__pack(&rq, buf);
-        rc = rpc_call(s->h->o.rpc, s->copy_source, RPC_CTL_STORE_COPY, buf, n,
-                      60000, &res, err);
+        rc = rpc_call(s->h->o.rpc, source, RPC_CTL_STORE_COPY, buf, n, 60000,
+                      &res, err);
         if (rc)
             break;
         Vectron__StoreCopyResponse *a =
@@ -347,9 +348,15 @@ static void *copier_main(void *arg)
 {
     host_shard *s = arg;
     char dir[PATH_MAX + 16];
+    char source[PD_ADDR_MAX];
     vectron_error err = {0};
     shard *sh = NULL;
     uint64_t applied = 0;
+    /* The source as of the start: a later restore may name another one,
+     * used by the next attempt if this copy falls short. */
+    pthread_mutex_lock(&s->apply_mu);
+    snprintf(source, sizeof source, "%s", s->copy_source);
+    pthread_mutex_unlock(&s->apply_mu);
     incoming_dir(s, dir, sizeof dir);
     host_remove_tree(dir);
     int rc = mkdir(dir, 0755) == 0
@@ -357,9 +364,9 @@ static void *copier_main(void *arg)
                  : vx_err(&err, VECTRON_IO, "mkdir %s: %s", dir,
                           strerror(errno));
     vx_log(VECTRON_LOG_INFO, LOG, "group=%" PRIu64 " copying the store from %s",
-           s->group, s->copy_source);
+           s->group, source);
     if (!rc)
-        rc = download(s, dir, &err);
+        rc = download(s, source, dir, &err);
     /* Open it here (the HNSW graph is built off the Raft loop) and save
      * the graph, so the swap only loads it. */
     if (!rc)

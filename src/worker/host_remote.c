@@ -23,13 +23,16 @@
 #include "pd/pd_proto.h"
 #include "proto/vectron.pb-c.h"
 #include "rpc/methods.h"
+#include "rpc/rpc_proto.h"
 #include "rpc/rpc.h"
 #include "worker/host_int.h"
 
 #define LOG "router"
 #define MAX_PD 16
 #define LOAD_SLOTS 256u
-#define WRITE_TRIES 5
+/* Writes are retried (leader changes, unreachable replicas) for this long
+ * at most, within the request's own timeout: enough for an election. */
+#define WRITE_RETRY_MS 10000u
 #define SCAN_PAGE 256u
 
 typedef struct node_load {
@@ -66,16 +69,8 @@ static int pack_call(host *h, const char *addr, uint16_t method,
                      const ProtobufCMessage *msg, rpc_result *out,
                      vectron_error *err)
 {
-    hr_state *r = h->remote;
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = vx_malloc(n ? n : 1);
-    if (!buf)
-        return vx_err(err, VECTRON_NOMEM, "rpc request");
-    protobuf_c_message_pack(msg, buf);
-    int rc =
-        rpc_call(r->o.rpc, addr, method, buf, n, r->o.timeout_ms, out, err);
-    vx_free(buf);
-    return rc;
+    return rpc_call_msg(h->remote->o.rpc, addr, method, msg,
+                        h->remote->o.timeout_ms, out, err);
 }
 
 /* Calls the PD leader (any member; NOT_LEADER and failures move on). */
@@ -561,7 +556,6 @@ int hr_write(host *h, size_t n, host_shard *const *s,
     write_one *w = vx_calloc(n ? n : 1, sizeof *w);
     rpc_multi *m = vx_calloc(n ? n : 1, sizeof *m);
     int rc = 0;
-    (void)timeout_ms; /* each call carries the RPC deadline */
     *op_index = 0;
     *completed = 0;
     if (!w || !m) {
@@ -582,7 +576,13 @@ int hr_write(host *h, size_t n, host_shard *const *s,
         }
         vectron__shard_write_request__pack(&w[i].rq, w[i].buf);
     }
-    for (int attempt = 0; attempt < WRITE_TRIES; attempt++) {
+    unsigned budget = timeout_ms && timeout_ms < WRITE_RETRY_MS
+                          ? timeout_ms
+                          : WRITE_RETRY_MS;
+    struct timespec t_start;
+    clock_gettime(CLOCK_MONOTONIC, &t_start);
+    int attempt;
+    for (attempt = 0;; attempt++) {
         size_t k = 0;
         int refresh = 0;
         for (size_t i = 0; i < n; i++) {
@@ -666,16 +666,22 @@ int hr_write(host *h, size_t n, host_shard *const *s,
             break;
         if (refresh)
             host_remote_refresh(h, NULL);
-        if (attempt + 1 < WRITE_TRIES)
-            usleep((useconds_t)(50000u << attempt)); /* 50 .. 400 ms */
+        struct timespec t_now;
+        clock_gettime(CLOCK_MONOTONIC, &t_now);
+        double spent = (double)(t_now.tv_sec - t_start.tv_sec) * 1e3 +
+                       (double)(t_now.tv_nsec - t_start.tv_nsec) / 1e6;
+        unsigned pause = attempt < 4 ? 50u << attempt : 500u; /* ms */
+        if (spent + pause > budget)
+            break;
+        usleep(pause * 1000u);
     }
     *completed = 1;
     for (size_t i = 0; i < n; i++) {
         if (!w[i].done) {
             rc = vx_err_wrap(err, VECTRON_UNAVAILABLE,
                              "group %" PRIu64 ": no leader took the write "
-                             "after %d tries",
-                             s[i]->group, WRITE_TRIES);
+                             "in %u ms (%d tries)",
+                             s[i]->group, budget, attempt + 1);
             goto out;
         }
         if (w[i].index > *op_index)
@@ -710,31 +716,31 @@ static int filter_text(const gw_filter *f, char **text, size_t *len,
     return rc;
 }
 
-static void pid_to(const point_id *id, Vectron__PointId *m)
-{
-    vectron__point_id__init(m);
-    if (id->is_uuid) {
-        m->uuid.len = 16;
-        m->uuid.data = (uint8_t *)id->uuid;
-    } else {
-        m->num = id->num;
-    }
-}
 
-static int pid_from(const Vectron__PointId *m, point_id *out)
+/* The search request for shard s (borrows q, the filter text and ex). */
+static void search_request(const host_shard *s, const host_search *q,
+                           const char *ftext, size_t flen,
+                           Vectron__PointId *ex,
+                           Vectron__ShardSearchRequest *rq)
 {
-    memset(out, 0, sizeof *out);
-    if (!m)
-        return -1;
-    if (m->uuid.len == 16) {
-        out->is_uuid = 1;
-        memcpy(out->uuid, m->uuid.data, 16);
-        return 0;
+    vectron__shard_search_request__init(rq);
+    rq->group = s->group;
+    rq->vector = (float *)q->vector;
+    rq->n_vector = s->dim;
+    rq->k = q->k;
+    rq->ef = q->ef;
+    rq->exact = q->exact;
+    rq->filter.data = (uint8_t *)ftext;
+    rq->filter.len = flen;
+    rq->rescore = q->rescore;
+    rq->oversampling = q->oversampling;
+    rq->exact_selectivity = q->exact_selectivity;
+    if (q->exclude) {
+        rpc_point_id_to(q->exclude, ex);
+        rq->exclude = ex;
     }
-    if (m->uuid.len)
-        return -1;
-    out->num = m->num;
-    return 0;
+    rq->consistency = s->consistency;
+    rq->min_applied = s->min_applied;
 }
 
 int hr_search(host_shard *s, const host_search *q, shard_hit *out,
@@ -748,24 +754,8 @@ int hr_search(host_shard *s, const host_search *q, shard_hit *out,
     int rc = filter_text(q->filter, &ftext, &flen, err);
     if (rc)
         return rc;
-    Vectron__ShardSearchRequest rq = VECTRON__SHARD_SEARCH_REQUEST__INIT;
-    rq.group = s->group;
-    rq.vector = (float *)q->vector;
-    rq.n_vector = s->dim;
-    rq.k = q->k;
-    rq.ef = q->ef;
-    rq.exact = q->exact;
-    rq.filter.data = (uint8_t *)ftext;
-    rq.filter.len = flen;
-    rq.rescore = q->rescore;
-    rq.oversampling = q->oversampling;
-    rq.exact_selectivity = q->exact_selectivity;
-    if (q->exclude) {
-        pid_to(q->exclude, &ex);
-        rq.exclude = &ex;
-    }
-    rq.consistency = s->consistency;
-    rq.min_applied = s->min_applied;
+    Vectron__ShardSearchRequest rq;
+    search_request(s, q, ftext, flen, &ex, &rq);
     rc = read_call(s, RPC_SHARD_SEARCH, &rq.base, &res, err);
     vx_free(ftext);
     if (rc)
@@ -776,7 +766,7 @@ int hr_search(host_shard *s, const host_search *q, shard_hit *out,
     if (!a)
         return vx_err(err, VECTRON_CORRUPT, "search answer does not decode");
     for (size_t i = 0; i < a->n_hits && i < q->k; i++) {
-        if (pid_from(a->hits[i]->id, &out[*n_out].id))
+        if (rpc_point_id_from(a->hits[i]->id, &out[*n_out].id, NULL))
             continue;
         out[*n_out].internal_id = 0;
         out[*n_out].distance = a->hits[i]->distance;
@@ -784,6 +774,96 @@ int hr_search(host_shard *s, const host_search *q, shard_hit *out,
     }
     vectron__shard_search_response__free_unpacked(a, NULL);
     return 0;
+}
+
+int host_search_all(host_shard *const *s, size_t n, const host_search *q,
+                    shard_hit *out, size_t *counts, vectron_error *err)
+{
+    if (n == 0)
+        return 0;
+    if (!s[0]->remote) {
+        for (size_t i = 0; i < n; i++) {
+            int rc = host_shard_search(s[i], q, out + i * q->k, &counts[i],
+                                       err);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    /* Remote: one request per shard, all in flight at once, each to the
+     * replica read_call would pick first; a shard whose call fails is
+     * retried alone with read_call's fail-over. */
+    hr_state *r = s[0]->h->remote;
+    char *ftext = NULL;
+    size_t flen = 0;
+    int rc = filter_text(q->filter, &ftext, &flen, err);
+    if (rc)
+        return rc;
+    rpc_multi *m = vx_calloc(n, sizeof *m);
+    uint8_t **bufs = vx_calloc(n, sizeof *bufs);
+    int *pick = vx_calloc(n, sizeof *pick);
+    Vectron__PointId ex;
+    if (!m || !bufs || !pick) {
+        rc = vx_err(err, VECTRON_NOMEM, "search");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        Vectron__ShardSearchRequest rq;
+        search_request(s[i], q, ftext, flen, &ex, &rq);
+        size_t len = vectron__shard_search_request__get_packed_size(&rq);
+        bufs[i] = vx_malloc(len ? len : 1);
+        if (!bufs[i]) {
+            rc = vx_err(err, VECTRON_NOMEM, "search");
+            goto out;
+        }
+        vectron__shard_search_request__pack(&rq, bufs[i]);
+        pick[i] = pick_replica(r, &s[i]->rt,
+                               s[i]->consistency == PD_READ_STRONG, 0);
+        m[i] = (rpc_multi){.addr = pick[i] >= 0 ? s[i]->rt.addr[pick[i]] : "",
+                           .method = RPC_SHARD_SEARCH,
+                           .req = bufs[i],
+                           .len = len};
+    }
+    for (size_t i = 0; i < n; i++)
+        if (pick[i] >= 0)
+            atomic_fetch_add(&load_of(r, s[i]->rt.ids[pick[i]])->inflight, 1);
+    rpc_call_all(r->o.rpc, m, n, r->o.timeout_ms);
+    for (size_t i = 0; i < n; i++)
+        if (pick[i] >= 0)
+            atomic_fetch_sub(&load_of(r, s[i]->rt.ids[pick[i]])->inflight, 1);
+    for (size_t i = 0; i < n && !rc; i++) {
+        shard_hit *dst = out + i * q->k;
+        counts[i] = 0;
+        if (m[i].code != 0) {
+            /* This shard again, alone, with fail-over. */
+            rc = hr_search(s[i], q, dst, &counts[i], err);
+            continue;
+        }
+        Vectron__ShardSearchResponse *a = vectron__shard_search_response__unpack(
+            NULL, m[i].result.len, m[i].result.data);
+        if (!a) {
+            rc = vx_err(err, VECTRON_CORRUPT, "search answer does not decode");
+            break;
+        }
+        for (size_t j = 0; j < a->n_hits && j < q->k; j++) {
+            if (rpc_point_id_from(a->hits[j]->id, &dst[counts[i]].id, NULL))
+                continue;
+            dst[counts[i]].internal_id = 0;
+            dst[counts[i]].distance = a->hits[j]->distance;
+            counts[i]++;
+        }
+        vectron__shard_search_response__free_unpacked(a, NULL);
+    }
+out:
+    for (size_t i = 0; m && i < n; i++)
+        rpc_result_free(&m[i].result);
+    for (size_t i = 0; bufs && i < n; i++)
+        vx_free(bufs[i]);
+    vx_free(m);
+    vx_free(bufs);
+    vx_free(pick);
+    vx_free(ftext);
+    return rc;
 }
 
 int hr_scan(host_shard *s, const gw_filter *filter, const point_id *from,
@@ -806,7 +886,7 @@ int hr_scan(host_shard *s, const gw_filter *filter, const point_id *from,
         rq.filter.data = (uint8_t *)ftext;
         rq.filter.len = flen;
         if (has_from) {
-            pid_to(&next, &fm);
+            rpc_point_id_to(&next, &fm);
             rq.from = &fm;
             rq.has_from = 1;
         }
@@ -831,7 +911,7 @@ int hr_scan(host_shard *s, const gw_filter *filter, const point_id *from,
                                   .vector = p->vector,
                                   .payload = (const char *)p->payload.data,
                                   .payload_len = p->payload.len};
-            if (pid_from(p->id, &v.id)) {
+            if (rpc_point_id_from(p->id, &v.id, NULL)) {
                 rc = vx_err(err, VECTRON_CORRUPT, "scan: bad point id");
                 break;
             }
@@ -842,7 +922,7 @@ int hr_scan(host_shard *s, const gw_filter *filter, const point_id *from,
                 rc = r2;
         }
         int more = a->has_next && !stop && !rc;
-        if (more && pid_from(a->next, &next) == 0)
+        if (more && rpc_point_id_from(a->next, &next, NULL) == 0)
             has_from = 1;
         else
             more = 0;
@@ -892,7 +972,7 @@ int hr_get(host_shard *s, const point_id *id, store_point *out,
     Vectron__PointId *ids[1] = {&pm};
     rpc_result res = {0};
     memset(out, 0, sizeof *out);
-    pid_to(id, &pm);
+    rpc_point_id_to(id, &pm);
     Vectron__ShardGetRequest rq = VECTRON__SHARD_GET_REQUEST__INIT;
     rq.group = s->group;
     rq.n_ids = 1;

@@ -14,51 +14,10 @@
 #include "filter/filter.h"
 #include "proto/vectron.pb-c.h"
 #include "rpc/methods.h"
+#include "rpc/rpc_proto.h"
 #include "worker/service.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static int pid_from(const Vectron__PointId *m, point_id *out,
-                    vectron_error *err)
-{
-    memset(out, 0, sizeof *out);
-    if (!m)
-        return vx_err(err, VECTRON_INVALID, "point id missing");
-    if (m->uuid.len == 16) {
-        out->is_uuid = 1;
-        memcpy(out->uuid, m->uuid.data, 16);
-        return 0;
-    }
-    if (m->uuid.len != 0)
-        return vx_err(err, VECTRON_INVALID, "uuid of %zu bytes", m->uuid.len);
-    out->num = m->num;
-    return 0;
-}
-
-static void pid_to(const point_id *id, Vectron__PointId *m)
-{
-    vectron__point_id__init(m);
-    if (id->is_uuid) {
-        m->uuid.len = 16;
-        m->uuid.data = (uint8_t *)id->uuid;
-    } else {
-        m->num = id->num;
-    }
-}
-
-/* Packs msg as the answer to rq. */
-static void reply_msg(rpc_request *rq, const ProtobufCMessage *msg)
-{
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = vx_malloc(n ? n : 1);
-    if (!buf) {
-        rpc_reply_error(rq, VECTRON_NOMEM, "out of memory");
-        return;
-    }
-    protobuf_c_message_pack(msg, buf);
-    rpc_reply(rq, buf, n);
-    vx_free(buf);
-}
 
 static void reply_err(rpc_request *rq, int code, const vectron_error *err)
 {
@@ -180,7 +139,7 @@ static void do_write(wk_service *svc, rpc_request *rq, const uint8_t *req,
     Vectron__ShardWriteResponse r = VECTRON__SHARD_WRITE_RESPONSE__INIT;
     r.index = index;
     r.completed = completed;
-    reply_msg(rq, &r.base);
+    rpc_reply_msg(rq, &r.base);
 out:
     if (s)
         host_release(s);
@@ -216,7 +175,7 @@ static void do_search(wk_service *svc, rpc_request *rq, const uint8_t *req,
         reply_err(rq, VECTRON_INVALID, &err);
         goto out;
     }
-    if (m->exclude && pid_from(m->exclude, &exclude, &err)) {
+    if (m->exclude && rpc_point_id_from(m->exclude, &exclude, &err)) {
         reply_err(rq, VECTRON_INVALID, &err);
         goto out;
     }
@@ -252,7 +211,7 @@ static void do_search(wk_service *svc, rpc_request *rq, const uint8_t *req,
     }
     for (size_t i = 0; i < n; i++) {
         vectron__hit__init(&hm[i]);
-        pid_to(&hits[i].id, &ids[i]);
+        rpc_point_id_to(&hits[i].id, &ids[i]);
         hm[i].id = &ids[i];
         hm[i].distance = hits[i].distance;
         hp[i] = &hm[i];
@@ -261,7 +220,7 @@ static void do_search(wk_service *svc, rpc_request *rq, const uint8_t *req,
     r.n_hits = n;
     r.hits = hp;
     r.applied_index = host_shard_applied(s);
-    reply_msg(rq, &r.base);
+    rpc_reply_msg(rq, &r.base);
 out:
     vx_free(hits);
     vx_free(hm);
@@ -360,7 +319,7 @@ static int list_finish(point_list *l)
     if (!l->ptrs)
         return VECTRON_NOMEM;
     for (size_t i = 0; i < l->n; i++) {
-        pid_to(&l->idcopy[i], &l->ids[i]);
+        rpc_point_id_to(&l->idcopy[i], &l->ids[i]);
         l->pts[i].id = &l->ids[i];
         l->ptrs[i] = &l->pts[i];
     }
@@ -388,7 +347,7 @@ static void do_get(wk_service *svc, rpc_request *rq, const uint8_t *req,
     }
     for (size_t i = 0; i < m->n_ids; i++) {
         point_id id;
-        if (pid_from(m->ids[i], &id, &err)) {
+        if (rpc_point_id_from(m->ids[i], &id, &err)) {
             reply_err(rq, VECTRON_INVALID, &err);
             goto out;
         }
@@ -411,7 +370,7 @@ static void do_get(wk_service *svc, rpc_request *rq, const uint8_t *req,
     r.n_points = l.n;
     r.points = l.ptrs;
     r.applied_index = host_shard_applied(s);
-    reply_msg(rq, &r.base);
+    rpc_reply_msg(rq, &r.base);
 out:
     list_free(&l);
     if (s)
@@ -467,7 +426,7 @@ static void do_scan(wk_service *svc, rpc_request *rq, const uint8_t *req,
         rpc_reply_error(rq, VECTRON_INVALID, "limit out of range");
         goto out;
     }
-    if (m->has_from && pid_from(m->from, &from, &err)) {
+    if (m->has_from && rpc_point_id_from(m->from, &from, &err)) {
         reply_err(rq, VECTRON_INVALID, &err);
         goto out;
     }
@@ -485,12 +444,12 @@ static void do_scan(wk_service *svc, rpc_request *rq, const uint8_t *req,
     r.n_points = l.n;
     r.points = l.ptrs;
     if (l.has_next) {
-        pid_to(&l.next, &next);
+        rpc_point_id_to(&l.next, &next);
         r.next = &next;
         r.has_next = 1;
     }
     r.applied_index = host_shard_applied(s);
-    reply_msg(rq, &r.base);
+    rpc_reply_msg(rq, &r.base);
 out:
     list_free(&l);
     gw_filter_free(filter);
@@ -519,7 +478,7 @@ static void do_count(wk_service *svc, rpc_request *rq, const uint8_t *req,
     Vectron__ShardCountResponse r = VECTRON__SHARD_COUNT_RESPONSE__INIT;
     r.count = count;
     r.applied_index = host_shard_applied(s);
-    reply_msg(rq, &r.base);
+    rpc_reply_msg(rq, &r.base);
 out:
     gw_filter_free(filter);
     if (s)
@@ -577,7 +536,7 @@ static void do_status(wk_service *svc, rpc_request *rq, const uint8_t *req,
     Vectron__ShardStatusResponse r = VECTRON__SHARD_STATUS_RESPONSE__INIT;
     r.n_shards = k;
     r.shards = rp;
-    reply_msg(rq, &r.base);
+    rpc_reply_msg(rq, &r.base);
 out:
     vx_free(groups);
     vx_free(rs);
@@ -620,7 +579,7 @@ static void do_info(wk_service *svc, rpc_request *rq, const uint8_t *req,
     r.applied_index = info.applied_index;
     r.n_indexes = info.n_indexes;
     r.indexes = ip;
-    reply_msg(rq, &r.base);
+    rpc_reply_msg(rq, &r.base);
 out:
     vx_free(ii);
     vx_free(ip);
@@ -669,7 +628,7 @@ static void do_change(wk_service *svc, rpc_request *rq, const uint8_t *req,
         goto out;
     }
     Vectron__Empty e = VECTRON__EMPTY__INIT;
-    reply_msg(rq, &e.base);
+    rpc_reply_msg(rq, &e.base);
 out:
     vectron__change_replicas_request__free_unpacked(m, NULL);
 }
@@ -689,7 +648,7 @@ static void do_transfer(wk_service *svc, rpc_request *rq, const uint8_t *req,
         goto out;
     }
     Vectron__Empty e = VECTRON__EMPTY__INIT;
-    reply_msg(rq, &e.base);
+    rpc_reply_msg(rq, &e.base);
 out:
     vectron__transfer_leader_request__free_unpacked(m, NULL);
 }
@@ -729,7 +688,7 @@ static void do_store_copy(wk_service *svc, rpc_request *rq,
     r.crc = vx_crc32c(0, buf, n);
     r.last = last;
     r.applied_index = applied;
-    reply_msg(rq, &r.base);
+    rpc_reply_msg(rq, &r.base);
 out:
     vx_free(buf);
     vectron__store_copy_request__free_unpacked(m, NULL);

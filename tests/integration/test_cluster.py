@@ -23,6 +23,7 @@ Each test is bounded: fixed numbers of writes and waits with deadlines.
 
 import random
 import struct
+import subprocess
 import threading
 import time
 
@@ -286,3 +287,29 @@ def test_auth_keys_through_a_cluster_gateway(vectron_bin, tmp_path):
         assert c.api.get("/collections/sec", headers=ro)[0] == 401
     finally:
         c.stop()
+
+
+def test_drain_moves_replicas_away(cluster, vectron_bin):
+    c = cluster
+    c.add_worker(4)
+    c.wait_workers(4)
+    shards = create(c, "d", shards=2)
+    assert upsert(c, "d", range(1, 201))
+    victim = shards[0]["replicas"][0]
+    out = subprocess.run([str(vectron_bin), "node", "drain", c.pd_list,
+                          str(victim)], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    deadline = time.monotonic() + 90
+    while True:
+        sh = c.shards("d")
+        if sh and all(victim not in s["replicas"] and
+                      len(s["replicas"]) == 3 for s in sh):
+            break
+        assert time.monotonic() < deadline, f"drain stuck: {sh}\n" + \
+            c.tails()
+        time.sleep(0.5)
+    # The drained worker still runs; every replica has every point.
+    assert c.workers[victim].running
+    c.converged("d", {i: vcrc(i) for i in range(1, 201)}, timeout=60)
+    assert upsert(c, "d", [500, 501])

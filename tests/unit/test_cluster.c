@@ -27,6 +27,7 @@
 #include "proto/vectron.pb-c.h"
 #include "rpc/methods.h"
 #include "rpc/rpc.h"
+#include "rpc/rpc_proto.h"
 #include "shard/shard.h"
 #include "worker/agent.h"
 #include "worker/host.h"
@@ -260,12 +261,7 @@ static int call_msg(rpc_client *c, const char *addr, uint16_t method,
                     const ProtobufCMessage *msg, rpc_result *out,
                     vectron_error *err)
 {
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(n ? n : 1);
-    protobuf_c_message_pack(msg, buf);
-    int rc = rpc_call(c, addr, method, buf, n, 5000, out, err);
-    free(buf);
-    return rc;
+    return rpc_call_msg(c, addr, method, msg, 5000, out, err);
 }
 
 static const char *addr_of(worker *ws, size_t nw, uint64_t id)
