@@ -330,8 +330,9 @@ int vx_gateway_main(int argc, char **argv)
         (rc = vx_proc_http_start(&cfg, &api, &gws, &http, &err)))
         goto out;
     api.ready = 1;
-    vx_log(VECTRON_LOG_INFO, "gateway", "ready: REST API on %s (port %u), PD %s",
-           cfg.http_listen, http_server_port(http), cfg.pd);
+    vx_log(VECTRON_LOG_INFO, "gateway",
+           "ready: REST API on %s (port %u), PD %s", cfg.http_listen,
+           http_server_port(http), cfg.pd);
     fprintf(stderr, "vectron gateway: listening on port %u\n",
             http_server_port(http));
     vx_log(VECTRON_LOG_INFO, "gateway", "signal %d: shutting down",

@@ -202,7 +202,9 @@ static size_t key_count(void *ctx)
 static gw_rate_limit rate_of(double rate, uint64_t burst)
 {
     gw_rate_limit l = {.rate = rate,
-                       .burst = burst ? (double)burst : rate < 1 ? 1 : rate};
+                       .burst = burst      ? (double)burst
+                                : rate < 1 ? 1
+                                           : rate};
     return l;
 }
 

@@ -55,7 +55,7 @@ void vx_proc_api_options(const vx_serve_config *cfg, gw_api_options *o);
  * the request log. */
 typedef struct vx_proc_gateway {
     gw_auth *auth;
-    gw_cache *cache;    /* NULL: off */
+    gw_cache *cache; /* NULL: off */
     gw_reqlog *reqlog;
 } vx_proc_gateway;
 

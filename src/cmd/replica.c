@@ -136,8 +136,8 @@ int vx_replica_write_main(int argc, char **argv)
             rc = vx_err(&err, VECTRON_NOMEM, "out of memory");
         } else {
             vectron__shard_write_request__pack(&rq, buf);
-            rc = rpc_call(c, argv[1], RPC_SHARD_WRITE, buf, n, 5000, &res,
-                          &err);
+            rc =
+                rpc_call(c, argv[1], RPC_SHARD_WRITE, buf, n, 5000, &res, &err);
             if (!rc)
                 rpc_result_free(&res);
             free(buf);
@@ -212,8 +212,7 @@ int vx_pd_catalog_main(int argc, char **argv)
             for (size_t j = 0; j < sp->n_reports; j++) {
                 const Vectron__ShardReport *r = sp->reports[j];
                 printf("%s{\"node\":%" PRIu64 ",\"role\":%u,\"term\":%" PRIu64
-                       ",\"applied_index\":%" PRIu64 ",\"points\":%" PRIu64
-                       "}",
+                       ",\"applied_index\":%" PRIu64 ",\"points\":%" PRIu64 "}",
                        j ? "," : "", r->node_id, r->role, r->term,
                        r->applied_index, r->points);
             }

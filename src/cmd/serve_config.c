@@ -528,7 +528,9 @@ static const vx_config_knob serve_knobs[] = {
      .max = "1000000",
      .offset = OFF(rate_limit_anonymous),
      .section = "security",
-     .doc = "Requests per second allowed to each client without credentials (only while no credential is configured) and each address presenting bad credentials (a token bucket "
+     .doc = "Requests per second allowed to each client without credentials "
+            "(only while no credential is configured) and each address "
+            "presenting bad credentials (a token bucket "
             "per client address); 0: unlimited.",
      .effect = "Lower protects the server from one busy or runaway client; "
                "excess requests get 429 with Retry-After. Each gateway "
@@ -551,7 +553,8 @@ static const vx_config_knob serve_knobs[] = {
      .max = "1000000",
      .offset = OFF(rate_limit_read),
      .section = "security",
-     .doc = "Requests per second allowed to each read-only credential (a token bucket "
+     .doc = "Requests per second allowed to each read-only credential (a token "
+            "bucket "
             "per credential); 0: unlimited.",
      .effect = "Lower protects the server from one busy or runaway client; "
                "excess requests get 429 with Retry-After. Each gateway "
@@ -574,7 +577,8 @@ static const vx_config_knob serve_knobs[] = {
      .max = "1000000",
      .offset = OFF(rate_limit_write),
      .section = "security",
-     .doc = "Requests per second allowed to each read-write credential (a token bucket "
+     .doc = "Requests per second allowed to each read-write credential (a "
+            "token bucket "
             "per credential); 0: unlimited.",
      .effect = "Lower protects the server from one busy or runaway client; "
                "excess requests get 429 with Retry-After. Each gateway "
@@ -597,8 +601,9 @@ static const vx_config_knob serve_knobs[] = {
      .max = "1000000",
      .offset = OFF(rate_limit_admin),
      .section = "security",
-     .doc = "Requests per second allowed to each admin credential (a token bucket "
-            "per credential); 0: unlimited.",
+     .doc =
+         "Requests per second allowed to each admin credential (a token bucket "
+         "per credential); 0: unlimited.",
      .effect = "Lower protects the server from one busy or runaway client; "
                "excess requests get 429 with Retry-After. Each gateway "
                "process counts on its own."},

@@ -89,7 +89,7 @@ typedef struct vx_serve_config {
         rate_limit_admin; /* requests/s; 0: unlimited */
     uint64_t rate_burst_anonymous, rate_burst_read, rate_burst_write,
         rate_burst_admin; /* 0: one second's worth */
-    char *request_log;      /* "off", "stderr" or a file path */
+    char *request_log;    /* "off", "stderr" or a file path */
     double request_log_sample;
 } vx_serve_config;
 

@@ -65,9 +65,8 @@ static json_t *shard_entry(gw_api *api, const pd_collection *col, uint32_t k,
         hosted ? "Active" : "Dead", "term", (json_int_t)(raft ? hr.term : 0),
         "commit_index", (json_int_t)(raft ? hr.commit_index : 0),
         "applied_index", (json_int_t)hr.applied_index, "points",
-        (json_int_t)hr.points, "pending", (json_int_t)hr.pending,
-        "disk_bytes", (json_int_t)hr.bytes, "index_memory_bytes",
-        (json_int_t)hr.index_bytes);
+        (json_int_t)hr.points, "pending", (json_int_t)hr.pending, "disk_bytes",
+        (json_int_t)hr.bytes, "index_memory_bytes", (json_int_t)hr.index_bytes);
 }
 
 static const char *node_state(uint8_t st)
@@ -97,8 +96,8 @@ void gw_api_cluster(void *ctx, const http_request *r, http_response *w)
     /* `vectron serve`: this process is node 1 and runs the PD group; a
      * cluster gateway has no Raft node of its own. */
     vxr_group_info pd;
-    int have_pd = api->node &&
-                  vxr_group_status(api->node, PD_GROUP_ID, &pd, NULL) == 0;
+    int have_pd =
+        api->node && vxr_group_status(api->node, PD_GROUP_ID, &pd, NULL) == 0;
     uint64_t self = have_pd ? pd.member_id : 0;
     const char *addr = api->node ? vxr_node_address(api->node) : "";
     char self_key[24];
@@ -128,11 +127,10 @@ void gw_api_cluster(void *ctx, const http_request *r, http_response *w)
                                         "address", addr, "state", "Up"));
     for (size_t i = 0; nodes_j && i < nn; i++)
         json_array_append_new(
-            nodes_j, json_pack("{s:I,s:s,s:s,s:s}", "id",
-                               (json_int_t)nodes[i].id, "address",
-                               nodes[i].rpc_addr, "raft_address",
-                               nodes[i].raft_addr, "state",
-                               node_state(nodes[i].state)));
+            nodes_j,
+            json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)nodes[i].id,
+                      "address", nodes[i].rpc_addr, "raft_address",
+                      nodes[i].raft_addr, "state", node_state(nodes[i].state)));
     json_t *peers = json_object();
     if (peers && api->node)
         json_object_set_new(peers, self_key, json_pack("{s:s}", "uri", addr));
@@ -178,20 +176,20 @@ void gw_api_collection_cluster(void *ctx, const http_request *r,
     json_t *local = json_array();
     for (uint32_t k = 0; local && k < col.p.shard_number; k++) {
         host_report hr = {0};
-        int have = host_report_of(c.api->host, col.first_group + k, &hr,
-                                  NULL) == 0 ||
-                   hr.group == col.first_group + k;
-        if (json_array_append_new(
-                local, json_pack("{s:I,s:I,s:s}", "shard_id", (json_int_t)k,
-                                 "points_count",
-                                 (json_int_t)(have ? hr.points : 0), "state",
-                                 have ? "Active" : "Dead")))
+        int have =
+            host_report_of(c.api->host, col.first_group + k, &hr, NULL) == 0 ||
+            hr.group == col.first_group + k;
+        if (json_array_append_new(local,
+                                  json_pack("{s:I,s:I,s:s}", "shard_id",
+                                            (json_int_t)k, "points_count",
+                                            (json_int_t)(have ? hr.points : 0),
+                                            "state", have ? "Active" : "Dead")))
             json_decref(local), local = NULL;
     }
-    json_t *res = json_pack("{s:I,s:I,s:o,s:[],s:[]}", "peer_id",
-                            (json_int_t)self, "shard_count",
-                            (json_int_t)col.p.shard_number, "local_shards",
-                            local, "remote_shards", "shard_transfers");
+    json_t *res =
+        json_pack("{s:I,s:I,s:o,s:[],s:[]}", "peer_id", (json_int_t)self,
+                  "shard_count", (json_int_t)col.p.shard_number, "local_shards",
+                  local, "remote_shards", "shard_transfers");
     if (!res) {
         api_fail(&c, VECTRON_NOMEM, "out of memory");
         return;

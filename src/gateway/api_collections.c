@@ -17,7 +17,7 @@
 #include "gateway/auth.h"
 
 int api_pd_submit(api_call *c, const uint8_t *buf, size_t len,
-                     vectron_error *err)
+                  vectron_error *err)
 {
     if (host_is_remote(c->api->host)) {
         /* A cluster gateway: only key commands come here (collections go

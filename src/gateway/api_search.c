@@ -207,8 +207,7 @@ int api_gather(gw_api *api, const pd_collection *col, host_shard **s,
  * kept. */
 static int run_search(gw_api *api, const pd_collection *col, host_shard **s,
                       const gw_search *q, json_t **out, phases *ph,
-                      int *fallback,
-                      vectron_error *err)
+                      int *fallback, vectron_error *err)
 {
     double t0 = now_s(), t1 = 0;
     uint32_t ns = col->p.shard_number;

@@ -54,9 +54,8 @@ static void collect_pd(gw_api *api, const pd_collection *cols, size_t n,
             for (uint32_t k = 0; k < cols[i].p.shard_number; k++) {
                 pd_placement pl;
                 shards++;
-                if (pd_catalog_placement(api->catalog,
-                                         cols[i].first_group + k, &pl,
-                                         NULL) ||
+                if (pd_catalog_placement(api->catalog, cols[i].first_group + k,
+                                         &pl, NULL) ||
                     pl.n < cols[i].p.replication_factor)
                     under++;
             }

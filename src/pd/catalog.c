@@ -357,8 +357,8 @@ static int check_key(const pd_api_key *k, vectron_error *err)
 
 static size_t key_body_size(const pd_api_key *k)
 {
-    return 1 + strlen(k->id) + 2 + 2 + strlen(k->name) + 2 +
-           strlen(k->scopes) + PD_KEY_HASH_SIZE + 8 + 8;
+    return 1 + strlen(k->id) + 2 + 2 + strlen(k->name) + 2 + strlen(k->scopes) +
+           PD_KEY_HASH_SIZE + 8 + 8;
 }
 
 /* Writes the key record shared by the create command and the snapshot;
@@ -1208,12 +1208,10 @@ static int dup_array(const void *src, size_t n, size_t sz, void **out)
     return 0;
 }
 
-int pd_catalog_replace(pd_catalog *c, uint64_t epoch,
-                       const pd_collection *cols, size_t ncols,
-                       const pd_node *nodes, size_t nn,
+int pd_catalog_replace(pd_catalog *c, uint64_t epoch, const pd_collection *cols,
+                       size_t ncols, const pd_node *nodes, size_t nn,
                        const pd_placement *pls, size_t npl,
-                       const pd_api_key *keys, size_t nkeys,
-                       vectron_error *err)
+                       const pd_api_key *keys, size_t nkeys, vectron_error *err)
 {
     void *a = NULL, *b = NULL, *d = NULL, *k = NULL;
     if (dup_array(cols, ncols, sizeof *cols, &a) ||

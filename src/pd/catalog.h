@@ -116,8 +116,8 @@ int pd_cmd_place(uint64_t group, uint64_t expect_epoch,
  * (random), so apply stays deterministic; times are the proposer's clock,
  * carried in the command. */
 
-#define PD_KEY_ID_MAX 32u      /* id: 1..32 bytes of [A-Za-z0-9] */
-#define PD_KEY_NAME_MAX 128u   /* label: printable bytes, may be empty */
+#define PD_KEY_ID_MAX 32u       /* id: 1..32 bytes of [A-Za-z0-9] */
+#define PD_KEY_NAME_MAX 128u    /* label: printable bytes, may be empty */
 #define PD_KEY_SCOPES_MAX 2047u /* comma-separated collection names */
 #define PD_KEY_HASH_SIZE 32u
 #define PD_MAX_KEYS 4096u
@@ -205,9 +205,8 @@ int pd_catalog_placements(pd_catalog *c, pd_placement **out, size_t *n,
 /* Replaces the whole state with copies of the given arrays (each sorted:
  * collections by name, nodes by id, placements by group, keys by id) and
  * epoch: a gateway's mirror of the PD's catalog. Errors: NOMEM (unchanged). */
-int pd_catalog_replace(pd_catalog *c, uint64_t epoch,
-                       const pd_collection *cols, size_t ncols,
-                       const pd_node *nodes, size_t nn,
+int pd_catalog_replace(pd_catalog *c, uint64_t epoch, const pd_collection *cols,
+                       size_t ncols, const pd_node *nodes, size_t nn,
                        const pd_placement *pls, size_t npl,
                        const pd_api_key *keys, size_t nkeys,
                        vectron_error *err);

@@ -188,7 +188,8 @@ static int fsm_restore(void *ctx, uint64_t index, const void *buf, size_t len,
                       "shard group %" PRIu64 ": bad snapshot manifest",
                       s->group);
     if (m[4] == 1) {
-        if (len != MANIFEST_V1_SIZE || vx_crc32c(0, m, 36) != vx_get_u32(m + 36))
+        if (len != MANIFEST_V1_SIZE ||
+            vx_crc32c(0, m, 36) != vx_get_u32(m + 36))
             return vx_err(err, VECTRON_CORRUPT,
                           "shard group %" PRIu64 ": bad snapshot manifest",
                           s->group);

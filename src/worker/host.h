@@ -137,9 +137,9 @@ typedef struct host_report {
     uint64_t applied_index; /* the shard store's */
     uint64_t leader_id;     /* 0: unknown */
     uint64_t points;
-    uint64_t pending; /* applied, not yet in the HNSW graph */
-    uint64_t bytes;   /* allocated bytes of the shard's directory (store
-                         files and index checkpoint) */
+    uint64_t pending;      /* applied, not yet in the HNSW graph */
+    uint64_t bytes;        /* allocated bytes of the shard's directory (store
+                              files and index checkpoint) */
     uint64_t store_bytes;  /* bytes of the store in use */
     uint64_t index_points; /* points in the HNSW graph */
     uint64_t index_bytes;  /* memory the HNSW graph holds */

@@ -133,8 +133,8 @@ int host_copy_begin(host *h, uint64_t group, uint64_t *id, uint64_t *size,
     struct stat st;
     snprintf(file, sizeof file, "%s/data.mdb", c->path);
     if (stat(file, &st) != 0) {
-        rc = vx_err(err, VECTRON_IO, "store copy %s: %s", file,
-                    strerror(errno));
+        rc =
+            vx_err(err, VECTRON_IO, "store copy %s: %s", file, strerror(errno));
         goto out;
     }
     c->size = (uint64_t)st.st_size;
@@ -177,8 +177,8 @@ int host_copy_read(host *h, uint64_t id, uint64_t offset, uint8_t *buf,
     pthread_mutex_unlock(&h->copies_mu);
     *total = size;
     if (!c)
-        return vx_err(err, VECTRON_NOT_FOUND, "store copy %" PRIu64
-                      " unknown (expired?)", id);
+        return vx_err(err, VECTRON_NOT_FOUND,
+                      "store copy %" PRIu64 " unknown (expired?)", id);
     if (offset > size)
         return vx_err(err, VECTRON_INVALID, "offset beyond the copy");
     size_t want = size - offset < max ? (size_t)(size - offset) : max;
@@ -225,8 +225,7 @@ static int download(host_shard *s, const char *source, const char *dir,
     snprintf(file, sizeof file, "%s/data.mdb", dir);
     int fd = open(file, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0)
-        return vx_err(err, VECTRON_IO, "create %s: %s", file,
-                      strerror(errno));
+        return vx_err(err, VECTRON_IO, "create %s: %s", file, strerror(errno));
     for (;;) {
         if (atomic_load(&s->copy_cancel)) {
             rc = vx_err(err, VECTRON_UNAVAILABLE, "closing");
@@ -256,8 +255,7 @@ static int download(host_shard *s, const char *source, const char *dir,
         if (!bad && a->data.len &&
             pwrite(fd, a->data.data, a->data.len, (off_t)offset) !=
                 (ssize_t)a->data.len)
-            rc = vx_err(err, VECTRON_IO, "write %s: %s", file,
-                        strerror(errno));
+            rc = vx_err(err, VECTRON_IO, "write %s: %s", file, strerror(errno));
         copy_id = a->copy_id;
         total = a->total;
         offset += a->data.len;
@@ -272,8 +270,9 @@ static int download(host_shard *s, const char *source, const char *dir,
             break;
     }
     if (!rc && offset != total)
-        rc = vx_err(err, VECTRON_CORRUPT, "store copy: %" PRIu64
-                    " of %" PRIu64 " bytes", offset, total);
+        rc = vx_err(err, VECTRON_CORRUPT,
+                    "store copy: %" PRIu64 " of %" PRIu64 " bytes", offset,
+                    total);
     if (!rc && fsync(fd) != 0)
         rc = vx_err(err, VECTRON_IO, "fsync %s: %s", file, strerror(errno));
     close(fd);
@@ -359,10 +358,9 @@ static void *copier_main(void *arg)
     pthread_mutex_unlock(&s->apply_mu);
     incoming_dir(s, dir, sizeof dir);
     host_remove_tree(dir);
-    int rc = mkdir(dir, 0755) == 0
-                 ? 0
-                 : vx_err(&err, VECTRON_IO, "mkdir %s: %s", dir,
-                          strerror(errno));
+    int rc = mkdir(dir, 0755) == 0 ? 0
+                                   : vx_err(&err, VECTRON_IO, "mkdir %s: %s",
+                                            dir, strerror(errno));
     vx_log(VECTRON_LOG_INFO, LOG, "group=%" PRIu64 " copying the store from %s",
            s->group, source);
     if (!rc)

@@ -57,8 +57,8 @@ struct host_shard {
      * too) and reads answer UNAVAILABLE (`stale`). apply_mu serialises
      * the FSM's apply (loop thread) with the copier's swap. */
     pthread_mutex_t apply_mu;
-    uint64_t behind;        /* under apply_mu; 0: current */
-    atomic_int stale;       /* readers: behind != 0 */
+    uint64_t behind;                           /* under apply_mu; 0: current */
+    atomic_int stale;                          /* readers: behind != 0 */
     struct hc_entry *deferred, *deferred_tail; /* under apply_mu */
     size_t deferred_bytes;
     pthread_t copier;

@@ -576,9 +576,8 @@ int hr_write(host *h, size_t n, host_shard *const *s,
         }
         vectron__shard_write_request__pack(&w[i].rq, w[i].buf);
     }
-    unsigned budget = timeout_ms && timeout_ms < WRITE_RETRY_MS
-                          ? timeout_ms
-                          : WRITE_RETRY_MS;
+    unsigned budget =
+        timeout_ms && timeout_ms < WRITE_RETRY_MS ? timeout_ms : WRITE_RETRY_MS;
     struct timespec t_start;
     clock_gettime(CLOCK_MONOTONIC, &t_start);
     int attempt;
@@ -716,11 +715,9 @@ static int filter_text(const gw_filter *f, char **text, size_t *len,
     return rc;
 }
 
-
 /* The search request for shard s (borrows q, the filter text and ex). */
 static void search_request(const host_shard *s, const host_search *q,
-                           const char *ftext, size_t flen,
-                           Vectron__PointId *ex,
+                           const char *ftext, size_t flen, Vectron__PointId *ex,
                            Vectron__ShardSearchRequest *rq)
 {
     vectron__shard_search_request__init(rq);
@@ -783,8 +780,8 @@ int host_search_all(host_shard *const *s, size_t n, const host_search *q,
         return 0;
     if (!s[0]->remote) {
         for (size_t i = 0; i < n; i++) {
-            int rc = host_shard_search(s[i], q, out + i * q->k, &counts[i],
-                                       err);
+            int rc =
+                host_shard_search(s[i], q, out + i * q->k, &counts[i], err);
             if (rc)
                 return rc;
         }
@@ -817,8 +814,8 @@ int host_search_all(host_shard *const *s, size_t n, const host_search *q,
             goto out;
         }
         vectron__shard_search_request__pack(&rq, bufs[i]);
-        pick[i] = pick_replica(r, &s[i]->rt,
-                               s[i]->consistency == PD_READ_STRONG, 0);
+        pick[i] =
+            pick_replica(r, &s[i]->rt, s[i]->consistency == PD_READ_STRONG, 0);
         m[i] = (rpc_multi){.addr = pick[i] >= 0 ? s[i]->rt.addr[pick[i]] : "",
                            .method = RPC_SHARD_SEARCH,
                            .req = bufs[i],
@@ -839,8 +836,9 @@ int host_search_all(host_shard *const *s, size_t n, const host_search *q,
             rc = hr_search(s[i], q, dst, &counts[i], err);
             continue;
         }
-        Vectron__ShardSearchResponse *a = vectron__shard_search_response__unpack(
-            NULL, m[i].result.len, m[i].result.data);
+        Vectron__ShardSearchResponse *a =
+            vectron__shard_search_response__unpack(NULL, m[i].result.len,
+                                                   m[i].result.data);
         if (!a) {
             rc = vx_err(err, VECTRON_CORRUPT, "search answer does not decode");
             break;

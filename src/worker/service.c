@@ -653,8 +653,8 @@ out:
     vectron__transfer_leader_request__free_unpacked(m, NULL);
 }
 
-static void do_store_copy(wk_service *svc, rpc_request *rq,
-                          const uint8_t *req, size_t len)
+static void do_store_copy(wk_service *svc, rpc_request *rq, const uint8_t *req,
+                          size_t len)
 {
     DECODE(Vectron__StoreCopyRequest, vectron__store_copy_request);
     vectron_error err = {0};
@@ -674,8 +674,8 @@ static void do_store_copy(wk_service *svc, rpc_request *rq,
         rc = host_copy_begin(svc->host, m->group, &id, &size, &applied, &err);
     }
     if (!rc)
-        rc = host_copy_read(svc->host, id, m->offset, buf, 1u << 20, &n,
-                            &size, &last, &err);
+        rc = host_copy_read(svc->host, id, m->offset, buf, 1u << 20, &n, &size,
+                            &last, &err);
     if (rc) {
         reply_err(rq, rc, &err);
         goto out;

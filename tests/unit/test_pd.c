@@ -178,8 +178,7 @@ static int apply_buf(pd_catalog *c, uint64_t index, uint8_t *buf, size_t len)
     return rc;
 }
 
-static int apply_node(pd_catalog *c, uint64_t index, uint64_t id,
-                      uint8_t state)
+static int apply_node(pd_catalog *c, uint64_t index, uint64_t id, uint8_t state)
 {
     pd_node n = {.id = id, .state = state};
     uint8_t *buf;
@@ -193,8 +192,8 @@ static int apply_node(pd_catalog *c, uint64_t index, uint64_t id,
     return apply_buf(c, index, buf, len);
 }
 
-static int apply_create_placed(pd_catalog *c, uint64_t index,
-                               const char *name, uint32_t shards, uint32_t rf,
+static int apply_create_placed(pd_catalog *c, uint64_t index, const char *name,
+                               uint32_t shards, uint32_t rf,
                                const uint64_t *replicas)
 {
     pd_collection_params p = params(4, shards);
@@ -202,8 +201,8 @@ static int apply_create_placed(pd_catalog *c, uint64_t index,
     size_t len;
     vectron_error err;
     p.replication_factor = rf;
-    cr_assert_eq(pd_cmd_create_placed(name, &p, replicas, &buf, &len, &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(pd_cmd_create_placed(name, &p, replicas, &buf, &len, &err), 0,
+                 "%s", err.msg);
     return apply_buf(c, index, buf, len);
 }
 
@@ -213,8 +212,8 @@ static int apply_place(pd_catalog *c, uint64_t index, uint64_t group,
     uint8_t *buf;
     size_t len;
     vectron_error err;
-    cr_assert_eq(pd_cmd_place(group, expect, r, n, &buf, &len, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(pd_cmd_place(group, expect, r, n, &buf, &len, &err), 0, "%s",
+                 err.msg);
     return apply_buf(c, index, buf, len);
 }
 
@@ -320,9 +319,9 @@ Test(pd, cluster_commands_damaged_are_corrupt)
     uint8_t *cmds[2];
     size_t lens[2];
     cr_assert_eq(pd_cmd_node_set(&nd, &cmds[0], &lens[0], &err), 0);
-    cr_assert_eq(pd_cmd_place(PD_FIRST_SHARD_GROUP, 3, r, 2, &cmds[1],
-                              &lens[1], &err),
-                 0);
+    cr_assert_eq(
+        pd_cmd_place(PD_FIRST_SHARD_GROUP, 3, r, 2, &cmds[1], &lens[1], &err),
+        0);
     for (int k = 0; k < 2; k++) {
         uint8_t *buf = cmds[k];
         size_t len = lens[k];
