@@ -102,9 +102,16 @@ def main():
                        check=True, stdout=subprocess.DEVNULL)
         c = Client(gw)
         for rf in (1, 3):
-            st, raw = c.req("PUT", f"/collections/rf{rf}", {
-                "vectors": {"size": 784, "distance": "Euclid"},
-                "shard_number": 2, "replication_factor": rf})
+            # The PD elects a leader and the workers register a moment
+            # after the gateway is up: retry for a minute.
+            deadline = time.monotonic() + 60
+            while True:
+                st, raw = c.req("PUT", f"/collections/rf{rf}", {
+                    "vectors": {"size": 784, "distance": "Euclid"},
+                    "shard_number": 2, "replication_factor": rf})
+                if st == 200 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
             assert st == 200, raw
         # 1. throughput
         tput = {}
