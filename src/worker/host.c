@@ -1,12 +1,17 @@
 /*
- * host.c - hosting shard replicas: opening a shard with its Raft group,
- * the FSM adapter (apply, snapshot manifest, restore), replicated writes,
- * drop and garbage collection of shard directories.
+ * host.c - hosting shard replicas: opening a shard with its Raft group
+ * (one member, or a cluster's founding or joining member), the FSM adapter
+ * (apply, snapshot manifest, restore, with catch-up from a store copy:
+ * host_copy.c), replicated writes, reports, drop and garbage collection
+ * of shard directories. The remote (gateway) variants of the public
+ * functions are in host_remote.c.
  *
  * Threading: h->mu guards the list of hosted shards and their reference
  * counts; h->cv signals a count reaching zero (a drop waits for it). FSM
  * callbacks run on the Raft loop thread; host_write's completion callbacks
- * too, and they only signal a condition variable.
+ * too, and they only signal a condition variable. A shard's swap lock
+ * keeps readers off its shard while a copied store is swapped in; its
+ * apply lock serialises apply with that swap.
  */
 #include <dirent.h>
 #include <errno.h>

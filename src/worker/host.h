@@ -4,14 +4,20 @@
  * plus the per-shard operations the gateway needs: replicated writes and
  * local reads (filtered search, scan, count, point lookup).
  *
- * In `vectron serve` the gateway calls these in-process; in a cluster a
- * worker serves the same operations over RPC. Scatter/gather across the
- * shards of a collection is the caller's job.
+ * In `vectron serve` the gateway calls these in-process on a local host
+ * (one-member groups). A cluster worker's local host holds replicas of
+ * multi-member groups (host_ensure_replica) and serves the same operations
+ * over RPC (service.h); a cluster gateway opens a remote host
+ * (host_open_remote, host_remote.c) whose host_* calls travel to the
+ * workers. Scatter/gather across the shards of a collection is the
+ * caller's job (host_search_all helps for searches).
  *
  * On disk: shard group g keeps its store in <data>/shards/<g>/ and its
  * Raft log and snapshots in <data>/raft/<g>/. A Raft snapshot of a shard is
  * a small manifest (docs/formats/shard-snapshot.md); the store is synced
- * before it is taken, since libraft then drops the log it covers.
+ * before it is taken, since libraft then drops the log it covers. A
+ * replica whose store is behind a snapshot it must install copies the
+ * store from the snapshot's source (host_copy.c).
  *
  * Threading: every function may be called from any thread except the Raft
  * loop thread (they wait on it). Hosted shards are reference-counted:
