@@ -438,9 +438,12 @@ static int cache_lookup(api_call *c, const pd_collection *col, host_shard **s,
     size_t vlen = 0;
     *key = NULL;
     /* A body that could not be stored with any result is not worth
-     * copying into a key. A cluster gateway does not know the shards'
-     * applied indexes without asking: no cache there (yet). */
-    if (!c->api->cache || host_is_remote(c->api->host) ||
+     * copying into a key. A cluster gateway keys on the applied indexes it
+     * knows (host_shard_applied: its own writes exactly, others' up to a
+     * heartbeat late), which is eventual consistency: strong and bounded
+     * reads there bypass the cache. */
+    if (!c->api->cache ||
+        (host_is_remote(c->api->host) && level != GW_CONSISTENCY_EVENTUAL) ||
         c->req->body_len + GW_CACHE_ENTRY_OVERHEAD + 256 >
             gw_cache_max_entry(c->api->cache) ||
         cache_key(c, col, s, level, key, klen))

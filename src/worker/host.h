@@ -228,7 +228,11 @@ int host_copy_read(host *h, uint64_t id, uint64_t offset, uint8_t *buf,
                    size_t max, size_t *n, uint64_t *total, int *last,
                    vectron_error *err);
 
-/* The applied Raft index of a local replica's store (0 for a remote one). */
+/* The applied Raft index of a local replica's store. For a remote shard,
+ * the best this gateway knows without asking: the highest of the leader's
+ * applied index in the PD's last report and the index of this gateway's
+ * own last acknowledged write to it (a lower bound, up to one heartbeat
+ * old for writes through other gateways). */
 uint64_t host_shard_applied(host_shard *s);
 
 /* ---- a gateway's remote view (host_remote.c) ---------------------------

@@ -24,6 +24,7 @@ typedef struct hr_route {
     uint32_t n;
     uint64_t ids[PD_MAX_REPLICAS];
     char addr[PD_MAX_REPLICAS][PD_ADDR_MAX]; /* RPC addresses */
+    uint64_t acked; /* highest index this gateway's writes were acked at */
     /* The PD's latest figures of each replica (heartbeats); have: 0 when
      * the replica has not reported. */
     struct {
@@ -141,5 +142,6 @@ int hr_info(host_shard *s, int index_points, host_shard_info *out,
             vectron_error *err);
 int hr_report(host *h, uint64_t group, host_report *out, vectron_error *err);
 int hr_groups(host *h, uint64_t **out, size_t *n, vectron_error *err);
+uint64_t hr_applied(host_shard *s);
 
 #endif

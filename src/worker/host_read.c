@@ -501,7 +501,7 @@ void host_shard_info_clear(host_shard_info *info)
 uint64_t host_shard_applied(host_shard *s)
 {
     if (s->remote)
-        return 0;
+        return hr_applied(s);
     pthread_rwlock_rdlock(&s->swap);
     uint64_t a = shard_applied_index(s->sh);
     pthread_rwlock_unlock(&s->swap);

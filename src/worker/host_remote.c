@@ -242,6 +242,16 @@ static int install(host *h, const Vectron__GetCatalogResponse *cat,
     if (rc)
         goto out;
     pthread_rwlock_wrlock(&r->lock);
+    /* Keep what this gateway learned of its own writes. */
+    for (size_t i = 0, j = 0; i < nroutes && j < r->nroutes;) {
+        if (routes[i].group < r->routes[j].group) {
+            i++;
+        } else if (routes[i].group > r->routes[j].group) {
+            j++;
+        } else {
+            routes[i++].acked = r->routes[j++].acked;
+        }
+    }
     hr_route *old = r->routes;
     r->routes = routes;
     r->nroutes = nroutes;
@@ -405,6 +415,34 @@ static int find_route(hr_state *r, uint64_t group, hr_route *out)
     return found;
 }
 
+static int index_of(const hr_route *rt, uint64_t id)
+{
+    for (uint32_t j = 0; j < rt->n; j++)
+        if (rt->ids[j] == id)
+            return (int)j;
+    return -1;
+}
+
+/* Records that a write to group was acknowledged at Raft index `index`. */
+static void set_acked(hr_state *r, uint64_t group, uint64_t index)
+{
+    pthread_rwlock_wrlock(&r->lock);
+    for (size_t i = 0; i < r->nroutes; i++)
+        if (r->routes[i].group == group && r->routes[i].acked < index)
+            r->routes[i].acked = index;
+    pthread_rwlock_unlock(&r->lock);
+}
+
+uint64_t hr_applied(host_shard *s)
+{
+    hr_route rt;
+    if (!find_route(s->h->remote, s->group, &rt))
+        return 0;
+    int j = index_of(&rt, rt.leader);
+    uint64_t a = j >= 0 && rt.rep[j].have ? rt.rep[j].applied_index : 0;
+    return a > rt.acked ? a : rt.acked;
+}
+
 /* Records a leader hint for group (from a NOT_LEADER answer). */
 static void set_leader(hr_state *r, uint64_t group, uint64_t leader)
 {
@@ -446,13 +484,6 @@ void host_shard_set_read(host_shard *s, uint32_t consistency,
     s->min_applied = min_applied;
 }
 
-static int index_of(const hr_route *rt, uint64_t id)
-{
-    for (uint32_t j = 0; j < rt->n; j++)
-        if (rt->ids[j] == id)
-            return (int)j;
-    return -1;
-}
 
 /* The replica for a read: the leader for strong reads, else the one with
  * the fewest calls in flight (round-robin among equals). skip: replicas
@@ -632,6 +663,7 @@ int hr_write(host *h, size_t n, host_shard *const *s,
                 x->done = 1;
                 x->index = a->index;
                 x->completed = a->completed;
+                set_acked(r, s[which[j]]->group, a->index);
                 vectron__shard_write_response__free_unpacked(a, NULL);
                 continue;
             }
@@ -738,6 +770,15 @@ static void search_request(const host_shard *s, const host_search *q,
     }
     rq->consistency = s->consistency;
     rq->min_applied = s->min_applied;
+    if (s->consistency != PD_READ_STRONG && s->consistency != PD_READ_BOUNDED) {
+        /* Eventual reads still see this gateway's own acknowledged writes
+         * (and what the PD last heard the leader apply): a replica behind
+         * that answers UNAVAILABLE and the next one is asked. The result
+         * cache relies on it: a result is computed at least at the
+         * indexes its key holds. */
+        rq->consistency = PD_READ_BOUNDED;
+        rq->min_applied = hr_applied((host_shard *)s);
+    }
 }
 
 int hr_search(host_shard *s, const host_search *q, shard_hit *out,

@@ -149,6 +149,20 @@ def test_replicated_crud(cluster):
                    {"ids": [7, 9999], "with_vector": True})
     assert [p["id"] for p in got] == [7]
     assert got[0]["vector"] == vec(7)
+    # The result cache works in a cluster gateway at eventual
+    # consistency, and a write through it is seen by the next search.
+    q = {"query": [7.25, 0.0, 0.5, -1.0], "limit": 1}
+    first = c.api.ok("POST", "/collections/crud/points/query", q)
+    again = c.api.ok("POST", "/collections/crud/points/query", q)
+    assert again == first
+    assert c.api.last_headers.get("x-vectron-cache") == "hit"
+    st, js = c.api.put("/collections/crud/points?wait=true", {
+        "points": [{"id": 777, "vector": [7.25, 0.0, 0.5, -1.0]}]})
+    assert st == 200, js
+    after = c.api.ok("POST", "/collections/crud/points/query", q)
+    assert after["points"][0]["id"] == 777, after
+    c.api.ok("POST", "/collections/crud/points/delete?wait=true",
+             {"points": [777]})
     c.api.ok("POST", "/collections/crud/points/delete?wait=true",
              {"points": [1, 2, 3]})
     info = c.api.ok("GET", "/collections/crud")
