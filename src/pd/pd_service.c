@@ -828,6 +828,74 @@ static void repair(pd_service *s, const pd_placement *pl, const pd_node *nodes,
            pl->group, rc ? err.msg : "committed");
 }
 
+/* Leader balancing: when every replica of every placed shard reports and
+ * the node leading the most shards leads at least two more than the node
+ * leading the fewest (among live active nodes holding replicas), hand one
+ * of its groups' leadership to a replica on a node with fewer (one
+ * transfer per pass, so the figures settle between moves). */
+static void balance_leaders(pd_service *s, const pd_placement *pls,
+                            size_t npl, const pd_node *nodes, size_t nn,
+                            uint64_t now)
+{
+    uint32_t *lead = vx_calloc(nn ? nn : 1, sizeof *lead);
+    uint64_t *leader_of = vx_calloc(npl ? npl : 1, sizeof *leader_of);
+    int ok = lead && leader_of;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; ok && i < npl; i++) {
+        uint64_t best_term = 0;
+        for (uint32_t j = 0; j < pls[i].n; j++) {
+            soft_report x;
+            if (!node_up_locked(s, pls[i].replicas[j], now) ||
+                !report_of_locked(s, pls[i].replicas[j], pls[i].group, &x)) {
+                ok = 0; /* not settled: no balancing now */
+                break;
+            }
+            if (x.role == VXR_STATE_LEADER && x.term >= best_term) {
+                best_term = x.term;
+                leader_of[i] = pls[i].replicas[j];
+            }
+        }
+        if (!leader_of[i])
+            ok = 0; /* an election runs */
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; ok && i < npl; i++)
+        for (size_t k = 0; k < nn; k++)
+            lead[k] += nodes[k].id == leader_of[i];
+    size_t hi = 0;
+    for (size_t k = 0; ok && k < nn; k++)
+        if (lead[k] > lead[hi])
+            hi = k;
+    for (size_t i = 0; ok && i < npl; i++) {
+        if (leader_of[i] != nodes[hi].id)
+            continue;
+        /* The replica on the node with the fewest leaderships. */
+        size_t to = hi;
+        for (uint32_t j = 0; j < pls[i].n; j++)
+            for (size_t k = 0; k < nn; k++)
+                if (nodes[k].id == pls[i].replicas[j] &&
+                    nodes[k].state == PD_NODE_ACTIVE && lead[k] < lead[to])
+                    to = k;
+        if (to == hi || lead[hi] < lead[to] + 2)
+            continue;
+        vectron_error err = {0};
+        Vectron__TransferLeaderRequest tr =
+            VECTRON__TRANSFER_LEADER_REQUEST__INIT;
+        tr.group = pls[i].group;
+        tr.to_node = nodes[to].id;
+        int rc = order(s, &pls[i], nodes, nn, RPC_CTL_TRANSFER_LEADER,
+                       &tr.base, &err);
+        vx_log(rc ? VECTRON_LOG_WARN : VECTRON_LOG_INFO, LOG,
+               "group=%" PRIu64 " leadership %" PRIu64 " -> %" PRIu64
+               " (leads %u against %u): %s",
+               pls[i].group, nodes[hi].id, nodes[to].id, lead[hi], lead[to],
+               rc ? err.msg : "transferred");
+        break;
+    }
+    vx_free(lead);
+    vx_free(leader_of);
+}
+
 static void schedule_pass(pd_service *s)
 {
     pd_collection *cols = NULL;
@@ -859,6 +927,7 @@ static void schedule_pass(pd_service *s)
         if (rf)
             repair(s, &pls[i], nodes, nn, counts, rf, now);
     }
+    balance_leaders(s, pls, npl, nodes, nn, now);
 out:
     vx_free(cols);
     vx_free(nodes);

@@ -25,6 +25,9 @@
  *      which catches it up first);
  *   3. then the bad replicas are removed from the Raft group and from the
  *      placement (their workers, if alive, delete their copies).
+ * Once every shard's replicas report, it balances leaders: a node leading
+ * two more shards than another hands one leadership to a replica on a node
+ * leading fewer (one transfer per pass).
  *
  * Threading: pd_service_handle runs on the RPC pool threads; the soft
  * state has its own mutex; the scheduler thread makes RPC calls to

@@ -327,3 +327,34 @@ def test_drain_moves_replicas_away(cluster, vectron_bin):
     assert c.workers[victim].running
     c.converged("d", {i: vcrc(i) for i in range(1, 201)}, timeout=60)
     assert upsert(c, "d", [500, 501])
+
+
+def leaders_per_node(c, name):
+    counts = {n: 0 for n in c.workers}
+    for s in c.shards(name):
+        if s["leader"]:
+            counts[s["leader"]] += 1
+    return counts
+
+
+def test_leaders_rebalance_after_a_restart(cluster):
+    """A worker that restarts leads nothing at first (its groups elected
+    leaders elsewhere); the PD's scheduler hands it leaderships back until
+    no worker leads two more shards than another."""
+    c = cluster
+    create(c, "bal", shards=6)
+    assert upsert(c, "bal", range(1, 61))
+    victim = 1
+    c.workers[victim].kill9()
+    c.wait_leaders("bal", avoid=(victim,))
+    c.workers[victim].start()
+    deadline = time.monotonic() + 90
+    while True:
+        counts = leaders_per_node(c, "bal")
+        if sum(counts.values()) == 6 and counts[victim] >= 1 and \
+                max(counts.values()) - min(counts.values()) <= 1:
+            break
+        assert time.monotonic() < deadline, \
+            f"leaders not balanced: {counts}\n" + c.tails()
+        time.sleep(0.5)
+    assert upsert(c, "bal", [100, 101])
