@@ -591,6 +591,18 @@ out:
 
 /* ------------------------------------------------------------ control */
 
+/* Answers a control order: the error of a Raft request (its negative
+ * outcomes read as UNAVAILABLE), or an Empty message. */
+static void reply_done(rpc_request *rq, int rc, const vectron_error *err)
+{
+    if (rc) {
+        reply_err(rq, rc > 0 ? rc : VECTRON_UNAVAILABLE, err);
+        return;
+    }
+    Vectron__Empty e = VECTRON__EMPTY__INIT;
+    rpc_reply_msg(rq, &e.base);
+}
+
 static void do_change(wk_service *svc, rpc_request *rq, const uint8_t *req,
                       size_t len)
 {
@@ -623,12 +635,7 @@ static void do_change(wk_service *svc, rpc_request *rq, const uint8_t *req,
                          .member_id = m->remove_node};
         rc = vxr_submit_wait(svc->node, &r, svc->timeout_ms, NULL, &err);
     }
-    if (rc) {
-        reply_err(rq, rc > 0 ? rc : VECTRON_UNAVAILABLE, &err);
-        goto out;
-    }
-    Vectron__Empty e = VECTRON__EMPTY__INIT;
-    rpc_reply_msg(rq, &e.base);
+    reply_done(rq, rc, &err);
 out:
     vectron__change_replicas_request__free_unpacked(m, NULL);
 }
@@ -642,13 +649,8 @@ static void do_transfer(wk_service *svc, rpc_request *rq, const uint8_t *req,
         goto out;
     vxr_request t = {
         .type = VXR_OP_TRANSFER, .group_id = m->group, .member_id = m->to_node};
-    int rc = vxr_submit_wait(svc->node, &t, svc->timeout_ms, NULL, &err);
-    if (rc) {
-        reply_err(rq, rc > 0 ? rc : VECTRON_UNAVAILABLE, &err);
-        goto out;
-    }
-    Vectron__Empty e = VECTRON__EMPTY__INIT;
-    rpc_reply_msg(rq, &e.base);
+    reply_done(rq, vxr_submit_wait(svc->node, &t, svc->timeout_ms, NULL, &err),
+               &err);
 out:
     vectron__transfer_leader_request__free_unpacked(m, NULL);
 }
