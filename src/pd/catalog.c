@@ -488,13 +488,16 @@ void pd_catalog_free(pd_catalog *c)
     vx_free(c);
 }
 
-/* Position of name in the sorted array, or where it would go (*found 0). */
-static size_t find(const pd_catalog *c, const char *name, int *found)
+/* Binary search over n records of size sz whose first field is a
+ * NUL-terminated string key: its position, or where it would go (*found
+ * 0). */
+static size_t find_str(const void *arr, size_t n, size_t sz, const char *key,
+                       int *found)
 {
-    size_t lo = 0, hi = c->n;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int cmp = strcmp(c->cols[mid].name, name);
+        int cmp = strcmp((const char *)arr + mid * sz, key);
         if (cmp == 0) {
             *found = 1;
             return mid;
@@ -506,6 +509,30 @@ static size_t find(const pd_catalog *c, const char *name, int *found)
     }
     *found = 0;
     return lo;
+}
+
+/* Position of name among the collections (sorted by name). */
+static size_t find(const pd_catalog *c, const char *name, int *found)
+{
+    return find_str(c->cols, c->n, sizeof *c->cols, name, found);
+}
+
+/* Makes room for one more record of size sz at index at; -1 when out of
+ * memory (nothing changed). */
+static int grow_at(void **arr, size_t *n, size_t *cap, size_t sz, size_t at)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        void *na = vx_realloc(*arr, nc * sz);
+        if (!na)
+            return -1;
+        *arr = na;
+        *cap = nc;
+    }
+    memmove((char *)*arr + (at + 1) * sz, (char *)*arr + at * sz,
+            (*n - at) * sz);
+    (*n)++;
+    return 0;
 }
 
 /* Inserts col in order; -1 when out of memory (nothing changed). */
@@ -513,38 +540,16 @@ static int insert(pd_catalog *c, const pd_collection *col)
 {
     int found;
     size_t at = find(c, col->name, &found);
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
-        pd_collection *n = vx_realloc(c->cols, cap * sizeof(*n));
-        if (!n)
-            return -1;
-        c->cols = n;
-        c->cap = cap;
-    }
-    memmove(c->cols + at + 1, c->cols + at, (c->n - at) * sizeof(*c->cols));
+    if (grow_at((void **)&c->cols, &c->n, &c->cap, sizeof *c->cols, at))
+        return -1;
     c->cols[at] = *col;
-    c->n++;
     return 0;
 }
 
-/* Position of key id in the sorted key array (*found as in find). */
+/* Position of key id among the keys (sorted by id). */
 static size_t find_key(const pd_catalog *c, const char *id, int *found)
 {
-    size_t lo = 0, hi = c->nkeys;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int cmp = strcmp(c->keys[mid].id, id);
-        if (cmp == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (cmp < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = 0;
-    return lo;
+    return find_str(c->keys, c->nkeys, sizeof *c->keys, id, found);
 }
 
 /* Applies a key command (the header and CRC are checked). */
@@ -574,21 +579,13 @@ static int apply_key(pd_catalog *c, uint64_t index, const uint8_t *b,
         } else if (c->nkeys >= PD_MAX_KEYS) {
             rc = VECTRON_LIMIT;
         } else {
-            if (c->nkeys == c->keys_cap) {
-                size_t cap = c->keys_cap ? c->keys_cap * 2 : 8;
-                pd_api_key *n = vx_realloc(c->keys, cap * sizeof(*n));
-                if (!n) {
-                    rc = VECTRON_NOMEM; /* fatal for the replica */
-                    goto out;
-                }
-                c->keys = n;
-                c->keys_cap = cap;
+            if (grow_at((void **)&c->keys, &c->nkeys, &c->keys_cap,
+                        sizeof *c->keys, at)) {
+                rc = VECTRON_NOMEM; /* fatal for the replica */
+                goto out;
             }
             k.created_index = index;
-            memmove(c->keys + at + 1, c->keys + at,
-                    (c->nkeys - at) * sizeof(*c->keys));
             c->keys[at] = k;
-            c->nkeys++;
         }
     } else if (!found) {
         rc = VECTRON_NOT_FOUND;
@@ -625,23 +622,6 @@ static size_t find_u64(const void *arr, size_t n, size_t sz, uint64_t key,
     return lo;
 }
 
-/* Makes room for one more record of size sz at index at; -1 when out of
- * memory (nothing changed). */
-static int grow_at(void **arr, size_t *n, size_t *cap, size_t sz, size_t at)
-{
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        void *na = vx_realloc(*arr, nc * sz);
-        if (!na)
-            return -1;
-        *arr = na;
-        *cap = nc;
-    }
-    memmove((char *)*arr + (at + 1) * sz, (char *)*arr + at * sz,
-            (*n - at) * sz);
-    (*n)++;
-    return 0;
-}
 
 static const pd_node *node_get(const pd_catalog *c, uint64_t id)
 {
