@@ -352,11 +352,3 @@ void wk_agent_stop(wk_agent *a)
     free(a->rpc_address);
     vx_free(a);
 }
-
-uint64_t wk_agent_epoch(wk_agent *a)
-{
-    pthread_mutex_lock(&a->mu);
-    uint64_t e = a->epoch;
-    pthread_mutex_unlock(&a->mu);
-    return e;
-}

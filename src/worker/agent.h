@@ -46,7 +46,4 @@ int wk_agent_start(const wk_agent_options *o, wk_agent **out,
 /* Stops and joins the thread, frees a. NULL is a no-op. */
 void wk_agent_stop(wk_agent *a);
 
-/* The catalog epoch the agent last reconciled (0 before the first). */
-uint64_t wk_agent_epoch(wk_agent *a);
-
 #endif

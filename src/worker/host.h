@@ -242,11 +242,11 @@ uint64_t host_shard_applied(host_shard *s);
  * RPC. The host keeps `mirror` (a pd_catalog the caller owns) a copy of
  * the PD's catalog, refreshed every refresh_ms and whenever a call finds
  * its routing stale, and routes each call: writes to the group's leader
- * (following NOT_LEADER hints, retrying a bounded number of times:
- * shard commands are idempotent), strong reads to the leader (which runs
- * the Raft barrier), bounded reads to a replica that has applied the
- * index asked for, eventual reads to the replica with the fewest calls in
- * flight. host_shard_shard returns NULL for a remote shard: use the
+ * (following NOT_LEADER hints, retrying for up to 10 s: shard commands
+ * are idempotent), strong reads to the leader (which runs the Raft
+ * barrier), other reads to the replica with the fewest calls in flight
+ * (searches: among those that applied the gateway's own acknowledged
+ * writes, host_shard_applied). host_shard_shard returns NULL for a remote shard: use the
  * host_shard_* functions. */
 typedef struct host_remote_options {
     struct rpc_client *rpc; /* borrowed */
@@ -282,11 +282,6 @@ int host_remote_submit(host *h, const uint8_t *cmd, size_t len,
 
 /* Refetches the catalog now. */
 int host_remote_refresh(host *h, vectron_error *err);
-
-/* Remote reads of s from now on: consistency PD_READ_* (strong reads go to
- * the leader), min_applied for bounded ones. A local shard ignores it. */
-void host_shard_set_read(host_shard *s, uint32_t consistency,
-                         uint64_t min_applied);
 
 /* Reads point id of shard s into *out (owned by the caller:
  * store_point_clear). Errors: NOT_FOUND, and the store's. */

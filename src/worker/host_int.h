@@ -71,8 +71,8 @@ struct host_shard {
     /* A remote replica set (a gateway's view: host_remote.c). */
     int remote;
     hr_route rt;          /* the group's route when acquired */
-    uint32_t consistency; /* reads: PD_READ_*, 0 = eventual */
-    uint64_t min_applied; /* bounded reads */
+    uint32_t consistency; /* reads: PD_READ_STRONG after host_barrier, else
+                             0 (eventual) */
 };
 
 struct host {

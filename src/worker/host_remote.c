@@ -477,14 +477,6 @@ void hr_release(host_shard *s)
     vx_free(s);
 }
 
-void host_shard_set_read(host_shard *s, uint32_t consistency,
-                         uint64_t min_applied)
-{
-    s->consistency = consistency;
-    s->min_applied = min_applied;
-}
-
-
 /* The replica for a read: the leader for strong reads, else the one with
  * the fewest calls in flight (round-robin among equals). skip: replicas
  * already tried (bitmask). -1 when none is left. */
@@ -769,8 +761,7 @@ static void search_request(const host_shard *s, const host_search *q,
         rq->exclude = ex;
     }
     rq->consistency = s->consistency;
-    rq->min_applied = s->min_applied;
-    if (s->consistency != PD_READ_STRONG && s->consistency != PD_READ_BOUNDED) {
+    if (s->consistency != PD_READ_STRONG) {
         /* Eventual reads still see this gateway's own acknowledged writes
          * (and what the PD last heard the leader apply): a replica behind
          * that answers UNAVAILABLE and the next one is asked. The result
@@ -933,7 +924,6 @@ int hr_scan(host_shard *s, const gw_filter *filter, const point_id *from,
         rq.with_vector = 1;
         rq.with_payload = 1;
         rq.consistency = s->consistency;
-        rq.min_applied = s->min_applied;
         if ((rc = read_call(s, RPC_SHARD_SCAN, &rq.base, &res, err)))
             break;
         Vectron__ShardScanResponse *a =
@@ -989,7 +979,6 @@ int hr_count(host_shard *s, const gw_filter *filter, uint64_t *out,
     rq.filter.data = (uint8_t *)ftext;
     rq.filter.len = flen;
     rq.consistency = s->consistency;
-    rq.min_applied = s->min_applied;
     rc = read_call(s, RPC_SHARD_COUNT, &rq.base, &res, err);
     vx_free(ftext);
     if (rc)
@@ -1019,7 +1008,6 @@ int hr_get(host_shard *s, const point_id *id, store_point *out,
     rq.with_vector = 1;
     rq.with_payload = 1;
     rq.consistency = s->consistency;
-    rq.min_applied = s->min_applied;
     int rc = read_call(s, RPC_SHARD_GET, &rq.base, &res, err);
     if (rc)
         return rc;
