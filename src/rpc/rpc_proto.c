@@ -37,6 +37,27 @@ int rpc_call_msg(rpc_client *c, const char *addr, uint16_t method,
     return rc;
 }
 
+int rpc_call_leader(rpc_client *c, char *const *addrs, size_t n,
+                    size_t start, size_t *answered, uint16_t method,
+                    const ProtobufCMessage *msg, unsigned deadline_ms,
+                    rpc_result *out, vectron_error *err)
+{
+    int rc = vx_err(err, VECTRON_UNAVAILABLE, "rpc: no member to call");
+    for (size_t k = 0; k < n; k++) {
+        size_t at = (start + k) % n;
+        rc = rpc_call_msg(c, addrs[at], method, msg, deadline_ms, out, err);
+        if (rc == 0) {
+            if (answered)
+                *answered = at;
+            return 0;
+        }
+        if (rc != VECTRON_NOT_LEADER && rc != VECTRON_UNAVAILABLE &&
+            rc != VECTRON_TIMEOUT)
+            return rc; /* the leader refused: no use asking the others */
+    }
+    return rc;
+}
+
 void rpc_point_id_to(const point_id *id, Vectron__PointId *m)
 {
     vectron__point_id__init(m);

@@ -21,6 +21,16 @@ int rpc_call_msg(rpc_client *c, const char *addr, uint16_t method,
                  const ProtobufCMessage *msg, unsigned deadline_ms,
                  rpc_result *out, vectron_error *err);
 
+/* Calls method on a group of members where one leads (the PD): tries
+ * addrs[start], addrs[start + 1], ... (wrapping) until one answers;
+ * NOT_LEADER, UNAVAILABLE and TIMEOUT move on to the next, any other
+ * answer ends the search. *answered (may be NULL) gets the index of the
+ * member that answered, to start there next time. */
+int rpc_call_leader(rpc_client *c, char *const *addrs, size_t n,
+                    size_t start, size_t *answered, uint16_t method,
+                    const ProtobufCMessage *msg, unsigned deadline_ms,
+                    rpc_result *out, vectron_error *err);
+
 /* Fills m (initialised here) from id; m borrows id's UUID bytes. */
 void rpc_point_id_to(const point_id *id, Vectron__PointId *m);
 

@@ -17,6 +17,7 @@
 #include "pd/pd_proto.h"
 #include "proto/vectron.pb-c.h"
 #include "rpc/methods.h"
+#include "rpc/rpc_proto.h"
 #include "worker/agent.h"
 
 #define LOG "agent"
@@ -42,26 +43,8 @@ struct wk_agent {
 static int pd_call(wk_agent *a, uint16_t method, const ProtobufCMessage *req,
                    rpc_result *out, vectron_error *err)
 {
-    size_t n = protobuf_c_message_get_packed_size(req);
-    uint8_t *buf = vx_malloc(n ? n : 1);
-    int rc = VECTRON_UNAVAILABLE;
-    if (!buf)
-        return vx_err(err, VECTRON_NOMEM, "pd call");
-    protobuf_c_message_pack(req, buf);
-    for (size_t k = 0; k < a->npd; k++) {
-        size_t at = (a->pd_at + k) % a->npd;
-        rc = rpc_call(a->o.rpc, a->pd[at], method, buf, n, a->o.timeout_ms, out,
-                      err);
-        if (rc == 0) {
-            a->pd_at = at;
-            break;
-        }
-        if (rc != VECTRON_NOT_LEADER && rc != VECTRON_UNAVAILABLE &&
-            rc != VECTRON_TIMEOUT)
-            break; /* the leader refused: no use asking the others */
-    }
-    vx_free(buf);
-    return rc;
+    return rpc_call_leader(a->o.rpc, a->pd, a->npd, a->pd_at, &a->pd_at,
+                           method, req, a->o.timeout_ms, out, err);
 }
 
 static int do_register(wk_agent *a, vectron_error *err)

@@ -78,19 +78,11 @@ static int pd_call(host *h, uint16_t method, const ProtobufCMessage *msg,
                    rpc_result *out, vectron_error *err)
 {
     hr_state *r = h->remote;
-    int rc = VECTRON_UNAVAILABLE;
-    size_t start = atomic_load(&r->pd_at);
-    for (size_t k = 0; k < r->npd; k++) {
-        size_t at = (start + k) % r->npd;
-        rc = pack_call(h, r->pd[at], method, msg, out, err);
-        if (rc == 0) {
-            atomic_store(&r->pd_at, at);
-            return 0;
-        }
-        if (rc != VECTRON_NOT_LEADER && rc != VECTRON_UNAVAILABLE &&
-            rc != VECTRON_TIMEOUT)
-            return rc;
-    }
+    size_t at = atomic_load(&r->pd_at);
+    int rc = rpc_call_leader(r->o.rpc, r->pd, r->npd, at, &at, method, msg,
+                             r->o.timeout_ms, out, err);
+    if (rc == 0)
+        atomic_store(&r->pd_at, at);
     return rc;
 }
 
