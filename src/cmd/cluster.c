@@ -222,17 +222,12 @@ int vx_worker_main(int argc, char **argv)
     snprintf(rpc_addr, sizeof rpc_addr, "%s", cfg.rpc_listen);
     if ((rc = rpc_client_start(NULL, &rpc, &err)))
         goto out;
-    host_options ho = {.data_dir = cfg.data,
-                       .node = node,
-                       .member_id = cfg.node_id,
-                       .fatal = vx_proc_fatal,
-                       .checkpoint_interval_ms =
-                           (unsigned)cfg.index_checkpoint_interval_ms,
-                       .rpc = rpc,
-                       .rpc_address = rpc_addr};
-    store_options_default(&ho.store);
-    ho.store.map_size = (size_t)cfg.store_map_size;
-    ho.store.sync = (store_sync_mode)cfg.store_sync;
+    host_options ho;
+    vx_proc_host_options(&cfg, &ho);
+    ho.node = node;
+    ho.member_id = cfg.node_id;
+    ho.rpc = rpc;
+    ho.rpc_address = rpc_addr;
     if ((rc = host_open(&ho, &hst, &err)))
         goto out;
     svc.host = hst;

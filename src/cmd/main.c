@@ -19,6 +19,7 @@ int vx_pd_main(int argc, char **argv);
 int vx_worker_main(int argc, char **argv);
 int vx_gateway_main(int argc, char **argv);
 int vx_replica_dump_main(int argc, char **argv);
+int vx_replica_status_main(int argc, char **argv);
 int vx_pd_catalog_main(int argc, char **argv);
 int vx_replica_write_main(int argc, char **argv);
 int vx_node_main(int argc, char **argv);
@@ -37,6 +38,7 @@ static void usage(FILE *out)
         "  worker       run a cluster worker (shard replicas)\n"
         "  gateway      run a cluster gateway (the REST API)\n"
         "  replica-dump list the points of one shard replica (JSON)\n"
+        "  replica-status  one worker's replicas: role, applied, pending\n"
         "  pd-catalog   print the Placement Driver's catalog (JSON)\n"
         "  node drain   move a worker's replicas away (cluster)\n"
         "  replica-write  write one point to one replica (fault tests)\n"
@@ -75,6 +77,8 @@ int main(int argc, char **argv)
         return vx_gateway_main(argc - 1, argv + 1);
     if (strcmp(cmd, "replica-dump") == 0)
         return vx_replica_dump_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "replica-status") == 0)
+        return vx_replica_status_main(argc - 1, argv + 1);
     if (strcmp(cmd, "pd-catalog") == 0)
         return vx_pd_catalog_main(argc - 1, argv + 1);
     if (strcmp(cmd, "replica-write") == 0)

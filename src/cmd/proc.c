@@ -82,6 +82,19 @@ void vx_proc_fatal(void *arg, const char *msg)
     abort();
 }
 
+void vx_proc_host_options(const vx_serve_config *cfg, host_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->data_dir = cfg->data;
+    o->fatal = vx_proc_fatal;
+    o->checkpoint_interval_ms = (unsigned)cfg->index_checkpoint_interval_ms;
+    o->indexer_nice = (int)cfg->indexer_nice;
+    o->max_pending = (size_t)cfg->index_max_pending;
+    store_options_default(&o->store);
+    o->store.map_size = (size_t)cfg->store_map_size;
+    o->store.sync = (store_sync_mode)cfg->store_sync;
+}
+
 static int make_dir(const char *dir, vectron_error *err)
 {
     char path[PATH_MAX];

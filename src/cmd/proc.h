@@ -20,6 +20,7 @@
 #include "gateway/result_cache.h"
 #include "pd/catalog.h"
 #include "raft/raft_node.h"
+#include "worker/host.h"
 
 /* Installs the log format and level of cfg; ignores SIGPIPE and blocks
  * SIGINT/SIGTERM in this thread (and so in every thread started later):
@@ -32,6 +33,11 @@ int vx_proc_wait_signal(void);
 /* host_options.fatal: logs and aborts (a replica that cannot apply a
  * committed entry must stop, and the restart replays the log). */
 void vx_proc_fatal(void *arg, const char *msg);
+
+/* The shard host's options from cfg (data directory, stores, index
+ * checkpoints, indexer priority and backpressure, vx_proc_fatal); the
+ * caller sets node, member_id and the cluster fields. */
+void vx_proc_host_options(const vx_serve_config *cfg, host_options *o);
 
 /* Creates cfg->data (and parents) and takes <data>/LOCK for the life of
  * the process (*fd; close it at exit). Errors: IO (another process holds

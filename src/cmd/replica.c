@@ -23,6 +23,14 @@
  * checking that replicas agree, and for the cluster's fault tests, which
  * compare every replica's point set and vector bytes.
  *
+ * `vectron replica-status WORKER-RPC-ADDRESS`: one JSON line per replica
+ * the worker hosts, as that worker sees it now:
+ *     {"group": 2, "role": 3, "term": 4, "commit_index": 90,
+ *      "applied_index": 90, "points": 10000, "pending": 0}
+ * (role: 1 follower, 2 candidate, 3 leader; pending: applied writes not
+ * yet in the HNSW graph). The cluster benchmark polls it until every
+ * replica has indexed what it applied.
+ *
  * Threading: main thread (plus the RPC client's loop thread).
  */
 #include <inttypes.h>
@@ -40,6 +48,49 @@ int vx_replica_dump_main(int argc, char **argv);
 int vx_pd_catalog_main(int argc, char **argv);
 int vx_replica_write_main(int argc, char **argv);
 int vx_node_main(int argc, char **argv);
+int vx_replica_status_main(int argc, char **argv);
+
+int vx_replica_status_main(int argc, char **argv)
+{
+    rpc_client *c = NULL;
+    vectron_error err = {0};
+    if (argc != 2) {
+        fprintf(stderr, "usage: vectron replica-status WORKER-RPC-ADDRESS\n");
+        return 2;
+    }
+    if (rpc_client_start(NULL, &c, &err)) {
+        fprintf(stderr, "vectron replica-status: %s\n", err.msg);
+        return 1;
+    }
+    Vectron__ShardStatusRequest rq = VECTRON__SHARD_STATUS_REQUEST__INIT;
+    uint8_t buf[8];
+    size_t n = vectron__shard_status_request__pack(&rq, buf);
+    rpc_result res;
+    int rc = rpc_call(c, argv[1], RPC_SHARD_STATUS, buf, n, 10000, &res, &err);
+    rpc_client_stop(c);
+    if (rc) {
+        fprintf(stderr, "vectron replica-status: %s\n", err.msg);
+        return 1;
+    }
+    Vectron__ShardStatusResponse *a =
+        vectron__shard_status_response__unpack(NULL, res.len, res.data);
+    rpc_result_free(&res);
+    if (!a) {
+        fprintf(stderr, "vectron replica-status: answer does not decode\n");
+        return 1;
+    }
+    for (size_t i = 0; i < a->n_shards; i++) {
+        const Vectron__ShardReport *r = a->shards[i];
+        printf("{\"group\":%" PRIu64 ",\"role\":%" PRIu32
+               ",\"term\":%" PRIu64 ",\"commit_index\":%" PRIu64
+               ",\"applied_index\":%" PRIu64 ",\"points\":%" PRIu64
+               ",\"pending\":%" PRIu64 "}\n",
+               r->group, r->role, r->term, r->commit_index, r->applied_index,
+               r->points, r->pending);
+    }
+    vectron__shard_status_response__free_unpacked(a, NULL);
+    return 0;
+}
 
 int vx_node_main(int argc, char **argv)
 {

@@ -113,15 +113,10 @@ int vx_serve_main(int argc, char **argv)
     if ((rc = host_wait_group_ready(node, PD_GROUP_ID, timeout_ms, &err)))
         goto out;
 
-    host_options ho = {.data_dir = cfg.data,
-                       .node = node,
-                       .member_id = 1,
-                       .fatal = vx_proc_fatal,
-                       .checkpoint_interval_ms =
-                           (unsigned)cfg.index_checkpoint_interval_ms};
-    store_options_default(&ho.store);
-    ho.store.map_size = (size_t)cfg.store_map_size;
-    ho.store.sync = (store_sync_mode)cfg.store_sync;
+    host_options ho;
+    vx_proc_host_options(&cfg, &ho);
+    ho.node = node;
+    ho.member_id = 1;
     if ((rc = host_open(&ho, &hst, &err)) ||
         (rc = vx_metrics_new(&metrics, &err)))
         goto out;

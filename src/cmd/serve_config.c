@@ -263,6 +263,35 @@ static const vx_config_knob serve_knobs[] = {
      .effect = "Shorter leaves fewer points to re-insert after a restart but "
                "writes the graph to disk more often; with 0 every restart "
                "rebuilds every index."},
+    {.name = "indexer-nice",
+     .type = VX_CFG_UINT64,
+     .def = "10",
+     .min = "0",
+     .max = "19",
+     .offset = OFF(indexer_nice),
+     .section = "storage",
+     .doc = "Niceness of each shard's indexer thread, which inserts applied "
+            "writes into the HNSW graph; until it does they are searched "
+            "exactly from the pending buffer. 0 runs it at the process's "
+            "priority.",
+     .effect = "Higher lets applies, replication and searches take the CPU "
+               "first, so writes are acknowledged faster while the graph "
+               "catches up behind them (docs/tuning.md has the measured "
+               "effect); lower keeps the pending buffer short when CPU is "
+               "scarce."},
+    {.name = "index-max-pending",
+     .type = VX_CFG_UINT64,
+     .def = "65536",
+     .min = "0",
+     .max = "100000000",
+     .offset = OFF(index_max_pending),
+     .section = "storage",
+     .doc = "The most writes one shard lets wait for its indexer: beyond "
+            "it, new writes to that shard wait (up to their timeout, then "
+            "503) until the indexer catches up. 0: no bound.",
+     .effect = "Each pending point costs every search of the shard one exact "
+               "distance; a lower bound keeps searches fast under heavy "
+               "ingest, a higher one absorbs longer bursts of writes."},
 
     /* ----------------------------------------------------------- search */
     {.name = "default-hnsw-m",

@@ -58,6 +58,8 @@ typedef struct vx_serve_config {
     uint64_t store_map_size;
     int store_sync;                        /* enum vx_serve_store_sync */
     uint64_t index_checkpoint_interval_ms; /* 0: no checkpoints */
+    uint64_t indexer_nice;                 /* 0..19 */
+    uint64_t index_max_pending;            /* per shard; 0: no bound */
     /* search */
     uint64_t default_hnsw_m;
     uint64_t default_ef_construct;

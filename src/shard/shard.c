@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "common/common.h"
 #include "shard/shard_int.h"
@@ -66,6 +68,15 @@ static void *indexer_main(void *arg)
     vectron_error err;
 
     pthread_setname_np(pthread_self(), "vx-indexer");
+    /* Linux: a thread id as the PRIO_PROCESS target sets this thread's
+     * niceness only. Raising it needs no privilege; a failure leaves the
+     * indexer at the process's priority, which is only slower writes. */
+    if (sh->p.indexer_nice > 0 &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+                    sh->p.indexer_nice) != 0) {
+        vx_log(VECTRON_LOG_WARN, "shard", "indexer niceness %d: %s",
+               sh->p.indexer_nice, strerror(errno));
+    }
     pthread_mutex_lock(&sh->mu);
     for (;;) {
         size_t n;
@@ -461,13 +472,19 @@ size_t shard_pending(shard *sh)
 
 int shard_wait_indexed(shard *sh, unsigned timeout_ms, vectron_error *err)
 {
+    return shard_wait_pending_below(sh, 1, timeout_ms, err);
+}
+
+int shard_wait_pending_below(shard *sh, size_t max, unsigned timeout_ms,
+                             vectron_error *err)
+{
     struct timespec until;
     int rc = 0;
 
     clock_gettime(CLOCK_REALTIME, &until);
     vx_timespec_add_ms(&until, timeout_ms);
     pthread_mutex_lock(&sh->mu);
-    while (sh->head != sh->tail && rc == 0) {
+    while (sh->tail - sh->head >= max && rc == 0) {
         if (pthread_cond_timedwait(&sh->cv_done, &sh->mu, &until) ==
             ETIMEDOUT) {
             rc = vx_err(err, VECTRON_TIMEOUT,

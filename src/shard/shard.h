@@ -32,6 +32,11 @@ typedef struct shard shard;
 typedef struct shard_params {
     vectron_index_params index; /* dim, metric, m, ef_construction, quant */
     store_options store;        /* store.dim is set from index.dim */
+    /* Niceness of the indexer thread (0..19; 0 leaves it as the process
+     * is). Above 0 the indexer yields the CPU to applies, replication and
+     * searches: acknowledged writes wait in the pending buffer (searched
+     * exactly) instead of queueing behind graph inserts. */
+    int indexer_nice;
 } shard_params;
 
 /* Opens (or creates) the shard in dir: opens the store, loads the HNSW
@@ -121,6 +126,12 @@ int shard_search(shard *sh, const float *query, const vectron_search_params *sp,
 /* Waits until every applied write is in the graph (tests, benchmarks,
  * snapshots). Returns TIMEOUT after timeout_ms. */
 int shard_wait_indexed(shard *sh, unsigned timeout_ms, vectron_error *err);
+
+/* Waits until fewer than max writes wait for the indexer (max >= 1):
+ * the backpressure writers apply so that the pending buffer, searched by
+ * brute force, stays bounded. Returns TIMEOUT after timeout_ms. */
+int shard_wait_pending_below(shard *sh, size_t max, unsigned timeout_ms,
+                             vectron_error *err);
 
 /* Number of writes applied but not yet in the graph. */
 size_t shard_pending(shard *sh);

@@ -463,6 +463,7 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
         sp.index.ef_construction = c->p.ef_construction;
     sp.index.seed = group;
     sp.store = h->o.store;
+    sp.indexer_nice = h->o.indexer_nice;
     s->params = sp;
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -772,6 +773,24 @@ static int map_status(int st, vectron_error *err)
     }
 }
 
+/* Backpressure: waits (up to timeout_ms) while max_pending writes of s
+ * wait for its indexer, so that brute-force search over the pending
+ * buffer stays bounded when writes outrun graph inserts. Applied where
+ * writes enter (the leader); followers apply what is committed. */
+static int hold_back(host *h, host_shard *s, unsigned timeout_ms,
+                     vectron_error *err)
+{
+    pthread_rwlock_rdlock(&s->swap);
+    int rc = shard_wait_pending_below(s->sh, h->o.max_pending, timeout_ms, err);
+    pthread_rwlock_unlock(&s->swap);
+    if (rc)
+        rc = vx_err_wrap(err, VECTRON_UNAVAILABLE,
+                         "group %" PRIu64 ": the index is behind by "
+                         "index-max-pending writes; retry later",
+                         s->group);
+    return rc;
+}
+
 int host_write(host *h, size_t n, host_shard *const *s,
                const uint8_t *const *bufs, const size_t *lens, int wait,
                unsigned timeout_ms, uint64_t *op_index, int *completed,
@@ -786,13 +805,17 @@ int host_write(host *h, size_t n, host_shard *const *s,
         *completed = 1;
         return 0;
     }
+    int rc = 0;
+    for (size_t i = 0; i < n && h->o.max_pending && !rc; i++)
+        rc = hold_back(h, s[i], timeout_ms, err);
+    if (rc)
+        return rc;
     write_wait *w = vx_calloc(1, sizeof(*w));
     if (!w)
         return vx_err(err, VECTRON_NOMEM, "write");
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->refs = 1;
-    int rc = 0;
     for (size_t i = 0; i < n; i++) {
         vxr_request rq = {.type = VXR_OP_APPLY,
                           .group_id = s[i]->group,

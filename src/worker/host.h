@@ -55,6 +55,11 @@ typedef struct host_options {
      * (shard_checkpoint), and host_close saves them once more; 0: never
      * (every restart rebuilds the graphs from the stores). */
     unsigned checkpoint_interval_ms;
+    /* Every shard's indexer niceness (shard_params.indexer_nice), and the
+     * most writes a shard lets wait for its indexer before host_write
+     * holds new writes back (up to their timeout; 0: no bound). */
+    int indexer_nice;
+    size_t max_pending;
     /* Cluster (both NULL in `vectron serve`): the RPC client a replica
      * uses to copy a store from a peer when it must install a snapshot its
      * store is behind, and this node's RPC address, written into the

@@ -499,6 +499,7 @@ void wk_report_to(const host_report *hr, uint64_t requests,
     m->bytes = hr->bytes;
     m->requests = requests;
     m->leader_id = hr->leader_id;
+    m->pending = hr->pending;
 }
 
 static void do_status(wk_service *svc, rpc_request *rq, const uint8_t *req,

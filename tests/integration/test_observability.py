@@ -26,6 +26,7 @@ How to run
 """
 
 import json
+from pathlib import Path
 import random
 import re
 import time
@@ -387,3 +388,63 @@ def test_metrics_families_and_values(make_server):
                     shard=str(k)) for k in range(3)]
     assert sum(a > b for a, b in zip(after, applied)) == 1
     assert all(a >= b for a, b in zip(after, applied))
+
+
+def indexer_nices(pid):
+    """Niceness of each vx-indexer thread of process pid (/proc)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() != "vx-indexer":
+                continue
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        # Fields after the parenthesised comm; nice is field 19 (1-based).
+        out.append(int(stat.rsplit(")", 1)[1].split()[16]))
+    return out
+
+
+def test_indexer_priority_and_backpressure(make_server):
+    """--indexer-nice sets each shard's indexer thread's niceness, and
+    --index-max-pending bounds the writes waiting for it: with a slow
+    graph (m 64, ef_construct 512, 512 dimensions) and back-to-back
+    batches of 200, pending never exceeds the bound plus the batch just
+    applied, and every point is indexed in the end. Without the bound the
+    same load leaves thousands pending (checked below, so the test can
+    fail)."""
+    dim, batch, bound = 512, 200, 100
+    rng = random.Random(5)
+
+    def run(args, rounds):
+        srv = make_server(args)
+        srv.start()
+        api = srv.client()
+        create(api, "bp", dim, hnsw_config={"m": 64, "ef_construct": 512})
+        worst = 0
+        for r in range(rounds):
+            upsert(api, "bp", [(r * batch + i,
+                                [rng.random() for _ in range(dim)], None)
+                               for i in range(batch)])
+            pend = metric(metrics(api), "vectron_shard_pending",
+                          collection="bp", shard="0")
+            worst = max(worst, int(pend))
+        nices = indexer_nices(srv.pid)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if metric(metrics(api), "vectron_shard_pending", collection="bp",
+                      shard="0") == 0:
+                break
+            time.sleep(0.2)
+        ms = metrics(api)
+        assert metric(ms, "vectron_shard_index_points", collection="bp",
+                      shard="0") == rounds * batch
+        srv.terminate()
+        return worst, nices
+
+    worst, nices = run(["--index-max-pending", str(bound),
+                        "--indexer-nice", "7"], 10)
+    assert nices and all(n == 7 for n in nices), nices
+    assert worst < bound + batch, worst
+    free, _ = run(["--index-max-pending", "0", "--indexer-nice", "0"], 10)
+    assert free >= bound + batch, f"no backlog without the bound ({free})"
