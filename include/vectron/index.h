@@ -85,6 +85,18 @@ int vectron_index_add(vectron_index *idx, uint64_t id, const float *vec,
 /* Removes point id; the graph around it is repaired. NOT_FOUND if absent. */
 int vectron_index_remove(vectron_index *idx, uint64_t id, vectron_error *err);
 
+/* Makes every live point reachable again from the entry point on the
+ * bottom layer. Relinking after inserts, updates and removes keeps each
+ * node's last incoming link, but a few nodes can still end up linking
+ * only to each other (an island no search enters); this pass finds them
+ * with one breadth-first walk (O(points)) and links each to its nearest
+ * reachable node. Runs concurrently with searches and writes (nodes
+ * written meanwhile are caught by the next pass); with no writer running,
+ * every live point is reachable when it returns. *attached (may be NULL)
+ * gets the number of nodes linked. Errors: NOMEM. */
+int vectron_index_reconnect(vectron_index *idx, size_t *attached,
+                            vectron_error *err);
+
 /* Copies the stored vector of id into out (dim floats; normalised under
  * cosine). NOT_FOUND if absent. */
 int vectron_index_get(const vectron_index *idx, uint64_t id, float *out,

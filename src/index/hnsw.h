@@ -228,6 +228,22 @@ static inline void hnsw_indeg_add(const vectron_index *idx, uint32_t s,
     __atomic_fetch_add(&hnsw_blk(idx, s)->indeg[s & (HNSW_BLOCK - 1)],
                        (uint32_t)delta, __ATOMIC_RELAXED);
 }
+/* Takes one from s's in-degree only if another incoming link remains,
+ * atomically: two nodes relinked at once (each under its own stripe lock)
+ * may both be dropping a link to s, and only one of them may drop the
+ * last but one. Returns 1 when it took one. */
+static inline int hnsw_indeg_drop_shared(const vectron_index *idx, uint32_t s)
+{
+    uint32_t *p = &hnsw_blk(idx, s)->indeg[s & (HNSW_BLOCK - 1)];
+    uint32_t v = __atomic_load_n(p, __ATOMIC_RELAXED);
+    while (v > 1) {
+        if (__atomic_compare_exchange_n(p, &v, v - 1, 1, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            return 1;
+        }
+    }
+    return 0;
+}
 static inline void hnsw_or_flags(const vectron_index *idx, uint32_t s,
                                  unsigned f)
 {
@@ -392,6 +408,12 @@ uint32_t hnsw_select_neighbors(vectron_index *idx, hnsw_cand *cands, uint32_t n,
  * candidates; caller holds s's stripe lock. Skips deleted nodes and s. */
 void hnsw_relink(vectron_index *idx, uint32_t s, int level,
                  const uint32_t *extra, uint32_t n_extra);
+/* Makes live node y link to z on layer 0 whatever the heuristic says, so
+ * that z (which nothing else links to) stays reachable: appends when y
+ * has room, else replaces y's farthest link whose target keeps another
+ * incoming link. Caller holds y's stripe lock (or the index exclusive).
+ * Returns 0 when every link of y is some node's last one. */
+int hnsw_force_link0(vectron_index *idx, uint32_t y, uint32_t z);
 
 /* ---- delete (hnsw_delete.c) ---- */
 /* Marks slot s deleted and repairs its neighbours; map already updated. */

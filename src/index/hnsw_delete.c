@@ -55,8 +55,9 @@ void hnsw_tombstone(vectron_index *idx, uint32_t s)
             continue;
         }
         /* A neighbour that only s linked to gets a link from the live
-         * neighbour of s closest to it (best effort; vacuum's reconnect
-         * pass is the backstop). */
+         * neighbour of s closest to it, forced when the heuristic refuses
+         * it (vacuum's reconnect pass is the backstop when y has no link
+         * to let go). */
         for (uint32_t i = 0; i < n; i++) {
             uint32_t z = nb[i], y = HNSW_NONE;
             float best = 0.0f;
@@ -78,6 +79,9 @@ void hnsw_tombstone(vectron_index *idx, uint32_t s)
                 hnsw_node_lock(idx, y);
                 if (hnsw_live(idx, y)) {
                     hnsw_relink(idx, y, 0, &z, 1);
+                    if (hnsw_indeg(idx, z) == 0) {
+                        hnsw_force_link0(idx, y, z);
+                    }
                 }
                 hnsw_node_unlock(idx, y);
             }
@@ -162,104 +166,98 @@ static void choose_entry(vectron_index *idx)
 
 /* Breadth-first marking of layer 0 from root; returns nodes marked. */
 static void mark_from(vectron_index *idx, uint32_t root, uint8_t *seen,
-                      uint32_t *queue)
+                      uint32_t *queue, uint32_t n_slots)
 {
-    uint32_t head = 0, tail = 0;
+    uint32_t head = 0, tail = 0, nb[2 * VECTRON_MAX_M];
     if (seen[root]) {
         return;
     }
     seen[root] = 1;
     queue[tail++] = root;
     while (head < tail) {
-        uint32_t *l = hnsw_links(idx, queue[head++], 0);
-        for (uint32_t i = 0; i < l[0]; i++) {
-            if (!seen[l[1 + i]]) {
-                seen[l[1 + i]] = 1;
-                queue[tail++] = l[1 + i];
+        /* A copy under the node's stripe lock: writers may relink it. */
+        uint32_t n = hnsw_copy_links(idx, queue[head++], 0, nb);
+        for (uint32_t i = 0; i < n; i++) {
+            /* Slots added after the pass began are left to the next. */
+            if (nb[i] < n_slots && !seen[nb[i]]) {
+                seen[nb[i]] = 1;
+                queue[tail++] = nb[i];
             }
         }
     }
 }
 
-/* Gives orphan s an incoming layer-0 link from the nearest reachable node,
- * preferring one with room; a full one drops its farthest link. */
-static void attach(vectron_index *idx, hnsw_scratch *sc, uint32_t s,
-                   const uint8_t *seen)
+/* Gives orphan s an incoming layer-0 link from the nearest reachable node
+ * that can take one, preferring one with room. */
+static void attach(vectron_index *idx, hnsw_scratch *sc, uint32_t entry,
+                   uint32_t s, const uint8_t *seen, int lock_nodes)
 {
     const float *v = hnsw_vec(idx, s);
-    uint32_t n, y = HNSW_NONE, *l;
+    uint32_t n;
 
-    sc->eps[0].s = idx->entry;
-    sc->eps[0].d = hnsw_dist_q(idx, v, hnsw_vec(idx, idx->entry));
+    sc->eps[0].s = entry;
+    sc->eps[0].d = hnsw_dist_q(idx, v, hnsw_vec(idx, entry));
     n = hnsw_search_level(idx, sc, v, 1, 0);
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t t = sc->w[i].s;
-        if (t == s || !seen[t] || hnsw_flags(idx, t) != HNSW_F_USED) {
-            continue;
-        }
-        if (y == HNSW_NONE) {
-            y = t;
-        }
-        if (hnsw_links(idx, t, 0)[0] < idx->m0) {
-            y = t;
-            break;
-        }
-    }
-    if (y == HNSW_NONE) {
-        return;
-    }
-    l = hnsw_links(idx, y, 0);
-    hnsw_indeg_add(idx, s, 1);
-    if (l[0] < idx->m0) {
-        l[1 + l[0]++] = s;
-    } else {
-        uint32_t far = 0;
-        float far_d = -1.0f;
-        for (uint32_t i = 0; i < l[0]; i++) {
-            float d =
-                hnsw_dist_q(idx, hnsw_vec(idx, y), hnsw_vec(idx, l[1 + i]));
-            if (hnsw_indeg(idx, l[1 + i]) > 1 && d > far_d) {
-                far_d = d;
-                far = i;
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t t = sc->w[i].s;
+            int done = 0;
+            if (t == s || !seen[t] ||
+                (pass == 0 && hnsw_links(idx, t, 0)[0] >= idx->m0)) {
+                continue;
+            }
+            if (lock_nodes) {
+                hnsw_node_lock(idx, t);
+            }
+            if (hnsw_flags(idx, t) == HNSW_F_USED) {
+                done = hnsw_force_link0(idx, t, s);
+            }
+            if (lock_nodes) {
+                hnsw_node_unlock(idx, t);
+            }
+            if (done) {
+                return;
             }
         }
-        hnsw_indeg_add(idx, l[1 + far], -1);
-        l[1 + far] = s;
     }
 }
 
-/* After tombstones are freed, makes every live node reachable on layer 0
- * from the entry point again. Exclusive lock held. Best effort on
+/* One reconnect pass (see vectron_index_reconnect); lock_nodes: other
+ * threads may write (idx->lock held shared), so each attach takes the
+ * chosen node's stripe lock. Returns the nodes attached, or -1 on
  * allocation failure (the graph stays valid, only less connected). */
-void hnsw_reconnect(vectron_index *idx)
+static long reconnect_pass(vectron_index *idx, int lock_nodes)
 {
     uint8_t *seen = NULL;
-    uint32_t *queue = NULL, fixed = 0;
+    uint32_t *queue = NULL, n_slots, entry;
+    long fixed = 0;
     hnsw_scratch sc;
     int have_sc = 0;
 
-    if (idx->entry == HNSW_NONE) {
-        return;
+    pthread_mutex_lock(&idx->map_lock);
+    n_slots = idx->n_slots;
+    pthread_mutex_unlock(&idx->map_lock);
+    pthread_mutex_lock(&idx->entry_lock);
+    entry = idx->entry;
+    pthread_mutex_unlock(&idx->entry_lock);
+    if (entry == HNSW_NONE || n_slots == 0) {
+        return 0;
     }
-    seen = vx_calloc(idx->n_slots, 1);
-    queue = vx_malloc((size_t)idx->n_slots * sizeof *queue);
+    seen = vx_calloc(n_slots, 1);
+    queue = vx_malloc((size_t)n_slots * sizeof *queue);
     if (!seen || !queue ||
         hnsw_scratch_init(idx, &sc, idx->p.ef_construction) != 0) {
-        vx_log(VECTRON_LOG_WARN, "index", "reconnect: out of memory");
+        fixed = -1;
         goto out;
     }
     have_sc = 1;
-    mark_from(idx, idx->entry, seen, queue);
-    for (uint32_t s = 0; s < idx->n_slots; s++) {
+    mark_from(idx, entry, seen, queue, n_slots);
+    for (uint32_t s = 0; s < n_slots; s++) {
         if (!seen[s] && hnsw_flags(idx, s) == HNSW_F_USED) {
-            attach(idx, &sc, s, seen);
-            mark_from(idx, s, seen, queue);
+            attach(idx, &sc, entry, s, seen, lock_nodes);
+            mark_from(idx, s, seen, queue, n_slots);
             fixed++;
         }
-    }
-    if (fixed) {
-        vx_log(VECTRON_LOG_DEBUG, "index", "reconnect: attached %u nodes",
-               fixed);
     }
 out:
     if (have_sc) {
@@ -267,6 +265,36 @@ out:
     }
     vx_free(seen);
     vx_free(queue);
+    return fixed;
+}
+
+/* After tombstones are freed, makes every live node reachable on layer 0
+ * from the entry point again. Exclusive lock held. Best effort on
+ * allocation failure. */
+void hnsw_reconnect(vectron_index *idx)
+{
+    long fixed = reconnect_pass(idx, 0);
+    if (fixed < 0) {
+        vx_log(VECTRON_LOG_WARN, "index", "reconnect: out of memory");
+    } else if (fixed) {
+        vx_log(VECTRON_LOG_DEBUG, "index", "reconnect: attached %ld nodes",
+               fixed);
+    }
+}
+
+int vectron_index_reconnect(vectron_index *idx, size_t *attached,
+                            vectron_error *err)
+{
+    pthread_rwlock_rdlock(&idx->lock);
+    long fixed = reconnect_pass(idx, 1);
+    pthread_rwlock_unlock(&idx->lock);
+    if (fixed < 0) {
+        return vx_err(err, VECTRON_NOMEM, "reconnect: out of memory");
+    }
+    if (attached) {
+        *attached = (size_t)fixed;
+    }
+    return 0;
 }
 
 int hnsw_maybe_vacuum(vectron_index *idx, vectron_error *err)

@@ -106,29 +106,43 @@ void hnsw_relink(vectron_index *idx, uint32_t s, int level,
         sel[i] = cands[i].s;
     }
     if (level == 0 && !(hnsw_flags(idx, s) & HNSW_F_UNCOUNTED)) {
-        /* A live node whose only incoming link is the one being dropped
-         * takes the place of the farthest kept node that has another. */
+        /* Dropping the link to a live node z takes one from its in-degree
+         * only while another incoming link remains (atomically, as other
+         * nodes are relinked concurrently); when this is z's last one, z
+         * takes the place of the farthest selected node that can be let
+         * go: a new link (not counted yet) or an old one to a node with
+         * another incoming link. */
+        uint32_t let_go[2 * VECTRON_MAX_M], n_let_go = 0; /* counted */
         for (uint32_t i = 0; i < n_old; i++) {
             uint32_t z = old[i];
-            if (contains(sel, n, z) || hnsw_flags(idx, z) != HNSW_F_USED ||
-                hnsw_indeg(idx, z) > 1) {
+            int kept = 0;
+            if (contains(sel, n, z) || contains(let_go, n_let_go, z)) {
+                continue;
+            }
+            if (hnsw_flags(idx, z) != HNSW_F_USED) { /* read once: it */
+                hnsw_indeg_add(idx, z, -1);           /* may be deleted */
+                continue;                             /* meanwhile */
+            }
+            if (hnsw_indeg_drop_shared(idx, z)) {
                 continue;
             }
             if (n < max) {
                 sel[n++] = z;
                 continue;
             }
-            for (uint32_t j = n; j-- > 0;) {
+            for (uint32_t j = n; j-- > 0 && !kept;) {
                 uint32_t w = sel[j];
-                if (hnsw_indeg(idx, w) > (contains(old, n_old, w) ? 1u : 0u)) {
+                if (!contains(old, n_old, w)) {
                     sel[j] = z;
-                    break;
+                    kept = 1;
+                } else if (hnsw_indeg_drop_shared(idx, w)) {
+                    let_go[n_let_go++] = w;
+                    sel[j] = z;
+                    kept = 1;
                 }
             }
-        }
-        for (uint32_t i = 0; i < n_old; i++) {
-            if (!contains(sel, n, old[i])) {
-                hnsw_indeg_add(idx, old[i], -1);
+            if (!kept) {
+                hnsw_indeg_add(idx, z, -1); /* no room: it goes */
             }
         }
         for (uint32_t i = 0; i < n; i++) {
@@ -141,6 +155,42 @@ void hnsw_relink(vectron_index *idx, uint32_t s, int level,
         hnsw_store_link(&l[1 + i], sel[i]);
     }
     hnsw_store_link(&l[0], n);
+}
+
+int hnsw_force_link0(vectron_index *idx, uint32_t y, uint32_t z)
+{
+    uint32_t *l = hnsw_links(idx, y, 0);
+    hnsw_cand c[2 * VECTRON_MAX_M];
+    uint32_t n = l[0];
+    const float *vy = hnsw_vec(idx, y);
+
+    if (contains(l + 1, n, z)) {
+        return 1;
+    }
+    if (n < idx->m0) {
+        hnsw_store_link(&l[1 + n], z);
+        hnsw_store_link(&l[0], n + 1);
+        hnsw_indeg_add(idx, z, 1);
+        return 1;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        c[i].s = i; /* position in l */
+        c[i].d = hnsw_dist_q(idx, vy, hnsw_vec(idx, l[1 + i]));
+    }
+    qsort(c, n, sizeof c[0], hnsw_cmp_cand);
+    for (uint32_t i = n; i-- > 0;) {
+        uint32_t w = l[1 + c[i].s];
+        int used = hnsw_flags(idx, w) == HNSW_F_USED; /* read once */
+        if (!used || hnsw_indeg_drop_shared(idx, w)) {
+            if (!used) {
+                hnsw_indeg_add(idx, w, -1);
+            }
+            hnsw_store_link(&l[1 + c[i].s], z);
+            hnsw_indeg_add(idx, z, 1);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Adds a reverse link t -> s at level, shrinking t's list with the
@@ -233,6 +283,19 @@ static void link_node(vectron_index *idx, hnsw_scratch *sc, uint32_t s,
         hnsw_node_unlock(idx, s);
         for (uint32_t i = 0; i < n_sel; i++) {
             add_reverse_link(idx, sc->w[i].s, s, l);
+        }
+        /* Every neighbour's heuristic may have refused the reverse link:
+         * then nothing leads to s. The nearest neighbour links it anyway
+         * (tried in order of distance). */
+        for (uint32_t i = 0; l == 0 && i < n_sel && hnsw_indeg(idx, s) == 0;
+             i++) {
+            uint32_t t = sc->w[i].s;
+            hnsw_node_lock(idx, t);
+            if (hnsw_live(idx, t) &&
+                !(hnsw_flags(idx, t) & HNSW_F_UNCOUNTED)) {
+                hnsw_force_link0(idx, t, s);
+            }
+            hnsw_node_unlock(idx, t);
         }
     }
     if (level > top) {

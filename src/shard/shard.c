@@ -19,6 +19,9 @@
 #include "shard/shard_int.h"
 
 #define INDEXER_BATCH 256
+/* After writes have been idle this long, the indexer runs one reconnect
+ * pass over the graph (O(points), concurrent with searches). */
+#define RECONNECT_IDLE_MS 2000
 
 /* ---- pending buffer ---- */
 
@@ -77,15 +80,41 @@ static void *indexer_main(void *arg)
         vx_log(VECTRON_LOG_WARN, "shard", "indexer niceness %d: %s",
                sh->p.indexer_nice, strerror(errno));
     }
+    int dirty = 0; /* graph written since the last reconnect pass */
     pthread_mutex_lock(&sh->mu);
     for (;;) {
         size_t n;
         while (sh->head == sh->tail && !sh->stop) {
-            pthread_cond_wait(&sh->cv_work, &sh->mu);
+            if (!dirty) {
+                pthread_cond_wait(&sh->cv_work, &sh->mu);
+                continue;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            vx_timespec_add_ms(&until, RECONNECT_IDLE_MS);
+            if (pthread_cond_timedwait(&sh->cv_work, &sh->mu, &until) !=
+                    ETIMEDOUT ||
+                sh->head != sh->tail || sh->stop) {
+                continue;
+            }
+            /* Writes went idle: one pass links any island the relinking
+             * left (vectron_index_reconnect), so no point stays
+             * unreachable for searches. */
+            dirty = 0;
+            pthread_mutex_unlock(&sh->mu);
+            size_t attached = 0;
+            if (vectron_index_reconnect(sh->idx, &attached, &err) != 0) {
+                vx_log(VECTRON_LOG_WARN, "shard", "%s", err.msg);
+            } else if (attached) {
+                vx_log(VECTRON_LOG_DEBUG, "shard",
+                       "reconnect: linked %zu unreachable points", attached);
+            }
+            pthread_mutex_lock(&sh->mu);
         }
         if (sh->stop) {
             break;
         }
+        dirty = 1;
         n = sh->tail - sh->head;
         if (n > INDEXER_BATCH) {
             n = INDEXER_BATCH;
