@@ -53,6 +53,11 @@ typedef struct pd_service_options {
     unsigned timeout_ms;  /* commits and orders wait this long */
     unsigned grace_ms;    /* a node silent this long is dead */
     unsigned schedule_ms; /* between scheduler passes; 0: no scheduler */
+    /* Replica balancing: a move starts when the most-loaded live active
+     * node holds this many more replicas than the least-loaded one that
+     * can take one of its groups (below 2: 2). */
+    unsigned balance_threshold;
+    int no_replica_balance; /* 1: never move replicas to balance */
 } pd_service_options;
 
 /* Starts the scheduler thread (when schedule_ms). Errors: NOMEM,

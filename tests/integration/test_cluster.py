@@ -358,3 +358,66 @@ def test_leaders_rebalance_after_a_restart(cluster):
             f"leaders not balanced: {counts}\n" + c.tails()
         time.sleep(0.5)
     assert upsert(c, "bal", [100, 101])
+
+
+def replicas_per_node(c, name):
+    counts = {n: 0 for n in c.workers}
+    for s in c.shards(name):
+        for n in s["replicas"]:
+            counts[n] += 1
+    return counts
+
+
+def test_new_worker_gets_replicas(cluster):
+    """Replica balancing: a fourth, empty worker joins a cluster whose
+    three workers hold 4 shards x 2 replicas; while a writer runs, the
+    PD moves replicas onto it one at a time (add, catch up, drop the
+    most-loaded node's copy) until no worker holds two more than another.
+    Nothing acknowledged is lost, strong reads see every acknowledged
+    point, and the replicas of each group hold the same points."""
+    c = cluster
+    create(c, "grow", shards=4, rf=2)
+    assert upsert(c, "grow", range(1, 201))
+    before = replicas_per_node(c, "grow")
+    assert sum(before.values()) == 8 and max(before.values()) >= 3, before
+    w = Writer(c, "grow", 1000, batch=10, max_batches=3000)
+    w.start()
+    wait_progress(w, 20)
+    t0 = time.monotonic()
+    acked0 = len(w.acked)
+    c.add_worker(4)
+    deadline = t0 + 90
+    while True:
+        sh = c.shards("grow")
+        counts = replicas_per_node(c, "grow")
+        if sh and all(len(s["replicas"]) == 2 for s in sh) and \
+                counts[4] >= 1 and \
+                max(counts.values()) - min(counts.values()) <= 1:
+            break
+        assert time.monotonic() < deadline, \
+            f"replicas not balanced: {counts} {sh}\n" + c.tails()
+        time.sleep(0.3)
+    took = time.monotonic() - t0
+    print(f"balanced in {took:.1f} s: {counts}")
+    # Writes went on through the moves, and go on after them.
+    assert len(w.acked) > acked0
+    wait_progress(w, len(w.acked) + 20)
+    w.stop_flag.set()
+    w.join(timeout=60)
+    assert not w.is_alive()
+    expect = {i: vcrc(i) for i in range(1, 201)}
+    expect.update(w.acked)
+    # Every acknowledged point reads back at strong consistency.
+    ids = sorted(expect)
+    for k in range(0, len(ids), 200):
+        chunk = ids[k:k + 200]
+        got = c.api.ok("POST", "/collections/grow/points?consistency=all",
+                       {"ids": chunk})
+        assert {p["id"] for p in got} == set(chunk)
+    count = c.api.ok("POST", "/collections/grow/points/count?consistency=all",
+                     {"exact": True})["count"]
+    assert count == len(expect)
+    c.converged("grow", expect, timeout=60)
+    # The placement stays put once balanced (no flip-flop).
+    time.sleep(2)
+    assert replicas_per_node(c, "grow") == counts
