@@ -146,17 +146,16 @@ int vx_pd_main(int argc, char **argv)
         goto out;
     group_open = 1;
 
-    pd_service_options so = {
-        .node = node,
-        .catalog = catalog,
-        .timeout_ms = (unsigned)cfg.request_timeout_ms,
-        .grace_ms = (unsigned)cfg.node_grace_ms,
-        .schedule_ms = (unsigned)cfg.schedule_interval_ms,
-        .balance_threshold = (unsigned)cfg.replica_balance_threshold,
-        .no_replica_balance = cfg.replica_balance_threshold == 0};
+    pd_service_options so = {.node = node,
+                             .catalog = catalog,
+                             .timeout_ms = (unsigned)cfg.request_timeout_ms,
+                             .grace_ms = (unsigned)cfg.node_grace_ms,
+                             .schedule_ms = (unsigned)cfg.schedule_interval_ms};
     if ((rc = rpc_client_start(NULL, &rpc, &err)))
         goto out;
     so.rpc = rpc;
+    so.balance_threshold = (unsigned)cfg.replica_balance_threshold;
+    so.no_replica_balance = cfg.replica_balance_threshold == 0;
     if ((rc = pd_service_start(&so, &svc, &err)))
         goto out;
     rpc_server_options ro = {.listen = cfg.rpc_listen,
