@@ -376,6 +376,46 @@ static void wait_nodes(rpc_client *c, const char *pd, size_t n)
     }
 }
 
+/* Writes point id to shard k of the collection through its leader,
+ * retrying (following elections) for up to 20 s. */
+static void write_via_leader(rpc_client *c, const char *pd, worker *ws,
+                             size_t nw, size_t k, uint64_t id, const float *v)
+{
+    vectron_error err = {0};
+    double t0 = now_s();
+    for (;;) {
+        Vectron__GetCatalogResponse *cat = wait_leaders(c, pd, 30);
+        const Vectron__ShardPlacement *sp = cat->collections[0]->shards[k];
+        const char *addr = addr_of(ws, nw, sp->leader);
+        int rc = addr ? write_point(c, addr, sp->group, id, v, &err)
+                      : VECTRON_UNAVAILABLE;
+        vectron__get_catalog_response__free_unpacked(cat, NULL);
+        if (rc == 0)
+            return;
+        cr_assert(now_s() - t0 < 20, "no write to shard %zu: %s", k, err.msg);
+        usleep(200 * 1000);
+    }
+}
+
+/* Starts the PD member, a client and workers 1..3, and waits for them. */
+static void cluster_start(pd_member *pd, worker *ws, rpc_client **c)
+{
+    vectron_error err = {0};
+    pd_start(pd);
+    cr_assert_eq(rpc_client_start(NULL, c, &err), 0);
+    for (uint64_t i = 0; i < 3; i++)
+        worker_start(&ws[i], i + 1, pd->addr);
+    wait_nodes(*c, pd->addr, 3);
+}
+
+static void cluster_stop(pd_member *pd, worker *ws, size_t nw, rpc_client *c)
+{
+    for (size_t i = 0; i < nw; i++)
+        worker_stop(&ws[i]);
+    rpc_client_stop(c);
+    pd_stop(pd);
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 Test(cluster, replicated_writes_reads_and_repair)
@@ -384,11 +424,7 @@ Test(cluster, replicated_writes_reads_and_repair)
     worker ws[4];
     rpc_client *c;
     vectron_error err = {0};
-    pd_start(&pd);
-    cr_assert_eq(rpc_client_start(NULL, &c, &err), 0);
-    for (uint64_t i = 0; i < 3; i++)
-        worker_start(&ws[i], i + 1, pd.addr);
-    wait_nodes(c, pd.addr, 3);
+    cluster_start(&pd, ws, &c);
 
     /* Too few workers for the factor: refused with a reason. */
     pd_collection_params p5 = {.dim = 4,
@@ -515,23 +551,9 @@ Test(cluster, replicated_writes_reads_and_repair)
         }
     }
     /* And the group still takes writes (with a leader among the live). */
-    cat = wait_leaders(c, pd.addr, 30);
-    uint64_t l0 = cat->collections[0]->shards[0]->leader;
-    vectron__get_catalog_response__free_unpacked(cat, NULL);
     float v[4] = {7, 7, 7, 7};
-    t0 = now_s();
-    while ((rc = write_point(c, addr_of(ws, 4, l0), group[0], 1000, v, &err))) {
-        cr_assert(now_s() - t0 < 20, "no write after repair: %s", err.msg);
-        usleep(200 * 1000);
-        cat = wait_leaders(c, pd.addr, 30);
-        l0 = cat->collections[0]->shards[0]->leader;
-        vectron__get_catalog_response__free_unpacked(cat, NULL);
-    }
-
-    for (int i = 0; i < 4; i++)
-        worker_stop(&ws[i]);
-    rpc_client_stop(c);
-    pd_stop(&pd);
+    write_via_leader(c, pd.addr, ws, 4, 0, 1000, v);
+    cluster_stop(&pd, ws, 4, c);
 }
 
 /* Replica counts per worker id (1..4) over the collection's placement. */
@@ -557,11 +579,7 @@ Test(cluster, replicas_move_to_a_new_worker)
     worker ws[4];
     rpc_client *c;
     vectron_error err = {0};
-    pd_start(&pd);
-    cr_assert_eq(rpc_client_start(NULL, &c, &err), 0);
-    for (uint64_t i = 0; i < 3; i++)
-        worker_start(&ws[i], i + 1, pd.addr);
-    wait_nodes(c, pd.addr, 3);
+    cluster_start(&pd, ws, &c);
     create(c, pd.addr, 3, 2); /* six replicas: two per worker */
     Vectron__GetCatalogResponse *cat = wait_leaders(c, pd.addr, 30);
     uint64_t group[3];
@@ -632,26 +650,13 @@ Test(cluster, replicas_move_to_a_new_worker)
         usleep(100 * 1000);
     }
     /* The group takes writes with its new membership. */
-    cat = wait_leaders(c, pd.addr, 30);
-    uint64_t l = cat->collections[0]->shards[at]->leader;
-    vectron__get_catalog_response__free_unpacked(cat, NULL);
     float v[4] = {9, 9, 9, 9};
-    t0 = now_s();
-    while (write_point(c, addr_of(ws, 4, l), moved, 999, v, &err)) {
-        cr_assert(now_s() - t0 < 20, "no write after the move: %s", err.msg);
-        usleep(200 * 1000);
-        cat = wait_leaders(c, pd.addr, 30);
-        l = cat->collections[0]->shards[at]->leader;
-        vectron__get_catalog_response__free_unpacked(cat, NULL);
-    }
+    write_via_leader(c, pd.addr, ws, 4, (size_t)at, 999, v);
     t0 = now_s();
     while (count_on(c, ws[3].addr, moved, 3, &rc) != 11) {
         cr_assert(now_s() - t0 < 20, "new replica misses the write");
         usleep(100 * 1000);
     }
 
-    for (int i = 0; i < 4; i++)
-        worker_stop(&ws[i]);
-    rpc_client_stop(c);
-    pd_stop(&pd);
+    cluster_stop(&pd, ws, 4, c);
 }
