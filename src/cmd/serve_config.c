@@ -497,7 +497,8 @@ static const vx_config_knob serve_knobs[] = {
      .doc = "`vectron pd`: move a replica (one at a time, cluster-wide) "
             "when the live active worker holding the most replicas holds "
             "this many more than the least-loaded one that can take one "
-            "of its shards; 0 turns replica balancing off, 1 acts as 2.",
+            "of its shards; 0 starts no more moves (one in progress is "
+            "finished), 1 acts as 2.",
      .effect = "Lower spreads replicas (and their load) more evenly, e.g. "
                "onto a newly added worker; each move copies a whole shard's "
                "store to the new worker (docs/scaling.md), so a higher "

@@ -1140,11 +1140,12 @@ static void schedule_pass(pd_service *s)
     }
     if (repairing)
         goto out;
-    int balance = !s->o.no_replica_balance;
+    /* A move in progress is finished even with balancing turned off (or
+     * an active node down): it only drops a replica once the others are
+     * caught-up voters. */
     for (size_t i = 0; i < npl; i++)
         if (rf[i] && pls[i].n > rf[i]) {
-            if (balance)
-                shrink(s, &pls[i], nodes, nn, counts);
+            shrink(s, &pls[i], nodes, nn, counts);
             goto out; /* one move at a time; leaders wait for it */
         }
     /* Settled? Leader balancing needs every replica reporting and a
@@ -1171,7 +1172,8 @@ static void schedule_pass(pd_service *s)
     pthread_mutex_unlock(&s->mu);
     if (!settled)
         goto out;
-    if (!(balance && full && start_move(s, pls, npl, nodes, nn, counts, now)))
+    if (!(!s->o.no_replica_balance && full &&
+          start_move(s, pls, npl, nodes, nn, counts, now)))
         balance_leaders(s, pls, npl, leader_of, nodes, nn);
 out:
     vx_free(cols);

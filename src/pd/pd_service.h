@@ -71,7 +71,7 @@ typedef struct pd_service_options {
      * node holds this many more replicas than the least-loaded one that
      * can take one of its groups (below 2: 2). */
     unsigned balance_threshold;
-    int no_replica_balance; /* 1: never move replicas to balance */
+    int no_replica_balance; /* 1: start no replica moves */
 } pd_service_options;
 
 /* Starts the scheduler thread (when schedule_ms). Errors: NOMEM,
