@@ -421,3 +421,41 @@ def test_new_worker_gets_replicas(cluster):
     # The placement stays put once balanced (no flip-flop).
     time.sleep(2)
     assert replicas_per_node(c, "grow") == counts
+
+
+def test_move_survives_pd_leader_loss(cluster):
+    """A replica move half done when the PD leader dies: the new PD leader
+    carries it on from the committed placement (the shard with one
+    replica too many), keeping the newly added replica."""
+    c = cluster
+    create(c, "mv", shards=3, rf=2)  # two replicas per worker
+    assert upsert(c, "mv", range(1, 301))
+    c.add_worker(4)
+    deadline = time.monotonic() + 60
+    moving = None
+    while moving is None:
+        for s in c.shards("mv"):
+            if len(s["replicas"]) == 3:
+                moving = s
+        assert time.monotonic() < deadline, "no move started\n" + c.tails()
+        time.sleep(0.05)
+    assert moving["replicas"][-1] == 4, moving
+    i = c.pd_leader()
+    c.pds[i].kill9()
+    assert upsert(c, "mv", range(301, 401))  # the data path goes on
+    deadline = time.monotonic() + 60
+    while True:
+        sh = c.shards("mv")
+        counts = replicas_per_node(c, "mv")
+        if sh and all(len(s["replicas"]) == 2 for s in sh) and \
+                counts[4] >= 1 and \
+                max(counts.values()) - min(counts.values()) <= 1:
+            break
+        assert time.monotonic() < deadline, \
+            f"move not finished: {sh}\n" + c.tails()
+        time.sleep(0.3)
+    after = next(s for s in sh if s["group"] == moving["group"])
+    assert 4 in after["replicas"], (moving, after)
+    assert set(after["replicas"]) < set(moving["replicas"])
+    c.pds[i].start()
+    c.converged("mv", {i: vcrc(i) for i in range(1, 401)}, timeout=60)
