@@ -80,6 +80,7 @@ def upsert(c, name, ids, client=None, timeout=30):
     st, js = api.put(f"/collections/{name}/points?wait=true", {
         "points": [{"id": i, "vector": vec(i), "payload": {"n": i}}
                    for i in ids]}, timeout=timeout)
+    upsert.last = (st, js)
     return st == 200 and js and js.get("status") == "ok"
 
 
@@ -95,6 +96,7 @@ class Writer(threading.Thread):
         self.max_batches = max_batches
         self.acked = {}
         self.failed = 0
+        self.last_failure = None
         self.stop_flag = threading.Event()
         self.client = None
 
@@ -115,6 +117,7 @@ class Writer(threading.Thread):
                     self.acked[i] = vcrc(i)
             else:
                 self.failed += 1
+                self.last_failure = getattr(upsert, "last", None)
                 time.sleep(0.05)
         self.client.close()
 
@@ -368,6 +371,17 @@ def replicas_per_node(c, name):
     return counts
 
 
+def strong(c, path, body, timeout=20):
+    """POST at strong consistency; retried (bounded) while refused."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st, js = c.api.post(f"{path}?consistency=all", body, timeout=30)
+        if st == 200:
+            return js["result"]
+        assert time.monotonic() < deadline, f"strong read refused: {js}"
+        time.sleep(0.2)
+
+
 def test_new_worker_gets_replicas(cluster):
     """Replica balancing: a fourth, empty worker joins a cluster whose
     three workers hold 4 shards x 2 replicas; while a writer runs, the
@@ -407,16 +421,22 @@ def test_new_worker_gets_replicas(cluster):
     assert not w.is_alive()
     expect = {i: vcrc(i) for i in range(1, 201)}
     expect.update(w.acked)
-    # Every acknowledged point reads back at strong consistency.
+    # Every acknowledged point reads back at strong consistency. (Leader
+    # balancing may still be handing leaderships over: a read that finds
+    # no leader is refused, and retried; a read that answers must be
+    # complete.)
     ids = sorted(expect)
     for k in range(0, len(ids), 200):
         chunk = ids[k:k + 200]
-        got = c.api.ok("POST", "/collections/grow/points?consistency=all",
-                       {"ids": chunk})
+        got = strong(c, "/collections/grow/points", {"ids": chunk})
         assert {p["id"] for p in got} == set(chunk)
-    count = c.api.ok("POST", "/collections/grow/points/count?consistency=all",
-                     {"exact": True})["count"]
-    assert count == len(expect)
+    # A batch that was not acknowledged may or may not be applied (on some
+    # shards): at most its points come on top.
+    count = strong(c, "/collections/grow/points/count",
+                   {"exact": True})["count"]
+    print(f"writes: {len(w.acked)} acknowledged, {w.failed} failed "
+          f"batches (last: {w.last_failure}), count {count}")
+    assert len(expect) <= count <= len(expect) + w.batch * w.failed
     c.converged("grow", expect, timeout=60)
     # The placement stays put once balanced (no flip-flop).
     time.sleep(2)
