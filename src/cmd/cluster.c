@@ -154,6 +154,8 @@ int vx_pd_main(int argc, char **argv)
     if ((rc = rpc_client_start(NULL, &rpc, &err)))
         goto out;
     so.rpc = rpc;
+    so.balance_threshold = (unsigned)cfg.replica_balance_threshold;
+    so.no_replica_balance = cfg.replica_balance_threshold == 0;
     if ((rc = pd_service_start(&so, &svc, &err)))
         goto out;
     rpc_server_options ro = {.listen = cfg.rpc_listen,

@@ -512,9 +512,26 @@ static const vx_config_knob serve_knobs[] = {
      .offset = OFF(schedule_interval_ms),
      .section = "cluster",
      .doc = "`vectron pd`: time between passes of the PD leader's "
-            "scheduler (failure repair, drains).",
+            "scheduler (failure repair, drains, replica and leader "
+            "balancing).",
      .effect = "Shorter reacts faster; each pass reads the whole catalog, "
                "which is cheap below tens of thousands of shards."},
+    {.name = "replica-balance-threshold",
+     .type = VX_CFG_UINT64,
+     .def = "2",
+     .min = "0",
+     .max = "1000000",
+     .offset = OFF(replica_balance_threshold),
+     .section = "cluster",
+     .doc = "`vectron pd`: move a replica (one at a time, cluster-wide) "
+            "when the live active worker holding the most replicas holds "
+            "this many more than the least-loaded one that can take one "
+            "of its shards; 0 starts no more moves (one in progress is "
+            "finished), 1 acts as 2.",
+     .effect = "Lower spreads replicas (and their load) more evenly, e.g. "
+               "onto a newly added worker; each move copies a whole shard's "
+               "store to the new worker (docs/scaling.md), so a higher "
+               "value moves less data for a rougher balance."},
 
     /* --------------------------------------------------------- security */
     {.name = "api-key",

@@ -83,6 +83,7 @@ typedef struct vx_serve_config {
     uint64_t worker_heartbeat_ms;
     uint64_t node_grace_ms;
     uint64_t schedule_interval_ms;
+    uint64_t replica_balance_threshold; /* 0: no replica balancing */
     /* security (docs/auth.md); "" means not set */
     char *api_key;
     char *read_only_api_key;

@@ -29,6 +29,7 @@ typedef struct soft_report {
     uint32_t role;
     uint64_t term, commit_index, applied_index, points, bytes, requests;
     uint64_t leader_id;
+    uint32_t voters;
 } soft_report;
 
 typedef struct soft_node {
@@ -49,6 +50,10 @@ struct pd_service {
     int have_sched;
     pthread_cond_t cv;
     int stop;
+    /* The replica move being finished (shrink): its group, placement
+     * epoch, and the leader's applied index the kept replicas must reach
+     * (as first seen by this leader). */
+    uint64_t move_group, move_epoch, move_target;
 };
 
 static uint64_t now_ms(void)
@@ -111,6 +116,7 @@ static int leading(pd_service *s)
         for (size_t i = 0; i < s->nn; i++)
             vx_free(s->nodes[i].r);
         s->nn = 0;
+        s->move_group = s->move_epoch = s->move_target = 0;
     }
     s->was_leader = lead;
     pthread_mutex_unlock(&s->mu);
@@ -257,9 +263,9 @@ static void do_heartbeat(pd_service *s, rpc_request *rq, const uint8_t *req,
     }
     for (size_t i = 0; i < m->n_shards; i++) {
         const Vectron__ShardReport *x = m->shards[i];
-        r[i] = (soft_report){x->group,        x->role,          x->term,
-                             x->commit_index, x->applied_index, x->points,
-                             x->bytes,        x->requests,      x->leader_id};
+        r[i] = (soft_report){
+            x->group,  x->role,  x->term,     x->commit_index, x->applied_index,
+            x->points, x->bytes, x->requests, x->leader_id,    x->voters};
     }
     pthread_mutex_lock(&s->mu);
     soft_node *sn = soft_find(s, m->node_id);
@@ -391,6 +397,7 @@ static void do_catalog(pd_service *s, rpc_request *rq)
                 m->bytes = x.bytes;
                 m->requests = x.requests;
                 m->leader_id = x.leader_id;
+                m->voters = x.voters;
                 m->node_id = pl->replicas[j];
                 sp[k].reports[sp[k].n_reports++] = m;
                 if (x.role == VXR_STATE_LEADER && x.term >= best_term) {
@@ -692,6 +699,14 @@ void pd_service_handle(void *ctx, rpc_request *rq, uint16_t method,
 
 /* ----------------------------------------------------------- scheduler */
 
+static const pd_node *node_by_id(const pd_node *nodes, size_t nn, uint64_t id)
+{
+    for (size_t i = 0; i < nn; i++)
+        if (nodes[i].id == id)
+            return &nodes[i];
+    return NULL;
+}
+
 /* Sends a control order for group to its leader among the replicas
  * (the reported leader first, then every replica, following NOT_LEADER
  * hints). */
@@ -706,15 +721,12 @@ static int order(pd_service *s, const pd_placement *pl, const pd_node *nodes,
         return vx_err(err, VECTRON_NOMEM, "order");
     protobuf_c_message_pack(msg, buf);
     for (uint32_t j = 0; j < pl->n; j++) {
-        const char *addr = NULL;
-        for (size_t i = 0; i < nn; i++)
-            if (nodes[i].id == pl->replicas[j])
-                addr = nodes[i].rpc_addr;
-        if (!addr)
+        const pd_node *nd = node_by_id(nodes, nn, pl->replicas[j]);
+        if (!nd)
             continue;
         rpc_result res;
-        rc = rpc_call(s->o.rpc, addr, method, buf, len, s->o.timeout_ms, &res,
-                      err);
+        rc = rpc_call(s->o.rpc, nd->rpc_addr, method, buf, len, s->o.timeout_ms,
+                      &res, err);
         if (rc == 0) {
             rpc_result_free(&res);
             break;
@@ -724,29 +736,142 @@ static int order(pd_service *s, const pd_placement *pl, const pd_node *nodes,
     return rc;
 }
 
-/* One scheduling step for a placement with bad replicas (see the header). */
-static void repair(pd_service *s, const pd_placement *pl, const pd_node *nodes,
-                   size_t nn, uint32_t *counts, uint32_t rf, uint64_t now)
+/* 1 when node id may hold replicas now: ACTIVE and alive. */
+static int good_locked(pd_service *s, const pd_node *nodes, size_t nn,
+                       uint64_t id, uint64_t now)
+{
+    const pd_node *nd = node_by_id(nodes, nn, id);
+    return nd && nd->state == PD_NODE_ACTIVE && node_up_locked(s, id, now);
+}
+
+/* The group's leader by the reports of its replicas (the latest term
+ * wins), its report in *lr; 0 when none reports leading. */
+static uint64_t leader_of_locked(pd_service *s, const pd_placement *pl,
+                                 soft_report *lr)
+{
+    uint64_t leader = 0, best_term = 0;
+    for (uint32_t j = 0; j < pl->n; j++) {
+        soft_report x;
+        if (report_of_locked(s, pl->replicas[j], pl->group, &x) &&
+            x.role == VXR_STATE_LEADER && x.term >= best_term) {
+            best_term = x.term;
+            leader = pl->replicas[j];
+            if (lr)
+                *lr = x;
+        }
+    }
+    return leader;
+}
+
+/* Commits the placement of pl's group as r[0..n) (compare-and-set on its
+ * conf_epoch, so a stale decision is refused) and logs why. */
+static int commit_placement(pd_service *s, const pd_placement *pl,
+                            const uint64_t *r, uint32_t n, const char *why)
 {
     vectron_error err = {0};
+    char list[PD_MAX_REPLICAS * 24] = "";
+    size_t at = 0;
+    for (uint32_t j = 0; j < n && at < sizeof list; j++)
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%" PRIu64,
+                               j ? "," : "", r[j]);
+    uint8_t *buf;
+    size_t blen;
+    int rc = pd_cmd_place(pl->group, pl->conf_epoch, r, n, &buf, &blen, &err);
+    if (!rc)
+        rc = propose(s, buf, blen, &err);
+    vx_log(rc ? VECTRON_LOG_WARN : VECTRON_LOG_INFO, LOG,
+           "group=%" PRIu64 " placement [%s] (%s): %s", pl->group, list, why,
+           rc ? err.msg : "committed");
+    return rc;
+}
+
+/* Orders the group's leader to add node id as a voter (add + promote,
+ * which catches it up first; an existing voter answers success). */
+static int order_add(pd_service *s, const pd_placement *pl,
+                     const pd_node *nodes, size_t nn, uint64_t id)
+{
+    vectron_error err = {0};
+    const pd_node *nd = node_by_id(nodes, nn, id);
+    if (!nd)
+        return VECTRON_NOT_FOUND;
+    Vectron__ChangeReplicasRequest cr = VECTRON__CHANGE_REPLICAS_REQUEST__INIT;
+    cr.group = pl->group;
+    cr.add_node = id;
+    cr.add_raft_address = (char *)nd->raft_addr;
+    int rc = order(s, pl, nodes, nn, RPC_CTL_CHANGE_REPLICAS, &cr.base, &err);
+    vx_log(rc ? VECTRON_LOG_WARN : VECTRON_LOG_INFO, LOG,
+           "group=%" PRIu64 " add node %" PRIu64 " to the group: %s", pl->group,
+           id, rc ? err.msg : "done");
+    return rc;
+}
+
+/* 1 when every one of members[0..nm) has received the group's log (its
+ * report shows an applied index). Else orders the first that has not to
+ * be added (once its worker has opened it) and returns 0: its report
+ * shows the log on a later pass. */
+static int joined(pd_service *s, const pd_placement *pl, const pd_node *nodes,
+                  size_t nn, const uint64_t *members, size_t nm)
+{
+    for (size_t g = 0; g < nm; g++) {
+        soft_report rep;
+        pthread_mutex_lock(&s->mu);
+        int have = report_of_locked(s, members[g], pl->group, &rep);
+        pthread_mutex_unlock(&s->mu);
+        if (have && rep.applied_index > 0)
+            continue;
+        if (have) /* else its worker has not opened it yet */
+            order_add(s, pl, nodes, nn, members[g]);
+        return 0;
+    }
+    return 1;
+}
+
+/* Removes drop[0..nd) from the Raft group (orders sent to the members in
+ * keep), then commits the placement keep[0..nk). */
+static void remove_members(pd_service *s, const pd_placement *pl,
+                           const pd_node *nodes, size_t nn,
+                           const uint64_t *keep, size_t nk,
+                           const uint64_t *drop, size_t nd, const char *why)
+{
+    pd_placement kept = *pl;
+    kept.n = (uint32_t)nk;
+    memcpy(kept.replicas, keep, nk * sizeof *keep);
+    for (size_t b = 0; b < nd; b++) {
+        vectron_error err = {0};
+        Vectron__ChangeReplicasRequest cr =
+            VECTRON__CHANGE_REPLICAS_REQUEST__INIT;
+        cr.group = pl->group;
+        cr.remove_node = drop[b];
+        int rc =
+            order(s, &kept, nodes, nn, RPC_CTL_CHANGE_REPLICAS, &cr.base, &err);
+        /* A member already gone answers an error too: the placement
+         * change below is what matters once the group has moved on. */
+        vx_log(VECTRON_LOG_INFO, LOG,
+               "group=%" PRIu64 " remove node %" PRIu64 " from the group: %s",
+               pl->group, drop[b], rc ? err.msg : "done");
+    }
+    commit_placement(s, pl, keep, (uint32_t)nk, why);
+}
+
+/* One scheduling step for a placement with bad replicas (see the header).
+ * Returns 1 when it had bad replicas (a repair is in progress). */
+static int repair(pd_service *s, const pd_placement *pl, const pd_node *nodes,
+                  size_t nn, uint32_t *counts, uint32_t rf, uint64_t now)
+{
     uint64_t good[PD_MAX_REPLICAS];
     uint64_t bad[PD_MAX_REPLICAS];
     size_t ng = 0, nb = 0;
     pthread_mutex_lock(&s->mu);
     for (uint32_t j = 0; j < pl->n; j++) {
         uint64_t id = pl->replicas[j];
-        const pd_node *nd = NULL;
-        for (size_t i = 0; i < nn; i++)
-            if (nodes[i].id == id)
-                nd = &nodes[i];
-        if (nd && nd->state == PD_NODE_ACTIVE && node_up_locked(s, id, now))
+        if (good_locked(s, nodes, nn, id, now))
             good[ng++] = id;
         else
             bad[nb++] = id;
     }
     pthread_mutex_unlock(&s->mu);
     if (nb == 0)
-        return;
+        return 0;
 
     if (ng < rf && pl->n < PD_MAX_REPLICAS) {
         /* Step 1: place a new replica. */
@@ -756,117 +881,196 @@ static void repair(pd_service *s, const pd_placement *pl, const pd_node *nodes,
                                       now, &at);
         pthread_mutex_unlock(&s->mu);
         if (!t)
-            return; /* no spare node: stay degraded */
+            return 1; /* no spare node: stay degraded */
         counts[at]++;
         uint64_t r[PD_MAX_REPLICAS];
         memcpy(r, pl->replicas, pl->n * sizeof *r);
         r[pl->n] = t;
-        uint8_t *buf;
-        size_t blen;
-        int rc = pd_cmd_place(pl->group, pl->conf_epoch, r, pl->n + 1, &buf,
-                              &blen, &err);
-        if (!rc)
-            rc = propose(s, buf, blen, &err);
-        vx_log(rc ? VECTRON_LOG_WARN : VECTRON_LOG_INFO, LOG,
-               "group=%" PRIu64 " new replica on node %" PRIu64 ": %s",
-               pl->group, t, rc ? err.msg : "placed");
-        return;
+        commit_placement(s, pl, r, pl->n + 1, "repair: new replica");
+        return 1;
     }
-
     /* Step 2: every good replica must have joined the Raft group. */
-    for (size_t g = 0; g < ng; g++) {
-        soft_report rep;
-        pthread_mutex_lock(&s->mu);
-        int have = report_of_locked(s, good[g], pl->group, &rep);
-        pthread_mutex_unlock(&s->mu);
-        if (have && rep.applied_index > 0)
-            continue;
-        const char *raft = NULL;
-        for (size_t i = 0; i < nn; i++)
-            if (nodes[i].id == good[g])
-                raft = nodes[i].raft_addr;
-        if (!have || !raft)
-            return; /* its worker has not opened it yet: next pass */
-        Vectron__ChangeReplicasRequest cr =
-            VECTRON__CHANGE_REPLICAS_REQUEST__INIT;
-        cr.group = pl->group;
-        cr.add_node = good[g];
-        cr.add_raft_address = (char *)raft;
-        int rc =
-            order(s, pl, nodes, nn, RPC_CTL_CHANGE_REPLICAS, &cr.base, &err);
-        vx_log(rc ? VECTRON_LOG_WARN : VECTRON_LOG_INFO, LOG,
-               "group=%" PRIu64 " add node %" PRIu64 " to the group: %s",
-               pl->group, good[g], rc ? err.msg : "done");
-        return; /* its report shows the log on the next pass */
-    }
-
+    if (!joined(s, pl, nodes, nn, good, ng))
+        return 1;
     /* Step 3: remove the bad replicas from the group, then the placement. */
-    for (size_t b = 0; b < nb; b++) {
-        Vectron__ChangeReplicasRequest cr =
-            VECTRON__CHANGE_REPLICAS_REQUEST__INIT;
-        cr.group = pl->group;
-        cr.remove_node = bad[b];
-        pd_placement goodpl = *pl;
-        goodpl.n = (uint32_t)ng;
-        memcpy(goodpl.replicas, good, ng * sizeof *good);
-        int rc = order(s, &goodpl, nodes, nn, RPC_CTL_CHANGE_REPLICAS, &cr.base,
-                       &err);
-        /* A member already gone answers an error too: the placement
-         * change below is what matters once the group has moved on. */
-        vx_log(VECTRON_LOG_INFO, LOG,
-               "group=%" PRIu64 " remove node %" PRIu64 " from the group: %s",
-               pl->group, bad[b], rc ? err.msg : "done");
-    }
-    uint8_t *buf;
-    size_t blen;
-    int rc = pd_cmd_place(pl->group, pl->conf_epoch, good, (uint32_t)ng, &buf,
-                          &blen, &err);
-    if (!rc)
-        rc = propose(s, buf, blen, &err);
-    vx_log(rc ? VECTRON_LOG_WARN : VECTRON_LOG_INFO, LOG,
-           "group=%" PRIu64 " placement without the bad replicas: %s",
-           pl->group, rc ? err.msg : "committed");
+    remove_members(s, pl, nodes, nn, good, ng, bad, nb,
+                   "repair: without the bad replicas");
+    return 1;
 }
 
-/* Leader balancing: when every replica of every placed shard reports and
- * the node leading the most shards leads at least two more than the node
- * leading the fewest (among live active nodes holding replicas), hand one
- * of its groups' leadership to a replica on a node with fewer (one
- * transfer per pass, so the figures settle between moves). */
-static void balance_leaders(pd_service *s, const pd_placement *pls,
-                            size_t npl, const pd_node *nodes, size_t nn,
-                            uint64_t now)
+/* Replica balancing, step by step for one group with more replicas than
+ * its factor, every one on a live active node (a move in progress, or a
+ * repair whose lost node came back). Everything is derived from the
+ * committed placement and the heartbeats, so a new PD leader carries on:
+ * the replica to drop is the one on the node holding the most replicas
+ * (lowest id on ties), never the last placed; the others must have
+ * joined, caught up with the leader's applied index as first seen here,
+ * and be voters; a leader to drop hands its leadership over first. */
+static void shrink(pd_service *s, const pd_placement *pl, const pd_node *nodes,
+                   size_t nn, const uint32_t *counts)
 {
-    uint32_t *lead = vx_calloc(nn ? nn : 1, sizeof *lead);
-    uint64_t *leader_of = vx_calloc(npl ? npl : 1, sizeof *leader_of);
-    int ok = lead && leader_of;
-    pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; ok && i < npl; i++) {
-        uint64_t best_term = 0;
-        for (uint32_t j = 0; j < pls[i].n; j++) {
-            soft_report x;
-            if (!node_up_locked(s, pls[i].replicas[j], now) ||
-                !report_of_locked(s, pls[i].replicas[j], pls[i].group, &x)) {
-                ok = 0; /* not settled: no balancing now */
-                break;
-            }
-            if (x.role == VXR_STATE_LEADER && x.term >= best_term) {
-                best_term = x.term;
-                leader_of[i] = pls[i].replicas[j];
-            }
+    uint64_t keep[PD_MAX_REPLICAS];
+    size_t nk = 0, victim = 0;
+    uint32_t worst = 0;
+    for (uint32_t j = 0; j + 1 < pl->n; j++) {
+        uint64_t id = pl->replicas[j];
+        const pd_node *nd = node_by_id(nodes, nn, id);
+        if (!nd)
+            return; /* not a good replica: repair's business */
+        size_t at = (size_t)(nd - nodes);
+        if (j == 0 || counts[at] > worst ||
+            (counts[at] == worst && id < pl->replicas[victim])) {
+            worst = counts[at];
+            victim = j;
         }
-        if (!leader_of[i])
-            ok = 0; /* an election runs */
+    }
+    uint64_t drop = pl->replicas[victim];
+    for (uint32_t j = 0; j < pl->n; j++)
+        if (j != victim)
+            keep[nk++] = pl->replicas[j];
+
+    soft_report lr;
+    pthread_mutex_lock(&s->mu);
+    uint64_t leader = leader_of_locked(s, pl, &lr);
+    pthread_mutex_unlock(&s->mu);
+    if (!leader)
+        return; /* an election runs */
+    if (!joined(s, pl, nodes, nn, keep, nk))
+        return;
+
+    /* Caught up: every kept replica has applied what the leader had
+     * applied when this PD leader first saw them all joined. */
+    pthread_mutex_lock(&s->mu);
+    if (s->move_group != pl->group || s->move_epoch != pl->conf_epoch) {
+        s->move_group = pl->group;
+        s->move_epoch = pl->conf_epoch;
+        s->move_target = lr.applied_index;
+        vx_log(VECTRON_LOG_INFO, LOG,
+               "group=%" PRIu64
+               " move: waiting for node(s) to reach index %" PRIu64
+               " before dropping node %" PRIu64,
+               pl->group, lr.applied_index, drop);
+    }
+    uint64_t target = s->move_target, best = 0, best_applied = 0;
+    int caught_up = 1;
+    for (size_t k = 0; k < nk; k++) {
+        soft_report x;
+        if (!report_of_locked(s, keep[k], pl->group, &x) ||
+            x.applied_index < target)
+            caught_up = 0;
+        else if (x.applied_index >= best_applied) {
+            best_applied = x.applied_index;
+            best = keep[k];
+        }
     }
     pthread_mutex_unlock(&s->mu);
-    for (size_t i = 0; ok && i < npl; i++)
+    if (!caught_up)
+        return;
+
+    if (leader == drop) {
+        vectron_error err = {0};
+        Vectron__TransferLeaderRequest tr =
+            VECTRON__TRANSFER_LEADER_REQUEST__INIT;
+        tr.group = pl->group;
+        tr.to_node = best;
+        int rc =
+            order(s, pl, nodes, nn, RPC_CTL_TRANSFER_LEADER, &tr.base, &err);
+        vx_log(rc ? VECTRON_LOG_WARN : VECTRON_LOG_INFO, LOG,
+               "group=%" PRIu64 " move: leadership %" PRIu64 " -> %" PRIu64
+               " before dropping it: %s",
+               pl->group, drop, best, rc ? err.msg : "transferred");
+        return; /* the next pass sees the new leader */
+    }
+
+    /* Every kept replica must be a voter before one leaves: when the
+     * leader counts fewer voters than replicas, re-order the adds (an
+     * existing voter answers success). */
+    if (lr.voters < pl->n)
+        for (size_t k = 0; k < nk; k++)
+            if (order_add(s, pl, nodes, nn, keep[k]))
+                return;
+    remove_members(s, pl, nodes, nn, keep, nk, &drop, 1,
+                   "balance: replica moved");
+}
+
+/* Starts a replica move when the node holding the most replicas holds at
+ * least the threshold more than the least-loaded node that does not hold
+ * one of its groups (live active nodes only; the cluster is settled: see
+ * schedule_pass). Step 1 of a move: the placement gets the new replica.
+ * Returns 1 when it committed one. */
+static int start_move(pd_service *s, const pd_placement *pls, size_t npl,
+                      const pd_node *nodes, size_t nn, const uint32_t *counts,
+                      uint64_t now)
+{
+    uint32_t thr = s->o.balance_threshold < 2 ? 2 : s->o.balance_threshold;
+    size_t hi = nn;
+    pthread_mutex_lock(&s->mu);
+    for (size_t k = 0; k < nn; k++)
+        if (good_locked(s, nodes, nn, nodes[k].id, now) &&
+            (hi == nn || counts[k] > counts[hi]))
+            hi = k;
+    if (hi == nn) {
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    /* The group of hi's whose best target holds the fewest replicas;
+     * on ties one hi does not lead (no leadership transfer needed). */
+    const pd_placement *pick = NULL;
+    size_t to = 0;
+    int pick_leads = 0;
+    for (size_t i = 0; i < npl; i++) {
+        int holds = 0;
+        for (uint32_t j = 0; j < pls[i].n; j++)
+            holds |= pls[i].replicas[j] == nodes[hi].id;
+        if (!holds || pls[i].n >= PD_MAX_REPLICAS)
+            continue;
+        size_t at = 0;
+        if (!pick_node_locked(s, nodes, nn, counts, pls[i].replicas, pls[i].n,
+                              now, &at) ||
+            counts[hi] < counts[at] + thr)
+            continue;
+        int leads = leader_of_locked(s, &pls[i], NULL) == nodes[hi].id;
+        if (!pick || counts[at] < counts[to] ||
+            (counts[at] == counts[to] && pick_leads && !leads)) {
+            pick = &pls[i];
+            to = at;
+            pick_leads = leads;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!pick)
+        return 0;
+    vx_log(VECTRON_LOG_INFO, LOG,
+           "group=%" PRIu64 " move: a replica from node %" PRIu64
+           " (%u replicas) to node %" PRIu64 " (%u)",
+           pick->group, nodes[hi].id, counts[hi], nodes[to].id, counts[to]);
+    uint64_t r[PD_MAX_REPLICAS];
+    memcpy(r, pick->replicas, pick->n * sizeof *r);
+    r[pick->n] = nodes[to].id;
+    return commit_placement(s, pick, r, pick->n + 1, "balance: new replica") ==
+           0;
+}
+
+/* Leader balancing: when the node leading the most shards leads at least
+ * two more than the node leading the fewest (among live active nodes
+ * holding replicas), hand one of its groups' leadership to a replica on a
+ * node with fewer (one transfer per pass, so the figures settle between
+ * moves). leader_of[i]: the leader of pls[i] (every group has one). */
+static void balance_leaders(pd_service *s, const pd_placement *pls, size_t npl,
+                            const uint64_t *leader_of, const pd_node *nodes,
+                            size_t nn)
+{
+    uint32_t *lead = vx_calloc(nn ? nn : 1, sizeof *lead);
+    if (!lead)
+        return;
+    for (size_t i = 0; i < npl; i++)
         for (size_t k = 0; k < nn; k++)
             lead[k] += nodes[k].id == leader_of[i];
     size_t hi = 0;
-    for (size_t k = 0; ok && k < nn; k++)
+    for (size_t k = 0; k < nn; k++)
         if (lead[k] > lead[hi])
             hi = k;
-    for (size_t i = 0; ok && i < npl; i++) {
+    for (size_t i = 0; nn && i < npl; i++) {
         if (leader_of[i] != nodes[hi].id)
             continue;
         /* The replica on the node with the fewest leaderships. */
@@ -883,8 +1087,8 @@ static void balance_leaders(pd_service *s, const pd_placement *pls,
             VECTRON__TRANSFER_LEADER_REQUEST__INIT;
         tr.group = pls[i].group;
         tr.to_node = nodes[to].id;
-        int rc = order(s, &pls[i], nodes, nn, RPC_CTL_TRANSFER_LEADER,
-                       &tr.base, &err);
+        int rc = order(s, &pls[i], nodes, nn, RPC_CTL_TRANSFER_LEADER, &tr.base,
+                       &err);
         vx_log(rc ? VECTRON_LOG_WARN : VECTRON_LOG_INFO, LOG,
                "group=%" PRIu64 " leadership %" PRIu64 " -> %" PRIu64
                " (leads %u against %u): %s",
@@ -893,15 +1097,20 @@ static void balance_leaders(pd_service *s, const pd_placement *pls,
         break;
     }
     vx_free(lead);
-    vx_free(leader_of);
 }
 
+/* One pass: repair first; then, only when no repair runs, carry on the
+ * replica move in progress (at most one cluster-wide is started); then,
+ * when every placement has exactly its factor of replicas, every active
+ * node is alive and every replica reports with a leader in each group,
+ * start a replica move or else balance leaders. */
 static void schedule_pass(pd_service *s)
 {
     pd_collection *cols = NULL;
     pd_node *nodes = NULL;
     pd_placement *pls = NULL;
-    uint32_t *counts = NULL;
+    uint32_t *counts = NULL, *rf = NULL;
+    uint64_t *leader_of = NULL;
     size_t ncol = 0, nn = 0, npl = 0;
     if (!leading(s))
         return;
@@ -914,25 +1123,65 @@ static void schedule_pass(pd_service *s)
     if (pd_catalog_list(s->o.catalog, &cols, &ncol, NULL) ||
         pd_catalog_nodes(s->o.catalog, &nodes, &nn, NULL) ||
         pd_catalog_placements(s->o.catalog, &pls, &npl, NULL) ||
-        !(counts = vx_calloc(nn ? nn : 1, sizeof *counts)))
+        !(counts = vx_calloc(nn ? nn : 1, sizeof *counts)) ||
+        !(rf = vx_calloc(npl ? npl : 1, sizeof *rf)) ||
+        !(leader_of = vx_calloc(npl ? npl : 1, sizeof *leader_of)))
         goto out;
     for (size_t i = 0; i < nn; i++)
         counts[i] = replicas_on(pls, npl, nodes[i].id);
+    int repairing = 0;
     for (size_t i = 0; i < npl; i++) {
-        uint32_t rf = 0;
         for (size_t c = 0; c < ncol; c++)
             if (pls[i].group >= cols[c].first_group &&
                 pls[i].group < cols[c].first_group + cols[c].p.shard_number)
-                rf = cols[c].p.replication_factor;
-        if (rf)
-            repair(s, &pls[i], nodes, nn, counts, rf, now);
+                rf[i] = cols[c].p.replication_factor;
+        if (rf[i])
+            repairing |= repair(s, &pls[i], nodes, nn, counts, rf[i], now);
     }
-    balance_leaders(s, pls, npl, nodes, nn, now);
+    if (repairing)
+        goto out;
+    /* A move in progress is finished even with balancing turned off (or
+     * an active node down): it only drops a replica once the others are
+     * caught-up voters. */
+    for (size_t i = 0; i < npl; i++)
+        if (rf[i] && pls[i].n > rf[i]) {
+            shrink(s, &pls[i], nodes, nn, counts);
+            goto out; /* one move at a time; leaders wait for it */
+        }
+    /* Settled? Leader balancing needs every replica reporting and a
+     * leader in every group; a replica move, also every active node
+     * alive and no group short of its factor. */
+    int full = 1;
+    pthread_mutex_lock(&s->mu);
+    for (size_t k = 0; k < nn; k++)
+        if (nodes[k].state == PD_NODE_ACTIVE &&
+            !node_up_locked(s, nodes[k].id, now))
+            full = 0; /* a node is down */
+    for (size_t i = 0; settled && i < npl; i++) {
+        if (rf[i] && pls[i].n < rf[i])
+            full = 0; /* under-replicated, no node to repair it */
+        for (uint32_t j = 0; j < pls[i].n; j++) {
+            soft_report x;
+            if (!node_up_locked(s, pls[i].replicas[j], now) ||
+                !report_of_locked(s, pls[i].replicas[j], pls[i].group, &x))
+                settled = 0;
+        }
+        if (!(leader_of[i] = leader_of_locked(s, &pls[i], NULL)))
+            settled = 0; /* an election runs */
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!settled)
+        goto out;
+    if (!(!s->o.no_replica_balance && full &&
+          start_move(s, pls, npl, nodes, nn, counts, now)))
+        balance_leaders(s, pls, npl, leader_of, nodes, nn);
 out:
     vx_free(cols);
     vx_free(nodes);
     vx_free(pls);
     vx_free(counts);
+    vx_free(rf);
+    vx_free(leader_of);
 }
 
 static void *sched_main(void *arg)

@@ -25,9 +25,23 @@
  *      which catches it up first);
  *   3. then the bad replicas are removed from the Raft group and from the
  *      placement (their workers, if alive, delete their copies).
- * Once every shard's replicas report, it balances leaders: a node leading
- * two more shards than another hands one leadership to a replica on a node
- * leading fewer (one transfer per pass).
+ * Repair comes first. Then replica balancing (docs/cluster.md), one move
+ * at a time cluster-wide: when the cluster is settled (every shard has
+ * exactly its factor of replicas on live active nodes, every replica
+ * reports, every group has a leader, no active node is down) and the live
+ * active node with the most replicas holds balance_threshold more than the
+ * least-loaded node not holding one of its groups, that group's placement
+ * gets a replica there (factor + 1). A placement above its factor with
+ * every replica good is a move in progress, finished step by step from the
+ * catalog and the heartbeats: the replica to drop is the one on the node
+ * with the most replicas (lowest id on ties, never the last placed); the
+ * others are added to the Raft group and must catch up with the leader's
+ * applied index; a leader to drop first hands its leadership over; once
+ * the leader counts every replica as a voter the dropped one leaves the
+ * group and the placement. Leader balancing, when no move is in progress
+ * and every replica reports: a node leading two more shards than another
+ * hands one leadership to a replica on a node leading fewer (one transfer
+ * per pass).
  *
  * Threading: pd_service_handle runs on the RPC pool threads; the soft
  * state has its own mutex; the scheduler thread makes RPC calls to
@@ -53,6 +67,11 @@ typedef struct pd_service_options {
     unsigned timeout_ms;  /* commits and orders wait this long */
     unsigned grace_ms;    /* a node silent this long is dead */
     unsigned schedule_ms; /* between scheduler passes; 0: no scheduler */
+    /* Replica balancing: a move starts when the most-loaded live active
+     * node holds this many more replicas than the least-loaded one that
+     * can take one of its groups (below 2: 2). */
+    unsigned balance_threshold;
+    int no_replica_balance; /* 1: start no replica moves */
 } pd_service_options;
 
 /* Starts the scheduler thread (when schedule_ms). Errors: NOMEM,

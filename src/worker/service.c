@@ -500,6 +500,7 @@ void wk_report_to(const host_report *hr, uint64_t requests,
     m->requests = requests;
     m->leader_id = hr->leader_id;
     m->pending = hr->pending;
+    m->voters = hr->n_voters;
 }
 
 static void do_status(wk_service *svc, rpc_request *rq, const uint8_t *req,
@@ -627,9 +628,14 @@ static void do_change(wk_service *svc, rpc_request *rq, const uint8_t *req,
                          .member_id = m->add_node,
                          .role = VXR_ROLE_VOTER};
         rc = vxr_submit_wait(svc->node, &a, svc->timeout_ms, NULL, &err);
-        /* Already a member (a retried order): go on to the promotion. */
-        if (rc == 0 || rc == VECTRON_EXISTS)
+        /* Already a member (a retried order): go on to the promotion;
+         * an existing voter refuses that (INVALID): done already. */
+        if (rc == 0 || rc == VECTRON_EXISTS) {
+            int existed = rc == VECTRON_EXISTS;
             rc = vxr_submit_wait(svc->node, &v, svc->timeout_ms, NULL, &err);
+            if (existed && rc == VECTRON_INVALID)
+                rc = 0;
+        }
     } else {
         vxr_request r = {.type = VXR_OP_REMOVE,
                          .group_id = m->group,

@@ -8,7 +8,9 @@
  * leaders, writes through the leader reaching every replica, reads at each
  * consistency, NOT_LEADER answers with a hint, bad requests refused, and
  * re-replication: a worker stopped for good is replaced by the spare,
- * which receives the shard's data, and the dead one leaves the placement.
+ * which receives the shard's data, and the dead one leaves the placement;
+ * replica balancing: an empty worker that joins gets a replica moved onto
+ * it (the old copy is removed, the group keeps taking writes).
  * The multi-process fault tests are in tests/integration (issue 4).
  */
 #include <criterion/criterion.h>
@@ -374,6 +376,46 @@ static void wait_nodes(rpc_client *c, const char *pd, size_t n)
     }
 }
 
+/* Writes point id to shard k of the collection through its leader,
+ * retrying (following elections) for up to 20 s. */
+static void write_via_leader(rpc_client *c, const char *pd, worker *ws,
+                             size_t nw, size_t k, uint64_t id, const float *v)
+{
+    vectron_error err = {0};
+    double t0 = now_s();
+    for (;;) {
+        Vectron__GetCatalogResponse *cat = wait_leaders(c, pd, 30);
+        const Vectron__ShardPlacement *sp = cat->collections[0]->shards[k];
+        const char *addr = addr_of(ws, nw, sp->leader);
+        int rc = addr ? write_point(c, addr, sp->group, id, v, &err)
+                      : VECTRON_UNAVAILABLE;
+        vectron__get_catalog_response__free_unpacked(cat, NULL);
+        if (rc == 0)
+            return;
+        cr_assert(now_s() - t0 < 20, "no write to shard %zu: %s", k, err.msg);
+        usleep(200 * 1000);
+    }
+}
+
+/* Starts the PD member, a client and workers 1..3, and waits for them. */
+static void cluster_start(pd_member *pd, worker *ws, rpc_client **c)
+{
+    vectron_error err = {0};
+    pd_start(pd);
+    cr_assert_eq(rpc_client_start(NULL, c, &err), 0);
+    for (uint64_t i = 0; i < 3; i++)
+        worker_start(&ws[i], i + 1, pd->addr);
+    wait_nodes(*c, pd->addr, 3);
+}
+
+static void cluster_stop(pd_member *pd, worker *ws, size_t nw, rpc_client *c)
+{
+    for (size_t i = 0; i < nw; i++)
+        worker_stop(&ws[i]);
+    rpc_client_stop(c);
+    pd_stop(pd);
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 Test(cluster, replicated_writes_reads_and_repair)
@@ -382,11 +424,7 @@ Test(cluster, replicated_writes_reads_and_repair)
     worker ws[4];
     rpc_client *c;
     vectron_error err = {0};
-    pd_start(&pd);
-    cr_assert_eq(rpc_client_start(NULL, &c, &err), 0);
-    for (uint64_t i = 0; i < 3; i++)
-        worker_start(&ws[i], i + 1, pd.addr);
-    wait_nodes(c, pd.addr, 3);
+    cluster_start(&pd, ws, &c);
 
     /* Too few workers for the factor: refused with a reason. */
     pd_collection_params p5 = {.dim = 4,
@@ -513,21 +551,112 @@ Test(cluster, replicated_writes_reads_and_repair)
         }
     }
     /* And the group still takes writes (with a leader among the live). */
-    cat = wait_leaders(c, pd.addr, 30);
-    uint64_t l0 = cat->collections[0]->shards[0]->leader;
-    vectron__get_catalog_response__free_unpacked(cat, NULL);
     float v[4] = {7, 7, 7, 7};
-    t0 = now_s();
-    while ((rc = write_point(c, addr_of(ws, 4, l0), group[0], 1000, v, &err))) {
-        cr_assert(now_s() - t0 < 20, "no write after repair: %s", err.msg);
+    write_via_leader(c, pd.addr, ws, 4, 0, 1000, v);
+    cluster_stop(&pd, ws, 4, c);
+}
+
+/* Replica counts per worker id (1..4) over the collection's placement. */
+static void replica_counts(rpc_client *c, const char *pd, uint32_t counts[5],
+                           int *all_rf2)
+{
+    Vectron__GetCatalogResponse *cat = catalog(c, pd);
+    memset(counts, 0, 5 * sizeof *counts);
+    *all_rf2 = cat->n_collections == 1;
+    for (size_t k = 0; *all_rf2 && k < cat->collections[0]->n_shards; k++) {
+        Vectron__ShardPlacement *sp = cat->collections[0]->shards[k];
+        *all_rf2 &= sp->n_replicas == 2;
+        for (size_t j = 0; j < sp->n_replicas; j++)
+            if (sp->replicas[j] >= 1 && sp->replicas[j] <= 4)
+                counts[sp->replicas[j]]++;
+    }
+    vectron__get_catalog_response__free_unpacked(cat, NULL);
+}
+
+Test(cluster, replicas_move_to_a_new_worker)
+{
+    pd_member pd;
+    worker ws[4];
+    rpc_client *c;
+    vectron_error err = {0};
+    cluster_start(&pd, ws, &c);
+    create(c, pd.addr, 3, 2); /* six replicas: two per worker */
+    Vectron__GetCatalogResponse *cat = wait_leaders(c, pd.addr, 30);
+    uint64_t group[3];
+    for (int k = 0; k < 3; k++) {
+        Vectron__ShardPlacement *sp = cat->collections[0]->shards[k];
+        group[k] = sp->group;
+        for (uint64_t i = 1; i <= 10; i++) {
+            float v[4] = {(float)i, 0, 0, 0};
+            cr_assert_eq(write_point(c, addr_of(ws, 3, sp->leader), group[k],
+                                     i + 100 * (uint64_t)k, v, &err),
+                         0, "%s", err.msg);
+        }
+    }
+    vectron__get_catalog_response__free_unpacked(cat, NULL);
+    uint32_t counts[5];
+    int rf2;
+    replica_counts(c, pd.addr, counts, &rf2);
+    cr_assert(rf2 && counts[1] == 2 && counts[2] == 2 && counts[3] == 2);
+
+    /* An empty worker joins: 2,2,2,0 differ by two, so one replica moves
+     * onto it (then 1,2,2,1 or the like: balanced, nothing more moves). */
+    worker_start(&ws[3], 4, pd.addr);
+    double t0 = now_s();
+    for (;;) {
+        replica_counts(c, pd.addr, counts, &rf2);
+        uint32_t lo = counts[1], hi = counts[1];
+        for (int i = 2; i <= 4; i++) {
+            lo = counts[i] < lo ? counts[i] : lo;
+            hi = counts[i] > hi ? counts[i] : hi;
+        }
+        if (rf2 && counts[4] >= 1 && hi - lo <= 1)
+            break;
+        cr_assert(now_s() - t0 < 60, "no replica moved to the new worker");
         usleep(200 * 1000);
-        cat = wait_leaders(c, pd.addr, 30);
-        l0 = cat->collections[0]->shards[0]->leader;
-        vectron__get_catalog_response__free_unpacked(cat, NULL);
+    }
+    cr_assert_eq(counts[4], 1, "exactly one move: %u", counts[4]);
+    /* The new worker holds the moved group's points; the worker it moved
+     * from no longer hosts that group. */
+    cat = catalog(c, pd.addr);
+    uint64_t moved = 0;
+    int at = -1;
+    for (int k = 0; k < 3; k++) {
+        Vectron__ShardPlacement *sp = cat->collections[0]->shards[k];
+        for (size_t j = 0; j < sp->n_replicas; j++)
+            if (sp->replicas[j] == 4) {
+                moved = sp->group;
+                at = k;
+            }
+    }
+    vectron__get_catalog_response__free_unpacked(cat, NULL);
+    cr_assert(moved && at >= 0);
+    int rc;
+    t0 = now_s();
+    while (count_on(c, ws[3].addr, moved, 3, &rc) != 10) {
+        cr_assert(now_s() - t0 < 20, "new replica missing data (rc %d)", rc);
+        usleep(100 * 1000);
+    }
+    t0 = now_s();
+    for (;;) {
+        int hosted = 0;
+        for (int i = 0; i < 3; i++) {
+            host_report hr;
+            hosted += host_report_of(ws[i].host, moved, &hr, NULL) == 0;
+        }
+        if (hosted == 1)
+            break; /* two copies: the new one and one old one */
+        cr_assert(now_s() - t0 < 20, "the old copy stays (%d hosted)", hosted);
+        usleep(100 * 1000);
+    }
+    /* The group takes writes with its new membership. */
+    float v[4] = {9, 9, 9, 9};
+    write_via_leader(c, pd.addr, ws, 4, (size_t)at, 999, v);
+    t0 = now_s();
+    while (count_on(c, ws[3].addr, moved, 3, &rc) != 11) {
+        cr_assert(now_s() - t0 < 20, "new replica misses the write");
+        usleep(100 * 1000);
     }
 
-    for (int i = 0; i < 4; i++)
-        worker_stop(&ws[i]);
-    rpc_client_stop(c);
-    pd_stop(&pd);
+    cluster_stop(&pd, ws, 4, c);
 }
