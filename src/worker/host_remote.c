@@ -551,7 +551,7 @@ static int read_call(host_shard *s, uint16_t method,
     unsigned timeout = s->timeout_ms ? s->timeout_ms : r->o.timeout_ms;
     double deadline = mono_ms() + timeout;
     unsigned skip = 0;
-    int behind = 0;
+    int behind = 0, ever_behind = 0;
     int rc = vx_err(err, VECTRON_UNAVAILABLE,
                     "group %" PRIu64 " has no reachable replica", s->group);
     for (uint32_t tries = 0;; tries++) {
@@ -570,6 +570,10 @@ static int read_call(host_shard *s, uint16_t method,
         double left = deadline - mono_ms();
         if (left < 1)
             break;
+        /* Not the last replica to try: leave it half the time for the
+         * others (a stopped replica never answers). */
+        if (pick_replica(r, &s->rt, 0, 0, skip) >= 0)
+            left /= 2;
         node_load *ld = load_of(r, s->rt.ids[j]);
         atomic_fetch_add(&ld->inflight, 1);
         rc = rpc_call_msg(r->o.rpc, s->rt.addr[j], method, msg, (unsigned)left,
@@ -578,7 +582,7 @@ static int read_call(host_shard *s, uint16_t method,
         if (rc == 0)
             return 0;
         if (min && is_behind(rc, err))
-            behind = 1;
+            behind = ever_behind = 1;
         if (rc == VECTRON_NOT_LEADER) {
             uint64_t l = leader_hint(err->msg);
             if (l && index_of(&s->rt, l) >= 0) {
@@ -591,6 +595,11 @@ static int read_call(host_shard *s, uint16_t method,
         if (rc != VECTRON_UNAVAILABLE && rc != VECTRON_TIMEOUT)
             return rc; /* the replica answered: a real error */
     }
+    if (ever_behind)
+        return vx_err(err, VECTRON_UNAVAILABLE,
+                      "group %" PRIu64 ": no replica reached applied index "
+                      "%" PRIu64 " (the session token's) within %u ms",
+                      s->group, min, timeout);
     host_remote_refresh(s->h, NULL); /* the routing may be stale */
     /* Never NOT_FOUND here: for a point lookup it would read as "no such
      * point". */
@@ -951,7 +960,12 @@ int host_search_all(host_shard *const *s, size_t n, const host_search *q,
     for (size_t i = 0; i < n; i++)
         if (pick[i] >= 0)
             atomic_fetch_add(&load_of(r, s[i]->rt.ids[pick[i]])->inflight, 1);
-    rpc_call_all(r->o.rpc, m, n, timeout);
+    /* A shard with other replicas keeps half the time for them. */
+    unsigned first = timeout;
+    for (size_t i = 0; i < n; i++)
+        if (s[i]->rt.n > 1)
+            first = timeout / 2 ? timeout / 2 : 1;
+    rpc_call_all(r->o.rpc, m, n, first);
     for (size_t i = 0; i < n; i++)
         if (pick[i] >= 0)
             atomic_fetch_sub(&load_of(r, s[i]->rt.ids[pick[i]])->inflight, 1);
