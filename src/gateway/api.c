@@ -262,8 +262,8 @@ static int bounded(api_call *c, const pd_collection *col, host_shard **s)
         if (host_shard_applied(s[i]) >= want)
             continue;
         vectron_error err = {0};
-        int rc = host_barrier(c->api->host, s[i],
-                              c->api->o.request_timeout_ms, &err);
+        int rc = host_barrier(c->api->host, s[i], c->api->o.request_timeout_ms,
+                              &err);
         if (rc) {
             api_fail_err(c, rc, &err);
             return rc;

@@ -150,8 +150,8 @@ int api_gather(gw_api *api, const pd_collection *col, host_shard **s,
          * or fails the search naming every shard missed. */
         enum { SCATTER = 16 };
         uint32_t wave = ns < SCATTER ? ns : SCATTER;
-        unsigned timeout = q->timeout_ms ? q->timeout_ms
-                                         : api->o.request_timeout_ms;
+        unsigned timeout =
+            q->timeout_ms ? q->timeout_ms : api->o.request_timeout_ms;
         double deadline = now_s() + timeout / 1000.0;
         shard_hit *all = vx_calloc((size_t)k * (wave + 1), sizeof(*all));
         size_t *counts = vx_calloc(wave, sizeof(*counts));
@@ -188,8 +188,8 @@ int api_gather(gw_api *api, const pd_collection *col, host_shard **s,
             list[0] = '\0';
             for (uint32_t i = 0; i < ns && at < sizeof list - 16; i++)
                 if (missed[i])
-                    at += (size_t)snprintf(list + at, sizeof list - at,
-                                           "%s%u", at ? ", " : "", i);
+                    at += (size_t)snprintf(list + at, sizeof list - at, "%s%u",
+                                           at ? ", " : "", i);
             rc = vx_err(err, VECTRON_UNAVAILABLE,
                         "Service unavailable: %u of %u shards of collection "
                         "`%.200s` did not answer within %u ms (shards %s%s)",

@@ -52,9 +52,8 @@ static int get_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
 size_t gw_session_text_max(uint32_t n)
 {
     size_t bin = (2 + (size_t)n) * VARINT_MAX + 4;
-    return PREFIX_LEN +
-           sodium_base64_ENCODED_LEN(bin,
-                                     sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return PREFIX_LEN + sodium_base64_ENCODED_LEN(
+                            bin, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 int gw_session_format(const gw_session *s, char *buf, size_t size,
@@ -95,8 +94,10 @@ int gw_session_parse(const char *text, size_t len, gw_session *out,
 {
     memset(out, 0, sizeof *out);
     if (len > GW_SESSION_MAX_TEXT)
-        return vx_err(err, VECTRON_INVALID, "session token: longer than %u "
-                      "bytes", GW_SESSION_MAX_TEXT);
+        return vx_err(err, VECTRON_INVALID,
+                      "session token: longer than %u "
+                      "bytes",
+                      GW_SESSION_MAX_TEXT);
     if (len < PREFIX_LEN || memcmp(text, PREFIX, PREFIX_LEN) != 0)
         return vx_err(err, VECTRON_INVALID,
                       "session token: expected a \"v1.\" token");

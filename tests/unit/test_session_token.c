@@ -22,7 +22,10 @@ static void round_trip(uint64_t first, uint32_t n, uint64_t seed)
     for (uint32_t i = 0; i < n; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         /* every width: 0, small, 35 bits, 64 bits */
-        s.index[i] = i % 4 == 0 ? 0 : i % 4 == 1 ? x >> 57 : i % 4 == 2 ? x >> 29 : x;
+        s.index[i] = i % 4 == 0   ? 0
+                     : i % 4 == 1 ? x >> 57
+                     : i % 4 == 2 ? x >> 29
+                                  : x;
     }
     size_t cap = gw_session_text_max(n);
     char *text = vx_malloc(cap);
@@ -177,16 +180,16 @@ Test(session_token, malformed)
     const uint8_t trailing[] = {1, 1, 5, 6};
     forge(trailing, sizeof trailing, t, sizeof t);
     bad(t, strlen(t), "trailing bytes");
-    const uint8_t overlong[] = {1, 1, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                0xff, 0xff, 0xff, 0xff, 0x02};
+    const uint8_t overlong[] = {1,    1,    0xff, 0xff, 0xff, 0xff,
+                                0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
     forge(overlong, sizeof overlong, t, sizeof t);
     bad(t, strlen(t), "a varint over 64 bits");
     const uint8_t unterminated[] = {1, 1, 0x80};
     forge(unterminated, sizeof unterminated, t, sizeof t);
     bad(t, strlen(t), "an unterminated varint");
     /* The largest 64-bit varint is fine. */
-    const uint8_t max64[] = {1, 1, 0xff, 0xff, 0xff, 0xff, 0xff,
-                             0xff, 0xff, 0xff, 0xff, 0x01};
+    const uint8_t max64[] = {1,    1,    0xff, 0xff, 0xff, 0xff,
+                             0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     forge(max64, sizeof max64, t, sizeof t);
     gw_session ok;
     cr_assert_eq(gw_session_parse(t, strlen(t), &ok, NULL), 0);
