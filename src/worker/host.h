@@ -265,9 +265,10 @@ uint64_t host_shard_seen(host_shard *s);
  * its routing stale, and routes each call: writes to the group's leader
  * (following NOT_LEADER hints, retrying for up to 10 s: shard commands
  * are idempotent), strong reads to the leader (which runs the Raft
- * barrier), other reads to the replica with the fewest calls in flight
- * (searches: among those that applied the gateway's own acknowledged
- * writes, host_shard_applied). host_shard_shard returns NULL for a remote shard: use the
+ * barrier), bounded reads (host_shard_set_min_applied) to a replica the PD
+ * last heard reach the session index, else the leader, other reads to the
+ * replica with the fewest calls in flight (searches: among those that
+ * applied the gateway's own acknowledged writes, host_shard_applied). host_shard_shard returns NULL for a remote shard: use the
  * host_shard_* functions. */
 typedef struct host_remote_options {
     struct rpc_client *rpc; /* borrowed */
