@@ -98,6 +98,18 @@ def create(c, name, shards, rf):
     return c.wait_leaders(name)
 
 
+def wait_stopped(proc, timeout=10):
+    """SIGSTOP is asynchronous: waits until the kernel shows the process
+    stopped ('T' in /proc/PID/stat)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{proc.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"{proc.name} did not stop")
+
+
 def session(api):
     return api.last_headers.get("vectron-session")
 
@@ -149,6 +161,7 @@ def test_bounded_reads_through_another_gateway(cluster):
     lagging = next(n for n in sorted(c.workers) if n not in leaders)
     c.workers[lagging].pause()
     try:
+        wait_stopped(c.workers[lagging])
         token = None
         for i in range(1, 21):
             hdrs = {"vectron-session": token} if token else None
@@ -226,6 +239,7 @@ def test_partial_search_results(cluster):
     q = {"query": vec(30), "limit": 59}
     c.workers[node].pause()
     try:
+        wait_stopped(c.workers[node])
         t0 = time.monotonic()
         st, js = c.api.post(
             "/collections/p/points/query?partial=false&timeout=1", q)
