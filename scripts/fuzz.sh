@@ -111,3 +111,13 @@ printf 'W/"0123456789abcdef", *\x00app.js' > "$corpus/one"
 printf '"x",,"y"\x00..%%2Findex.html' > "$corpus/two"
 ./build-fuzz/fuzz/fuzz_dashboard -max_total_time="$secs" -max_len=1024 \
     -artifact_prefix=build-fuzz/ "$corpus"
+
+# Session tokens (the vectron-session header): seeds are real tokens of
+# 1 and 3 shards (tests/unit/test_session_token.c checks them) and a short one.
+corpus=build-fuzz/corpus-session
+mkdir -p "$corpus"
+printf 'v1.BQEHgmmTnA' > "$corpus/one"
+printf 'v1.ZAMAyAHAhD0SnCE1' > "$corpus/three"
+printf 'v1.AAAA' > "$corpus/short"
+./build-fuzz/fuzz/fuzz_session_token -max_total_time="$secs" -max_len=8192 \
+    -artifact_prefix=build-fuzz/ "$corpus"

@@ -196,6 +196,7 @@ void vx_proc_api_options(const vx_serve_config *cfg, gw_api_options *o)
     o->default_hnsw_ef = (uint32_t)cfg->default_hnsw_ef;
     o->exact_selectivity = (float)cfg->exact_selectivity;
     o->default_oversampling = (float)cfg->default_oversampling;
+    o->search_partial = cfg->search_partial;
     o->max_collections = cfg->max_collections;
     o->reranker_url = cfg->reranker_url[0] ? cfg->reranker_url : NULL;
     o->reranker_timeout_ms = (unsigned)cfg->reranker_timeout_ms;

@@ -350,6 +350,18 @@ static const vx_config_knob serve_knobs[] = {
             "the int8 search are rescored with the float vectors.",
      .effect = "Higher recovers more of the recall lost to quantization at "
                "the cost of more float distance computations."},
+    {.name = "search-partial",
+     .type = VX_CFG_BOOL,
+     .def = "false",
+     .offset = OFF(search_partial),
+     .section = "search",
+     .doc = "Cluster gateway: a search some of whose shards cannot answer "
+            "within its timeout returns the other shards' results (200, "
+            "vectron-partial header) instead of failing with 503; a "
+            "request's ?partial= overrides it.",
+     .effect = "On keeps searches answering through a shard outage at the "
+               "cost of silently lower recall for those answers (the header "
+               "says which shards are missing); off fails loudly."},
     {.name = "search-cache-size",
      .type = VX_CFG_SIZE,
      .def = "64MiB",

@@ -66,6 +66,7 @@ typedef struct vx_serve_config {
     uint64_t default_hnsw_ef;
     double exact_selectivity;
     double default_oversampling;
+    bool search_partial; /* searches may answer without missing shards */
     uint64_t search_cache_size;   /* bytes; 0: off */
     uint64_t search_cache_ttl_ms; /* 0: no expiry */
     /* rerank */

@@ -28,6 +28,7 @@ void api_begin(api_call *c, void *ctx, const http_request *req,
     c->req = req;
     c->resp = resp;
     c->t0 = api_now();
+    memset(&c->sess, 0, sizeof c->sess);
 }
 
 static void send_text(http_response *w, int status, const char *type,
@@ -99,8 +100,47 @@ int api_wait(api_call *c)
     return -1;
 }
 
+/* Parses the request's vectron-session header into c->sess. A token of
+ * another collection, or a malformed one, is a 400; one too long, 431. */
+static int session_in(api_call *c, const pd_collection *col)
+{
+    const char *v = http_header(c->req, GW_SESSION_HEADER);
+    if (!v)
+        return 0;
+    vectron_error err = {0};
+    char msg[VECTRON_ERROR_MSG_SIZE + 400];
+    size_t len = strlen(v);
+    if (len > GW_SESSION_MAX_TEXT) {
+        api_fail(c, VECTRON_INVALID,
+                 "Request header too large: " GW_SESSION_HEADER
+                 " is longer than 16384 bytes");
+        c->resp->status = 431;
+        return VECTRON_INVALID;
+    }
+    if (gw_session_parse(v, len, &c->sess, &err)) {
+        snprintf(msg, sizeof msg, "Bad request: " GW_SESSION_HEADER ": %s",
+                 err.msg);
+        api_fail(c, VECTRON_INVALID, msg);
+        return VECTRON_INVALID;
+    }
+    if (c->sess.first_group != col->first_group ||
+        c->sess.n != col->p.shard_number) {
+        gw_session_clear(&c->sess);
+        snprintf(msg, sizeof msg,
+                 "Bad request: " GW_SESSION_HEADER
+                 ": the token is for another collection than `%.255s` (or "
+                 "one dropped and created again)",
+                 col->name);
+        api_fail(c, VECTRON_INVALID, msg);
+        return VECTRON_INVALID;
+    }
+    return 0;
+}
+
 int api_acquire_shards(api_call *c, const pd_collection *col, host_shard ***out)
 {
+    if (session_in(c, col))
+        return VECTRON_INVALID;
     host_shard **s = vx_calloc(col->p.shard_number, sizeof(*s));
     if (!s) {
         api_fail(c, VECTRON_NOMEM, "out of memory");
@@ -109,7 +149,7 @@ int api_acquire_shards(api_call *c, const pd_collection *col, host_shard ***out)
     for (uint32_t i = 0; i < col->p.shard_number; i++) {
         s[i] = host_acquire(c->api->host, col->first_group + i);
         if (!s[i]) {
-            api_release_shards(col, s);
+            api_release_shards(c, col, s);
             char msg[400];
             snprintf(msg, sizeof msg,
                      "Service unavailable: shard %u of collection `%s` is "
@@ -124,8 +164,33 @@ int api_acquire_shards(api_call *c, const pd_collection *col, host_shard ***out)
     return 0;
 }
 
-void api_release_shards(const pd_collection *col, host_shard **s)
+/* Adds the vectron-session response header (see api_release_shards). */
+static void session_out(api_call *c, const pd_collection *col, host_shard **s)
 {
+    uint32_t n = col->p.shard_number;
+    gw_session t = {.first_group = col->first_group, .n = n};
+    int any = c->sess.n != 0;
+    t.index = vx_calloc(n ? n : 1, sizeof *t.index);
+    if (!t.index)
+        return; /* no token: the client keeps its last one */
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t v = s[i] ? host_shard_seen(s[i]) : 0;
+        if (c->sess.n == n && c->sess.index[i] > v)
+            v = c->sess.index[i];
+        t.index[i] = v;
+        any |= v != 0;
+    }
+    char buf[HTTP_HEADER_SIZE];
+    if (any && gw_session_format(&t, buf, sizeof buf, NULL) == 0)
+        (void)http_response_header(c->resp, GW_SESSION_HEADER, buf);
+    gw_session_clear(&t);
+}
+
+void api_release_shards(api_call *c, const pd_collection *col, host_shard **s)
+{
+    if (s && c->resp->status == 200 && c->resp->body)
+        session_out(c, col, s);
+    gw_session_clear(&c->sess);
     if (!s)
         return;
     for (uint32_t i = 0; i < col->p.shard_number; i++)
@@ -180,12 +245,51 @@ int api_resolve_consistency(api_call *c, const pd_collection *col,
     return 0;
 }
 
+/* Bounded reads: each shard read at or after the session token's index
+ * for it. A local shard behind it (a wait=false write not applied yet)
+ * gets a barrier; still behind after it, the token is from elsewhere
+ * (another server that reused the group ids): 503. */
+static int bounded(api_call *c, const pd_collection *col, host_shard **s)
+{
+    for (uint32_t i = 0; i < col->p.shard_number; i++) {
+        uint64_t want = c->sess.index[i];
+        if (want == 0)
+            continue;
+        if (host_is_remote(c->api->host)) {
+            host_shard_set_min_applied(s[i], want);
+            continue;
+        }
+        if (host_shard_applied(s[i]) >= want)
+            continue;
+        vectron_error err = {0};
+        int rc = host_barrier(c->api->host, s[i], c->api->o.request_timeout_ms,
+                              &err);
+        if (rc) {
+            api_fail_err(c, rc, &err);
+            return rc;
+        }
+        uint64_t have = host_shard_applied(s[i]);
+        if (have < want) {
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     "Service unavailable: shard %u has applied index %llu, "
+                     "below the session token's %llu",
+                     i, (unsigned long long)have, (unsigned long long)want);
+            api_fail(c, VECTRON_UNAVAILABLE, msg);
+            return VECTRON_UNAVAILABLE;
+        }
+    }
+    return 0;
+}
+
 int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
                     gw_consistency want)
 {
     int rc = api_resolve_consistency(c, col, want, &want);
     if (rc)
         return rc;
+    if (want == GW_CONSISTENCY_BOUNDED && c->sess.n == col->p.shard_number)
+        return bounded(c, col, s);
     if (want != GW_CONSISTENCY_STRONG)
         return 0; /* one replica: bounded and eventual read it as is */
     for (uint32_t i = 0; i < col->p.shard_number; i++) {

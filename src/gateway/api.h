@@ -30,6 +30,7 @@
 #include "gateway/http.h"
 #include "gateway/qdrant_json.h"
 #include "gateway/result_cache.h"
+#include "gateway/session_token.h"
 #include "pd/catalog.h"
 #include "raft/raft_node.h"
 #include "rerank/rerank.h"
@@ -44,6 +45,8 @@ typedef struct gw_api_options {
     uint32_t default_hnsw_ef;     /* queries without hnsw_ef */
     float exact_selectivity;      /* filter planner knob */
     float default_oversampling;   /* int8 rescoring */
+    int search_partial;           /* searches without ?partial=: answer
+                                     with the shards that answered */
     uint64_t max_collections;     /* creating one more is refused */
     const char *reranker_url;     /* rerank service endpoint; NULL:
                                      rerank in-process (borrowed) */
@@ -76,6 +79,9 @@ typedef struct gw_api {
     /* vectron_search_phase_seconds series (NULL without metrics), set by
      * gw_api_metrics_init. */
     vx_histogram *phase[GW_PHASE_COUNT];
+    /* vectron_search_partial_total, vectron_search_partial_shards_total
+     * (NULL without metrics). */
+    vx_counter *partial_total, *partial_shards_total;
     pthread_mutex_t ctl_mu;
     volatile int ready; /* all shards open: /readyz answers 200 */
     /* Rerank metrics (NULL handles when metrics are off) and the service
@@ -101,6 +107,9 @@ typedef struct api_call {
     const http_request *req;
     http_response *resp;
     double t0;
+    /* The request's session token (vectron-session), parsed by
+     * api_acquire_shards; sess.n 0 when none was sent. */
+    gw_session sess;
 } api_call;
 
 void api_begin(api_call *c, void *ctx, const http_request *req,
@@ -120,9 +129,17 @@ int api_collection(api_call *c, pd_collection *out);
 int api_wait(api_call *c);
 
 /* Pins every shard of col into s[0..shard_number) (allocated; free with
- * api_release_shards). On failure sends 503 and returns non-zero. */
+ * api_release_shards) and parses the request's session token
+ * (vectron-session, docs/formats/session-token.md). On failure sends the
+ * error (503; 400 for a malformed token or one of another collection;
+ * 431 for one over GW_SESSION_MAX_TEXT bytes) and returns non-zero. */
 int api_acquire_shards(api_call *c, const pd_collection *col, host_shard ***s);
-void api_release_shards(const pd_collection *col, host_shard **s);
+
+/* Releases the shards. When the response is a 200, first adds the
+ * vectron-session header: per shard, the larger of the request token's
+ * index and host_shard_seen (what this request's reads and writes
+ * reflect). s NULL: only frees the token. */
+void api_release_shards(api_call *c, const pd_collection *col, host_shard **s);
 
 /* The consistency a read runs at: want when given, else the request's
  * ?consistency= parameter, else the collection's default. A bad parameter
@@ -131,7 +148,9 @@ int api_resolve_consistency(api_call *c, const pd_collection *col,
                             gw_consistency want, gw_consistency *out);
 
 /* Applies the read consistency (resolved as above): a barrier on every
- * shard for strong. */
+ * shard for strong; for bounded, the session token's index per shard
+ * (remote: host_shard_set_min_applied; local: the shard must have
+ * applied it, after a barrier if needed, else 503). */
 int api_consistency(api_call *c, const pd_collection *col, host_shard **s,
                     gw_consistency want);
 

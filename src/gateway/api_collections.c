@@ -284,7 +284,7 @@ void gw_api_get_collection(void *ctx, const http_request *r, http_response *w)
     for (uint32_t i = 0; si && i < col.p.shard_number; i++)
         host_shard_info_clear(&si[i]);
     vx_free(si);
-    api_release_shards(&col, s);
+    api_release_shards(&c, &col, s);
 }
 
 /* Payload index field names are dotted paths; "a[].b" means "a.b" (as in
@@ -398,7 +398,7 @@ void gw_api_create_index(void *ctx, const http_request *r, http_response *w)
         write_all(&c, &col, s, buf, len, wait);
     shard_cmd_close(&cmd);
     gw_payload_index_close(&pi);
-    api_release_shards(&col, s);
+    api_release_shards(&c, &col, s);
 }
 
 void gw_api_delete_index(void *ctx, const http_request *r, http_response *w)
@@ -435,6 +435,6 @@ void gw_api_delete_index(void *ctx, const http_request *r, http_response *w)
     else if (api_acquire_shards(&c, &col, &s) == 0)
         write_all(&c, &col, s, buf, len, wait);
     shard_cmd_close(&cmd);
-    api_release_shards(&col, s);
+    api_release_shards(&c, &col, s);
     vx_free(field);
 }

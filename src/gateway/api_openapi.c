@@ -74,7 +74,8 @@ static const char *const components =
 enum {
     DOC_WAIT = 1,         /* takes ?wait= */
     DOC_READ = 2,         /* takes ?consistency= */
-    DOC_OPTIONAL_BODY = 4 /* an empty body means {} */
+    DOC_OPTIONAL_BODY = 4, /* an empty body means {} */
+    DOC_SEARCH = 8         /* takes ?partial= and ?timeout= */
 };
 
 typedef struct route_doc {
@@ -191,16 +192,20 @@ static const route_doc docs[] = {
      "\"consistency\":{\"$ref\":\"#/components/schemas/Consistency\"}}}",
      NULL},
     {"points_query", "Nearest neighbours of a vector or of a point",
-     DOC_OPTIONAL_BODY | DOC_READ, "{\"$ref\":\"#/components/schemas/Query\"}",
+     DOC_OPTIONAL_BODY | DOC_READ | DOC_SEARCH,
+     "{\"$ref\":\"#/components/schemas/Query\"}",
      NULL},
-    {"points_query_batch", "Several queries in one request", DOC_READ,
+    {"points_query_batch", "Several queries in one request",
+     DOC_READ | DOC_SEARCH,
      "{\"type\":\"object\",\"required\":[\"searches\"],\"properties\":{"
      "\"searches\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/"
      "schemas/Query\"}}}}",
      NULL},
-    {"points_search", "Nearest neighbours (older search API)", DOC_READ,
+    {"points_search", "Nearest neighbours (older search API)",
+     DOC_READ | DOC_SEARCH,
      "{\"$ref\":\"#/components/schemas/Search\"}", NULL},
-    {"points_search_batch", "Several searches (older search API)", DOC_READ,
+    {"points_search_batch", "Several searches (older search API)",
+     DOC_READ | DOC_SEARCH,
      "{\"type\":\"object\",\"required\":[\"searches\"],\"properties\":{"
      "\"searches\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/"
      "schemas/Search\"}}}}",
@@ -285,6 +290,10 @@ static json_t *operation(const http_route *rt)
     if (d && (d->flags & DOC_READ))
         json_array_append_new(params,
                               param("consistency", "query", 0, "string"));
+    if (d && (d->flags & DOC_SEARCH)) {
+        json_array_append_new(params, param("partial", "query", 0, "boolean"));
+        json_array_append_new(params, param("timeout", "query", 0, "integer"));
+    }
     json_object_set_new(op, "parameters", params);
     params = NULL;
     int optional_body = d && (d->flags & DOC_OPTIONAL_BODY);

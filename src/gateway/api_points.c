@@ -127,7 +127,7 @@ void gw_api_upsert(void *ctx, const http_request *r, http_response *w)
         cmds_submit(&c, s, &cs, wait);
     }
     cmds_close(&cs);
-    api_release_shards(&col, s);
+    api_release_shards(&c, &col, s);
     gw_upsert_close(&u);
 }
 
@@ -198,7 +198,7 @@ static void selector_write(api_call *c, const gw_selector *sel, sel_fn op,
         select_points(c, &col, s, sel, &cs, op, arg) == 0)
         cmds_submit(c, s, &cs, wait);
     cmds_close(&cs);
-    api_release_shards(&col, s);
+    api_release_shards(c, &col, s);
 }
 
 static void op_delete(shard_cmd *cmd, const point_id *id, void *arg)
@@ -418,7 +418,7 @@ void gw_api_retrieve(void *ctx, const http_request *r, http_response *w)
         api_consistency(&c, &col, s, rq.consistency) == 0)
         send_records(&c, &col, s, rq.ids, rq.count, &rq.with_payload,
                      rq.with_vector, 0);
-    api_release_shards(&col, s);
+    api_release_shards(&c, &col, s);
     gw_retrieve_close(&rq);
 }
 
@@ -441,7 +441,7 @@ void gw_api_get_point(void *ctx, const http_request *r, http_response *w)
     gw_payload_select all = {.mode = GW_PAYLOAD_ALL};
     if (api_acquire_shards(&c, &col, &s) == 0)
         send_records(&c, &col, s, &id, 1, &all, 1, 1);
-    api_release_shards(&col, s);
+    api_release_shards(&c, &col, s);
 }
 
 /* -------------------------------------------------------------- scroll */
@@ -567,7 +567,7 @@ done:
         store_point_clear(&pg.pts[i]);
     vx_free(pg.pts);
     vx_free(out);
-    api_release_shards(&col, s);
+    api_release_shards(&c, &col, s);
     gw_scroll_close(&sc);
 }
 
@@ -601,6 +601,6 @@ void gw_api_count(void *ctx, const http_request *r, http_response *w)
         else
             api_ok(&c, gw_json_count_result(total));
     }
-    api_release_shards(&col, s);
+    api_release_shards(&c, &col, s);
     gw_count_close(&cn);
 }

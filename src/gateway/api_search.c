@@ -142,25 +142,37 @@ int api_gather(gw_api *api, const pd_collection *col, host_shard **s,
     *nout = 0;
     if (hsq.ef < k)
         hsq.ef = k;
-    if (host_is_remote(api->host) && ns > 1) {
+    if (host_is_remote(api->host)) {
         /* A cluster gateway: up to SCATTER shards at once (their latencies
          * overlap), merged into the best k after each wave: memory stays
-         * O(k * SCATTER) whatever the shard count. */
+         * O(k * SCATTER) whatever the shard count. The waves share the
+         * request's timeout; a shard that misses it is left out (partial)
+         * or fails the search naming every shard missed. */
         enum { SCATTER = 16 };
         uint32_t wave = ns < SCATTER ? ns : SCATTER;
+        unsigned timeout =
+            q->timeout_ms ? q->timeout_ms : api->o.request_timeout_ms;
+        double deadline = now_s() + timeout / 1000.0;
         shard_hit *all = vx_calloc((size_t)k * (wave + 1), sizeof(*all));
         size_t *counts = vx_calloc(wave, sizeof(*counts));
-        if (!all || !counts) {
+        unsigned char *missed = vx_calloc(ns, 1);
+        uint32_t nmissed = 0;
+        if (!all || !counts || !missed) {
             vx_free(all);
             vx_free(counts);
+            vx_free(missed);
             return vx_err(err, VECTRON_NOMEM, "search");
         }
         for (uint32_t i0 = 0; i0 < ns && !rc; i0 += wave) {
             uint32_t w = ns - i0 < wave ? ns - i0 : wave;
             shard_hit *buf = all + k; /* the best k so far stay in all[0..) */
+            double left = (deadline - now_s()) * 1000.0;
+            hsq.timeout_ms = left >= 1 ? (unsigned)left : 1;
+            hsq.missed = missed + i0;
             if ((rc = host_search_all(s + i0, w, &hsq, buf, counts, err)))
                 break;
             for (uint32_t i = 0; i < w; i++) {
+                nmissed += missed[i0 + i];
                 memmove(all + nh, buf + (size_t)i * k,
                         counts[i] * sizeof(*all));
                 nh += counts[i];
@@ -170,6 +182,24 @@ int api_gather(gw_api *api, const pd_collection *col, host_shard **s,
                 nh = k;
         }
         vx_free(counts);
+        if (!rc && nmissed && (!q->partial || !q->missed || nmissed == ns)) {
+            char list[160];
+            size_t at = 0;
+            list[0] = '\0';
+            for (uint32_t i = 0; i < ns && at < sizeof list - 16; i++)
+                if (missed[i])
+                    at += (size_t)snprintf(list + at, sizeof list - at, "%s%u",
+                                           at ? ", " : "", i);
+            rc = vx_err(err, VECTRON_UNAVAILABLE,
+                        "Service unavailable: %u of %u shards of collection "
+                        "`%.200s` did not answer within %u ms (shards %s%s)",
+                        nmissed, ns, col->name, timeout, list,
+                        at >= sizeof list - 16 ? ", ..." : "");
+        } else if (!rc && nmissed) {
+            for (uint32_t i = 0; i < ns; i++)
+                q->missed[i] |= missed[i];
+        }
+        vx_free(missed);
         if (rc) {
             vx_free(all);
             return rc;
@@ -489,6 +519,73 @@ static void flag_fallback(api_call *c, int fallback)
         (void)http_response_header(c->resp, "Vectron-Rerank", "fallback");
 }
 
+/* The partial-results policy of a search request: ?partial=true|false
+ * (default: the search-partial knob) and ?timeout=<seconds> (Qdrant's
+ * search timeout; default: the request timeout). *missed gets a zeroed
+ * array of the collection's shard count for api_gather to mark. Non-zero:
+ * 400 (or 503 out of memory) sent. */
+static int read_policy(api_call *c, const pd_collection *col, int *partial,
+                       unsigned *timeout_ms, unsigned char **missed)
+{
+    const char *v = http_query_arg(c->req, "partial");
+    *partial = c->api->o.search_partial;
+    *timeout_ms = 0;
+    *missed = NULL;
+    if (v) {
+        if (strcmp(v, "true") == 0 || strcmp(v, "") == 0) {
+            *partial = 1;
+        } else if (strcmp(v, "false") == 0) {
+            *partial = 0;
+        } else {
+            api_fail(c, VECTRON_INVALID, "partial: expected true or false");
+            return VECTRON_INVALID;
+        }
+    }
+    if ((v = http_query_arg(c->req, "timeout"))) {
+        char *end;
+        unsigned long t = strtoul(v, &end, 10);
+        if (*v < '0' || *v > '9' || *end || t == 0 || t > 3600) {
+            api_fail(c, VECTRON_INVALID,
+                     "timeout: expected a whole number of seconds, 1..3600");
+            return VECTRON_INVALID;
+        }
+        *timeout_ms = (unsigned)t * 1000u;
+    }
+    if (!(*missed = vx_calloc(col->p.shard_number, 1))) {
+        api_fail(c, VECTRON_NOMEM, "out of memory");
+        return VECTRON_NOMEM;
+    }
+    return 0;
+}
+
+/* After a search answered: the vectron-partial headers when shards were
+ * left out (docs/api.md), counted in the metrics. 1 when partial. */
+static int flag_partial(api_call *c, const pd_collection *col,
+                        const unsigned char *missed)
+{
+    uint32_t ns = col->p.shard_number, n = 0;
+    char list[HTTP_HEADER_SIZE];
+    size_t at = 0;
+    list[0] = '\0';
+    for (uint32_t i = 0; i < ns; i++) {
+        if (!missed[i])
+            continue;
+        n++;
+        if (at < sizeof list - 16)
+            at += (size_t)snprintf(list + at, sizeof list - at, "%s%u",
+                                   at ? "," : "", i);
+    }
+    if (n == 0)
+        return 0;
+    char text[64];
+    snprintf(text, sizeof text, "%u/%u shards missing", n, ns);
+    (void)http_response_header(c->resp, "vectron-partial", text);
+    (void)http_response_header(c->resp, "vectron-partial-shards", list);
+    vx_counter_add(c->api->partial_total, 1);
+    vx_counter_add(c->api->partial_shards_total, n);
+    return 1;
+}
+
 static void single(void *ctx, const http_request *r, http_response *w,
                    decode_one_fn decode, int query)
 {
@@ -511,8 +608,11 @@ static void single(void *ctx, const http_request *r, http_response *w,
     gw_consistency level;
     char *key = NULL;
     size_t klen = 0;
+    unsigned char *missed = NULL;
     double t0 = now_s();
-    if (api_resolve_consistency(&c, &col, q.consistency, &level) == 0 &&
+    if (read_policy(&c, &col, &q.partial, &q.timeout_ms, &missed) == 0 &&
+        (q.missed = missed) != NULL &&
+        api_resolve_consistency(&c, &col, q.consistency, &level) == 0 &&
         api_acquire_shards(&c, &col, &s) == 0 &&
         api_consistency(&c, &col, s, level) == 0) {
         int hit = cache_lookup(&c, &col, s, level, &key, &klen);
@@ -527,7 +627,10 @@ static void single(void *ctx, const http_request *r, http_response *w,
             double t1 = now_s();
             flag_fallback(&c, fallback);
             api_ok(&c, wrap(res, query, fallback));
-            if (key && !fallback) { /* a degraded answer is not kept */
+            int partial = flag_partial(&c, &col, missed);
+            /* A degraded answer (rerank fallback, shards missing) is not
+             * kept. */
+            if (key && !fallback && !partial) {
                 cache_store(&c, key, klen);
                 set_cache_header(&c, "miss");
             }
@@ -537,7 +640,8 @@ static void single(void *ctx, const http_request *r, http_response *w,
         log_extra(&c, &q, 1, outcome(&c, hit, key));
     }
     vx_free(key);
-    api_release_shards(&col, s);
+    vx_free(missed);
+    api_release_shards(&c, &col, s);
     gw_search_close(&q);
 }
 
@@ -586,10 +690,14 @@ static void batch(void *ctx, const http_request *r, http_response *w,
     phases ph = {{0}};
     char *key = NULL;
     size_t klen = 0;
+    unsigned char *missed = NULL;
+    int partial = 0;
+    unsigned timeout_ms = 0;
     double t0 = now_s();
     if (!all) {
         api_fail(&c, VECTRON_NOMEM, "out of memory");
-    } else if (strongest(&c, &col, &b, &level) == 0 &&
+    } else if (read_policy(&c, &col, &partial, &timeout_ms, &missed) == 0 &&
+               strongest(&c, &col, &b, &level) == 0 &&
                api_acquire_shards(&c, &col, &s) == 0 &&
                api_consistency(&c, &col, s, level) == 0) {
         int hit = cache_lookup(&c, &col, s, level, &key, &klen);
@@ -598,6 +706,9 @@ static void batch(void *ctx, const http_request *r, http_response *w,
         for (size_t i = 0; i < b.count && !rc && !hit; i++) {
             json_t *res = NULL;
             int fallback = 0;
+            b.searches[i].partial = partial;
+            b.searches[i].timeout_ms = timeout_ms;
+            b.searches[i].missed = missed;
             rc = run_search(c.api, &col, s, &b.searches[i], &res, &ph,
                             &fallback, &err);
             if (rc)
@@ -615,7 +726,8 @@ static void batch(void *ctx, const http_request *r, http_response *w,
             flag_fallback(&c, any_fallback);
             api_ok(&c, all);
             all = NULL;
-            if (key && !any_fallback) {
+            int was_partial = flag_partial(&c, &col, missed);
+            if (key && !any_fallback && !was_partial) {
                 cache_store(&c, key, klen);
                 set_cache_header(&c, "miss");
             }
@@ -626,8 +738,9 @@ static void batch(void *ctx, const http_request *r, http_response *w,
                   outcome(&c, hit, key));
     }
     vx_free(key);
+    vx_free(missed);
     json_decref(all);
-    api_release_shards(&col, s);
+    api_release_shards(&c, &col, s);
     gw_search_batch_close(&b);
 }
 

@@ -297,6 +297,23 @@ int gw_api_metrics_init(gw_api *api, vectron_error *err)
         rc = vx_metrics_histogram(f, v, &api->phase[i], err);
     }
     if (!rc)
+        rc = vx_metrics_family(
+            api->metrics, VX_METRIC_COUNTER, "vectron_search_partial_total",
+            "Search requests answered without some shards (partial results: "
+            "those shards did not answer within the request's timeout).",
+            NULL, 0, NULL, 0, &f, err);
+    if (!rc)
+        rc = vx_metrics_counter(f, NULL, &api->partial_total, err);
+    if (!rc)
+        rc = vx_metrics_family(
+            api->metrics, VX_METRIC_COUNTER,
+            "vectron_search_partial_shards_total",
+            "Shards left out of partial search answers (summed over the "
+            "requests).",
+            NULL, 0, NULL, 0, &f, err);
+    if (!rc)
+        rc = vx_metrics_counter(f, NULL, &api->partial_shards_total, err);
+    if (!rc)
         rc = vx_metrics_add_collector(api->metrics, collect, api, err);
     return rc;
 }

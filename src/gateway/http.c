@@ -415,7 +415,8 @@ static enum MHD_Result queue(req_state *st, int status, const char *ctype,
     ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                  ctype ? ctype : "application/json");
     for (size_t i = 0; hdr && i < hdr->nheaders && ok == MHD_YES; i++) {
-        ok = MHD_add_response_header(r, hdr->headers[i][0], hdr->headers[i][1]);
+        ok = MHD_add_response_header(r, hdr->arena + hdr->headers[i][0],
+                                     hdr->arena + hdr->headers[i][1]);
     }
     if (allow && ok == MHD_YES) {
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
@@ -849,8 +850,17 @@ int http_response_header(http_response *resp, const char *name,
             return VECTRON_INVALID;
         }
     }
-    memcpy(resp->headers[resp->nheaders][0], name, nl + 1);
-    memcpy(resp->headers[resp->nheaders][1], value, vl + 1);
+    if (resp->arena_used > HTTP_HEADER_ARENA ||
+        nl + vl + 2 > HTTP_HEADER_ARENA - resp->arena_used) {
+        return VECTRON_INVALID;
+    }
+    char *at = resp->arena + resp->arena_used;
+    memcpy(at, name, nl + 1);
+    memcpy(at + nl + 1, value, vl + 1);
+    resp->headers[resp->nheaders][0] = (unsigned short)resp->arena_used;
+    resp->headers[resp->nheaders][1] =
+        (unsigned short)(resp->arena_used + nl + 1);
+    resp->arena_used += nl + vl + 2;
     resp->nheaders++;
     return 0;
 }

@@ -66,10 +66,16 @@
 #define HTTP_MAX_PARAMS 4u
 #define HTTP_MAX_SEGMENTS 16u
 
-/* Extra response headers per response, and the size of each name and
- * value including the terminating NUL. */
-#define HTTP_MAX_HEADERS 4u
-#define HTTP_HEADER_SIZE 128u
+/* Extra response headers per response; the longest name or value
+ * including the terminating NUL; and the room all names and values of one
+ * response share (an arena in the http_response, which lives on the
+ * handler thread's stack during the request: a response costs
+ * HTTP_HEADER_ARENA bytes however its headers are sized). A session token
+ * (vectron-session) of 64 shards takes under 450 bytes, one of 1024 shards
+ * at indexes below 2^35 about 6.8 KB. */
+#define HTTP_MAX_HEADERS 8u
+#define HTTP_HEADER_SIZE 8192u
+#define HTTP_HEADER_ARENA 10240u
 
 typedef struct http_route http_route;
 
@@ -136,8 +142,13 @@ typedef struct http_response {
                                  it substitutes a 500. An empty response
                                  still needs a buffer (len 0) */
     size_t len;
-    char headers[HTTP_MAX_HEADERS][2][HTTP_HEADER_SIZE]; /* name, value */
+    /* Extra headers: header i's name and value are NUL-terminated strings
+     * at arena + headers[i][0] and arena + headers[i][1] (offsets, so
+     * the struct may be copied). Use http_response_header to add. */
+    unsigned short headers[HTTP_MAX_HEADERS][2];
     size_t nheaders;
+    size_t arena_used;
+    char arena[HTTP_HEADER_ARENA];
     /* For the request log (http_config.on_complete), both optional: the
      * shards the request touched, and extra members for its JSON record
      * ("\"cache\":\"hit\",\"searches\":1": members without braces,
@@ -149,6 +160,7 @@ typedef struct http_response {
 
 /* Adds header "name: value" to resp. Errors: INVALID if resp already has
  * HTTP_MAX_HEADERS headers, name or value does not fit HTTP_HEADER_SIZE,
+ * the arena has no room left for both,
  * name is not an HTTP token, value holds CR, LF or other control bytes,
  * or name is one the server owns (Content-Type, Content-Length,
  * Transfer-Encoding, Connection). */

@@ -308,6 +308,14 @@ typedef struct gw_search {
     float score_threshold;
     gw_consistency consistency; /* Vectron extension */
     gw_rerank rerank;           /* Vectron extension */
+    /* Set by the handler from the URL (?partial=, ?timeout=), not the
+     * body: answer without the shards that miss timeout_ms (0: the
+     * host's RPC timeout), and where api_gather marks the shards missed
+     * (borrowed: the collection's shard count of bytes, set to 1 for a
+     * missed shard and never cleared; NULL: none may be missed). */
+    int partial;
+    unsigned timeout_ms;
+    unsigned char *missed;
 } gw_search;
 
 /* POST /collections/{name}/points/query. query: a vector, a point id, or

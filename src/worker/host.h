@@ -194,6 +194,13 @@ typedef struct host_search {
     float oversampling;      /* 0: default */
     float exact_selectivity; /* < 0: default */
     const point_id *exclude; /* NULL, or a point to leave out */
+    /* host_search_all on remote shards: the time the whole scatter may
+     * take (0: the host's RPC timeout), and where to record the shards
+     * that could not answer in it (missed[i] = 1, counts[i] = 0; the
+     * others' hits are kept). missed NULL: the first shard that fails
+     * fails the search. Local shards always answer. */
+    unsigned timeout_ms;
+    unsigned char *missed;
 } host_search;
 
 /* Searches one shard (graph ∪ pending), planning the filter with the
@@ -240,6 +247,20 @@ int host_copy_read(host *h, uint64_t id, uint64_t offset, uint8_t *buf,
  * old for writes through other gateways). */
 uint64_t host_shard_applied(host_shard *s);
 
+/* Bounded-staleness reads (docs/cluster.md): the reads through handle s
+ * (remote) go only to a replica that applied at least index min (the
+ * session token's); a replica behind answers UNAVAILABLE and the next
+ * is asked, the leader last, retried within the RPC timeout. The handle
+ * must be this caller's own (from host_acquire on a remote host). On a
+ * local shard: a no-op (the caller compares host_shard_applied). */
+void host_shard_set_min_applied(host_shard *s, uint64_t min);
+
+/* The highest Raft index the reads and writes through handle s are known
+ * to reflect: for a remote shard, the index its writes were acknowledged
+ * at and the applied index of the replicas that answered its reads (0:
+ * none yet); for a local shard, host_shard_applied. */
+uint64_t host_shard_seen(host_shard *s);
+
 /* ---- a gateway's remote view (host_remote.c) ---------------------------
  *
  * host_open_remote gives a host whose shards live on a cluster's workers:
@@ -249,9 +270,10 @@ uint64_t host_shard_applied(host_shard *s);
  * its routing stale, and routes each call: writes to the group's leader
  * (following NOT_LEADER hints, retrying for up to 10 s: shard commands
  * are idempotent), strong reads to the leader (which runs the Raft
- * barrier), other reads to the replica with the fewest calls in flight
- * (searches: among those that applied the gateway's own acknowledged
- * writes, host_shard_applied). host_shard_shard returns NULL for a remote shard: use the
+ * barrier), bounded reads (host_shard_set_min_applied) to a replica the PD
+ * last heard reach the session index, else the leader, other reads to the
+ * replica with the fewest calls in flight (searches: among those that
+ * applied the gateway's own acknowledged writes, host_shard_applied). host_shard_shard returns NULL for a remote shard: use the
  * host_shard_* functions. */
 typedef struct host_remote_options {
     struct rpc_client *rpc; /* borrowed */

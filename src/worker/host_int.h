@@ -71,8 +71,14 @@ struct host_shard {
     /* A remote replica set (a gateway's view: host_remote.c). */
     int remote;
     hr_route rt;          /* the group's route when acquired */
-    uint32_t consistency; /* reads: PD_READ_STRONG after host_barrier, else
-                             0 (eventual) */
+    uint32_t consistency; /* reads: PD_READ_STRONG after host_barrier,
+                             PD_READ_BOUNDED after host_shard_set_min_applied,
+                             else 0 (eventual) */
+    uint64_t min_applied; /* bounded reads: the session token's index */
+    unsigned timeout_ms;  /* this handle's read calls; 0: the host's */
+    /* The highest Raft index this handle's writes were acknowledged at and
+     * its reads' replicas had applied (host_shard_seen). */
+    _Atomic uint64_t seen;
 };
 
 struct host {

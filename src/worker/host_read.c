@@ -507,3 +507,20 @@ uint64_t host_shard_applied(host_shard *s)
     pthread_rwlock_unlock(&s->swap);
     return a;
 }
+
+void host_shard_set_min_applied(host_shard *s, uint64_t min)
+{
+    if (!s->remote)
+        return;
+    if (s->consistency != PD_READ_STRONG)
+        s->consistency = PD_READ_BOUNDED;
+    if (min > s->min_applied)
+        s->min_applied = min;
+}
+
+uint64_t host_shard_seen(host_shard *s)
+{
+    if (!s->remote)
+        return host_shard_applied(s);
+    return atomic_load(&s->seen);
+}

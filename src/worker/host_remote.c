@@ -65,14 +65,6 @@ struct hr_state {
 
 /* ------------------------------------------------------------- calls */
 
-static int pack_call(host *h, const char *addr, uint16_t method,
-                     const ProtobufCMessage *msg, rpc_result *out,
-                     vectron_error *err)
-{
-    return rpc_call_msg(h->remote->o.rpc, addr, method, msg,
-                        h->remote->o.timeout_ms, out, err);
-}
-
 /* Calls the PD leader (any member; NOT_LEADER and failures move on). */
 static int pd_call(host *h, uint16_t method, const ProtobufCMessage *msg,
                    rpc_result *out, vectron_error *err)
@@ -469,17 +461,44 @@ void hr_release(host_shard *s)
     vx_free(s);
 }
 
-/* The replica for a read: the leader for strong reads, else the one with
- * the fewest calls in flight (round-robin among equals). skip: replicas
- * already tried (bitmask). -1 when none is left. */
-static int pick_replica(hr_state *r, const hr_route *rt, int strong,
-                        unsigned skip)
+/* Records that handle s reflects Raft index `index` (atomic max). */
+static void see(host_shard *s, uint64_t index)
 {
-    if (strong) {
+    uint64_t cur = atomic_load(&s->seen);
+    while (cur < index && !atomic_compare_exchange_weak(&s->seen, &cur, index))
+        ;
+}
+
+/* The replica for a read: the leader for strong reads, else the one with
+ * the fewest calls in flight (round-robin among equals). min > 0 (a
+ * bounded read's session index): first among the replicas the PD last
+ * heard apply at least min, else the leader (which applied every write
+ * it acknowledged), else any. skip: replicas already tried (bitmask). -1
+ * when none is left. */
+static int pick_replica(hr_state *r, const hr_route *rt, int strong,
+                        uint64_t min, unsigned skip)
+{
+    if (strong || min) {
+        unsigned start = atomic_fetch_add(&r->rr, 1);
+        int best = -1, best_load = 0;
+        for (uint32_t k = 0; min && !strong && k < rt->n; k++) {
+            uint32_t j = (start + k) % rt->n;
+            if ((skip & (1u << j)) || !rt->addr[j][0] || !rt->rep[j].have ||
+                rt->rep[j].applied_index < min)
+                continue;
+            int ld = atomic_load(&load_of(r, rt->ids[j])->inflight);
+            if (best < 0 || ld < best_load) {
+                best = (int)j;
+                best_load = ld;
+            }
+        }
+        if (best >= 0)
+            return best;
         int l = index_of(rt, rt->leader);
         if (l >= 0 && !(skip & (1u << l)))
             return l;
-        /* Unknown leader: any replica (it answers with a hint). */
+        /* Unknown leader: any replica (it answers with a hint, or as far
+         * as it applied). */
     }
     unsigned start = atomic_fetch_add(&r->rr, 1);
     int best = -1, best_load = 0;
@@ -503,29 +522,67 @@ static uint64_t leader_hint(const char *msg)
     return p ? strtoull(p + 7, NULL, 10) : 0;
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* "replica behind" (the shard service's bounded-read refusal). */
+static int is_behind(int rc, const vectron_error *err)
+{
+    return rc == VECTRON_UNAVAILABLE && err &&
+           strstr(err->msg, "replica behind") != NULL;
+}
+
 /* One read call with replica fail-over: tries replicas until one answers
  * (or every one failed). On NOT_LEADER for a strong read, follows the
- * hint. */
+ * hint. A bounded read that every replica refused as behind is tried
+ * again (after 20 ms) until the handle's timeout: a new leader may not
+ * have applied the last acknowledged write yet. */
 static int read_call(host_shard *s, uint16_t method,
                      const ProtobufCMessage *msg, rpc_result *out,
                      vectron_error *err)
 {
     hr_state *r = s->h->remote;
     int strong = s->consistency == PD_READ_STRONG;
+    uint64_t min = s->consistency == PD_READ_BOUNDED ? s->min_applied : 0;
+    unsigned timeout = s->timeout_ms ? s->timeout_ms : r->o.timeout_ms;
+    double deadline = mono_ms() + timeout;
     unsigned skip = 0;
+    int behind = 0, ever_behind = 0;
     int rc = vx_err(err, VECTRON_UNAVAILABLE,
                     "group %" PRIu64 " has no reachable replica", s->group);
-    for (uint32_t tries = 0; tries <= s->rt.n; tries++) {
-        int j = pick_replica(r, &s->rt, strong, skip);
-        if (j < 0)
-            break;
+    for (uint32_t tries = 0;; tries++) {
+        int j = pick_replica(r, &s->rt, strong, min, skip);
+        if (j < 0 || tries > s->rt.n) {
+            if (!behind || mono_ms() + 20 >= deadline)
+                break;
+            /* Every replica that answered was behind: again shortly. */
+            usleep(20 * 1000);
+            skip = 0;
+            tries = 0;
+            behind = 0;
+            continue;
+        }
         skip |= 1u << j;
+        double left = deadline - mono_ms();
+        if (left < 1)
+            break;
+        /* Not the last replica to try: leave it half the time for the
+         * others (a stopped replica never answers). */
+        if (pick_replica(r, &s->rt, 0, 0, skip) >= 0)
+            left /= 2;
         node_load *ld = load_of(r, s->rt.ids[j]);
         atomic_fetch_add(&ld->inflight, 1);
-        rc = pack_call(s->h, s->rt.addr[j], method, msg, out, err);
+        rc = rpc_call_msg(r->o.rpc, s->rt.addr[j], method, msg, (unsigned)left,
+                          out, err);
         atomic_fetch_sub(&ld->inflight, 1);
         if (rc == 0)
             return 0;
+        if (min && is_behind(rc, err))
+            behind = ever_behind = 1;
         if (rc == VECTRON_NOT_LEADER) {
             uint64_t l = leader_hint(err->msg);
             if (l && index_of(&s->rt, l) >= 0) {
@@ -538,6 +595,11 @@ static int read_call(host_shard *s, uint16_t method,
         if (rc != VECTRON_UNAVAILABLE && rc != VECTRON_TIMEOUT)
             return rc; /* the replica answered: a real error */
     }
+    if (ever_behind)
+        return vx_err(err, VECTRON_UNAVAILABLE,
+                      "group %" PRIu64 ": no replica reached applied index "
+                      "%" PRIu64 " (the session token's) within %u ms",
+                      s->group, min, timeout);
     host_remote_refresh(s->h, NULL); /* the routing may be stale */
     /* Never NOT_FOUND here: for a point lookup it would read as "no such
      * point". */
@@ -646,6 +708,7 @@ int hr_write(host *h, size_t n, host_shard *const *s,
                 }
                 x->done = 1;
                 x->index = a->index;
+                see(s[which[j]], a->index);
                 x->completed = a->completed;
                 set_acked(r, s[which[j]]->group, a->index);
                 vectron__shard_write_response__free_unpacked(a, NULL);
@@ -761,7 +824,19 @@ static void search_request(const host_shard *s, const host_search *q,
          * indexes its key holds. */
         rq->consistency = PD_READ_BOUNDED;
         rq->min_applied = hr_applied((host_shard *)s);
+        if (s->min_applied > rq->min_applied)
+            rq->min_applied = s->min_applied; /* the session token's */
     }
+}
+
+/* The minimum applied index a scan, count or lookup asks for: bounded
+ * reads only (eventual ones read any replica as is). */
+static uint64_t read_min(host_shard *s)
+{
+    if (s->consistency != PD_READ_BOUNDED)
+        return 0;
+    uint64_t a = hr_applied(s);
+    return s->min_applied > a ? s->min_applied : a;
 }
 
 int hr_search(host_shard *s, const host_search *q, shard_hit *out,
@@ -786,6 +861,7 @@ int hr_search(host_shard *s, const host_search *q, shard_hit *out,
     rpc_result_free(&res);
     if (!a)
         return vx_err(err, VECTRON_CORRUPT, "search answer does not decode");
+    see(s, a->applied_index);
     for (size_t i = 0; i < a->n_hits && i < q->k; i++) {
         if (rpc_point_id_from(a->hits[i]->id, &out[*n_out].id, NULL))
             continue;
@@ -797,6 +873,36 @@ int hr_search(host_shard *s, const host_search *q, shard_hit *out,
     return 0;
 }
 
+/* Decodes shard i's answer into dst (up to q->k hits). */
+static int take_hits(host_shard *s, const host_search *q, const rpc_result *res,
+                     shard_hit *dst, size_t *count, vectron_error *err)
+{
+    Vectron__ShardSearchResponse *a =
+        vectron__shard_search_response__unpack(NULL, res->len, res->data);
+    *count = 0;
+    if (!a)
+        return vx_err(err, VECTRON_CORRUPT, "search answer does not decode");
+    see(s, a->applied_index);
+    for (size_t j = 0; j < a->n_hits && j < q->k; j++) {
+        if (rpc_point_id_from(a->hits[j]->id, &dst[*count].id, NULL))
+            continue;
+        dst[*count].internal_id = 0;
+        dst[*count].distance = a->hits[j]->distance;
+        (*count)++;
+    }
+    vectron__shard_search_response__free_unpacked(a, NULL);
+    return 0;
+}
+
+/* A shard that did not answer in time or had no replica to answer: what
+ * a partial search may leave out (a real error, e.g. a bad filter, still
+ * fails the search). */
+static int missable(int rc)
+{
+    return rc == VECTRON_UNAVAILABLE || rc == VECTRON_TIMEOUT ||
+           rc == VECTRON_NOT_LEADER;
+}
+
 int host_search_all(host_shard *const *s, size_t n, const host_search *q,
                     shard_hit *out, size_t *counts, vectron_error *err)
 {
@@ -804,6 +910,8 @@ int host_search_all(host_shard *const *s, size_t n, const host_search *q,
         return 0;
     if (!s[0]->remote) {
         for (size_t i = 0; i < n; i++) {
+            if (q->missed)
+                q->missed[i] = 0;
             int rc =
                 host_shard_search(s[i], q, out + i * q->k, &counts[i], err);
             if (rc)
@@ -813,8 +921,10 @@ int host_search_all(host_shard *const *s, size_t n, const host_search *q,
     }
     /* Remote: one request per shard, all in flight at once, each to the
      * replica read_call would pick first; a shard whose call fails is
-     * retried alone with read_call's fail-over. */
+     * retried alone with read_call's fail-over, in the time left. */
     hr_state *r = s[0]->h->remote;
+    unsigned timeout = q->timeout_ms ? q->timeout_ms : r->o.timeout_ms;
+    double deadline = mono_ms() + timeout;
     char *ftext = NULL;
     size_t flen = 0;
     int rc = filter_text(q->filter, &ftext, &flen, err);
@@ -838,8 +948,10 @@ int host_search_all(host_shard *const *s, size_t n, const host_search *q,
             goto out;
         }
         vectron__shard_search_request__pack(&rq, bufs[i]);
-        pick[i] =
-            pick_replica(r, &s[i]->rt, s[i]->consistency == PD_READ_STRONG, 0);
+        uint64_t min =
+            s[i]->consistency == PD_READ_BOUNDED ? s[i]->min_applied : 0;
+        pick[i] = pick_replica(r, &s[i]->rt,
+                               s[i]->consistency == PD_READ_STRONG, min, 0);
         m[i] = (rpc_multi){.addr = pick[i] >= 0 ? s[i]->rt.addr[pick[i]] : "",
                            .method = RPC_SHARD_SEARCH,
                            .req = bufs[i],
@@ -848,33 +960,44 @@ int host_search_all(host_shard *const *s, size_t n, const host_search *q,
     for (size_t i = 0; i < n; i++)
         if (pick[i] >= 0)
             atomic_fetch_add(&load_of(r, s[i]->rt.ids[pick[i]])->inflight, 1);
-    rpc_call_all(r->o.rpc, m, n, r->o.timeout_ms);
+    /* A shard with other replicas keeps half the time for them. */
+    unsigned first = timeout;
+    for (size_t i = 0; i < n; i++)
+        if (s[i]->rt.n > 1)
+            first = timeout / 2 ? timeout / 2 : 1;
+    rpc_call_all(r->o.rpc, m, n, first);
     for (size_t i = 0; i < n; i++)
         if (pick[i] >= 0)
             atomic_fetch_sub(&load_of(r, s[i]->rt.ids[pick[i]])->inflight, 1);
     for (size_t i = 0; i < n && !rc; i++) {
         shard_hit *dst = out + i * q->k;
         counts[i] = 0;
-        if (m[i].code != 0) {
-            /* This shard again, alone, with fail-over. */
-            rc = hr_search(s[i], q, dst, &counts[i], err);
+        if (q->missed)
+            q->missed[i] = 0;
+        if (m[i].code == 0) {
+            rc = take_hits(s[i], q, &m[i].result, dst, &counts[i], err);
             continue;
         }
-        Vectron__ShardSearchResponse *a =
-            vectron__shard_search_response__unpack(NULL, m[i].result.len,
-                                                   m[i].result.data);
-        if (!a) {
-            rc = vx_err(err, VECTRON_CORRUPT, "search answer does not decode");
-            break;
+        /* This shard again, alone, with fail-over, in the time left. */
+        double left = deadline - mono_ms();
+        vectron_error e2 = {0};
+        int r2 = VECTRON_TIMEOUT;
+        if (left >= 1) {
+            s[i]->timeout_ms = (unsigned)left;
+            r2 = hr_search(s[i], q, dst, &counts[i], &e2);
+            s[i]->timeout_ms = 0;
+        } else {
+            vx_err(&e2, VECTRON_TIMEOUT,
+                   "group %" PRIu64 ": no answer within %u ms", s[i]->group,
+                   timeout);
         }
-        for (size_t j = 0; j < a->n_hits && j < q->k; j++) {
-            if (rpc_point_id_from(a->hits[j]->id, &dst[counts[i]].id, NULL))
-                continue;
-            dst[counts[i]].internal_id = 0;
-            dst[counts[i]].distance = a->hits[j]->distance;
-            counts[i]++;
+        if (r2 && q->missed && missable(r2)) {
+            q->missed[i] = 1;
+            counts[i] = 0;
+        } else if (r2) {
+            *err = e2;
+            rc = r2;
         }
-        vectron__shard_search_response__free_unpacked(a, NULL);
     }
 out:
     for (size_t i = 0; m && i < n; i++)
@@ -916,6 +1039,7 @@ int hr_scan(host_shard *s, const gw_filter *filter, const point_id *from,
         rq.with_vector = 1;
         rq.with_payload = 1;
         rq.consistency = s->consistency;
+        rq.min_applied = read_min(s);
         if ((rc = read_call(s, RPC_SHARD_SCAN, &rq.base, &res, err)))
             break;
         Vectron__ShardScanResponse *a =
@@ -925,6 +1049,7 @@ int hr_scan(host_shard *s, const gw_filter *filter, const point_id *from,
             rc = vx_err(err, VECTRON_CORRUPT, "scan answer does not decode");
             break;
         }
+        see(s, a->applied_index);
         int stop = 0;
         for (size_t i = 0; i < a->n_points && !stop && !rc; i++) {
             const Vectron__Point *p = a->points[i];
@@ -971,6 +1096,7 @@ int hr_count(host_shard *s, const gw_filter *filter, uint64_t *out,
     rq.filter.data = (uint8_t *)ftext;
     rq.filter.len = flen;
     rq.consistency = s->consistency;
+    rq.min_applied = read_min(s);
     rc = read_call(s, RPC_SHARD_COUNT, &rq.base, &res, err);
     vx_free(ftext);
     if (rc)
@@ -980,6 +1106,7 @@ int hr_count(host_shard *s, const gw_filter *filter, uint64_t *out,
     rpc_result_free(&res);
     if (!a)
         return vx_err(err, VECTRON_CORRUPT, "count answer does not decode");
+    see(s, a->applied_index);
     *out = a->count;
     vectron__shard_count_response__free_unpacked(a, NULL);
     return 0;
@@ -1000,6 +1127,7 @@ int hr_get(host_shard *s, const point_id *id, store_point *out,
     rq.with_vector = 1;
     rq.with_payload = 1;
     rq.consistency = s->consistency;
+    rq.min_applied = read_min(s);
     int rc = read_call(s, RPC_SHARD_GET, &rq.base, &res, err);
     if (rc)
         return rc;
@@ -1008,6 +1136,7 @@ int hr_get(host_shard *s, const point_id *id, store_point *out,
     rpc_result_free(&res);
     if (!a)
         return vx_err(err, VECTRON_CORRUPT, "get answer does not decode");
+    see(s, a->applied_index);
     if (a->n_points == 0) {
         vectron__shard_get_response__free_unpacked(a, NULL);
         return vx_err(err, VECTRON_NOT_FOUND, "point not found");

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/common.h"
 #include "filter/filter.h"
@@ -59,6 +60,11 @@ static int must_lead(wk_service *svc, rpc_request *rq, uint64_t group)
     return 0;
 }
 
+/* How long a bounded read waits for a replica to apply the index it asks
+ * for before refusing ("replica behind", UNAVAILABLE: the gateway tries
+ * another replica). */
+#define BOUNDED_WAIT_MS 50u
+
 /* Applies the read consistency; on failure the answer is sent. */
 static int read_point(wk_service *svc, rpc_request *rq, host_shard *s,
                       uint32_t consistency, uint64_t min_applied)
@@ -73,7 +79,17 @@ static int read_point(wk_service *svc, rpc_request *rq, host_shard *s,
             return -1;
         }
     } else if (consistency == 2) {
+        /* A replica a little behind (entries committed, not yet applied)
+         * gets up to BOUNDED_WAIT_MS to catch up; further behind, the
+         * gateway asks another replica. This runs on an RPC pool thread,
+         * never the Raft loop, so sleeping here does not hold up apply. */
         uint64_t applied = host_shard_applied(s);
+        for (unsigned waited = 0;
+             applied < min_applied && waited < BOUNDED_WAIT_MS; waited++) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+            applied = host_shard_applied(s);
+        }
         if (applied < min_applied) {
             char msg[128];
             snprintf(msg, sizeof msg,

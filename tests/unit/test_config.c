@@ -1275,7 +1275,9 @@ Test(output, help_lists_every_knob_aligned_and_narrow)
     cr_assert(strstr(help, "--config FILE"));
     cr_assert(strstr(help, "-h, --help"));
     for (size_t i = 0; i < n; i++) {
-        snprintf(want, sizeof want, "\n  --%s ", t[i].name);
+        snprintf(want, sizeof want,
+                 t[i].type == VX_CFG_BOOL ? "\n  --[no-]%s " : "\n  --%s ",
+                 t[i].name);
         cr_assert(strstr(help, want), "help lacks %s", t[i].name);
         snprintf(want, sizeof want, "\n%s:\n", t[i].section);
         cr_assert(strstr(help, want), "help lacks section %s", t[i].section);

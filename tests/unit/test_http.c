@@ -785,6 +785,35 @@ Test(http, response_header_validation)
     cr_assert_eq(http_response_header(&resp, "X-Ok", "1"), VECTRON_INVALID);
 }
 
+/* Names and values share one arena per response: a value up to
+ * HTTP_HEADER_SIZE - 1 bytes fits, and headers stop fitting once the
+ * arena is full, leaving the ones before intact. */
+Test(http, response_header_arena)
+{
+    static http_response resp;
+    static char big[HTTP_HEADER_SIZE];
+
+    memset(&resp, 0, sizeof resp);
+    memset(big, 'b', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    cr_assert_eq(http_response_header(&resp, "X-Big", big), 0);
+    cr_assert_eq(http_response_header(&resp, "X-Small", "s"), 0);
+    size_t used = resp.arena_used;
+    cr_assert_eq(used, 6 + sizeof big + 8 + 2);
+    /* What is left cannot take a second big value. */
+    cr_assert_eq(http_response_header(&resp, "X-Big2", big), VECTRON_INVALID);
+    cr_assert_eq(resp.arena_used, used);
+    cr_assert_eq(resp.nheaders, 2);
+    cr_assert_str_eq(resp.arena + resp.headers[0][0], "X-Big");
+    cr_assert_str_eq(resp.arena + resp.headers[0][1], big);
+    cr_assert_str_eq(resp.arena + resp.headers[1][0], "X-Small");
+    cr_assert_str_eq(resp.arena + resp.headers[1][1], "s");
+    /* A copy of the struct keeps working (offsets, not pointers). */
+    static http_response copy;
+    copy = resp;
+    cr_assert_str_eq(copy.arena + copy.headers[1][1], "s");
+}
+
 /* ---- concurrency ------------------------------------------------------- */
 
 #define CLIENTS 4

@@ -1091,3 +1091,36 @@ def test_every_public_function_has_a_docstring():
             "retrieve", "delete", "set_payload", "overwrite_payload",
             "delete_payload", "clear_payload", "scroll", "count", "info",
             "ready", "close"} <= public
+
+
+def test_session_tokens_follow_the_collection(vectron_server, coll_name):
+    """session=True: the client keeps the last vectron-session token per
+    collection, sends it back (the server merges), and forgets it when the
+    collection is dropped (a stale token would be a 400 on the new one)."""
+    c = vectron.Client(vectron_server.url, timeout=30, session=True)
+    try:
+        c.create_collection(coll_name, 4, "euclid", shard_number=2)
+        assert coll_name not in c.sessions
+        c.upsert(coll_name, [(1, [1.0, 0, 0, 0]), (2, [0, 1.0, 0, 0])])
+        t1 = c.sessions[coll_name]
+        assert t1.startswith("v1.")
+        assert c.count(coll_name, consistency="bounded") == 2
+        t2 = c.sessions[coll_name]
+        assert t2.startswith("v1.")
+        c.upsert(coll_name, [(3, [0, 0, 1.0, 0])])
+        assert c.sessions[coll_name] != t1
+        assert c.count(coll_name, consistency="bounded") == 3
+        c.delete_collection(coll_name)
+        assert coll_name not in c.sessions
+        c.create_collection(coll_name, 4, "euclid", shard_number=2)
+        assert c.count(coll_name, consistency="bounded") == 0
+        # The old token on the new collection: refused, as documented.
+        with pytest.raises(vectron.BadRequest) as ei:
+            c.sessions[coll_name] = t1
+            c.count(coll_name, consistency="bounded")
+        assert "another collection" in ei.value.message
+    finally:
+        c.close()
+    plain = vectron.Client(vectron_server.url, timeout=30)
+    assert plain.sessions is None
+    plain.close()

@@ -178,6 +178,14 @@ class Client:
     one client per thread runs requests in parallel. Use it as a context
     manager or call :meth:`close` to close the connection.
 
+    ``session``: when True the client keeps, per collection, the last
+    ``vectron-session`` token the server returned (docs/api.md, "Session
+    tokens") and sends it with every later request on that collection, so
+    reads with ``consistency="bounded"`` see this client's own writes and
+    never go back in time, through any gateway of a cluster. The tokens
+    are in :attr:`sessions` (``{collection: token}``); creating or deleting
+    a collection forgets its token.
+
     Every method raises :class:`vectron.VectronError` subclasses for error
     answers (``BadRequest``, ``NotFound``, ``Conflict``, ``Unavailable``)
     and :class:`vectron.ConnectionError` when the server cannot be reached;
@@ -185,7 +193,8 @@ class Client:
     ``TypeError`` before anything is sent.
     """
 
-    def __init__(self, url=DEFAULT_URL, timeout=30, api_key=None):
+    def __init__(self, url=DEFAULT_URL, timeout=30, api_key=None,
+                 session=False):
         """Parses ``url`` and prepares the connection (opened on first
         use)."""
         if "://" not in url:
@@ -206,6 +215,7 @@ class Client:
         self.url = f"{self.scheme}://{host}:{self.port}{self.prefix}"
         self._conn = None
         self._lock = threading.RLock()
+        self.sessions = {} if session else None
 
     def __repr__(self):
         """``Client('http://host:port')``."""
@@ -284,6 +294,7 @@ class Client:
                     raise
                 if resp.will_close or send_error is not None:
                     self._close_conn()
+                self._last_session = resp.getheader("vectron-session")
                 return resp.status, raw
             except _STALE as e:
                 self._close_conn()
@@ -322,9 +333,26 @@ class Client:
             headers["Content-Type"] = content_type
         if self.api_key is not None:
             headers["api-key"] = self.api_key
+        coll = self._session_collection(path)
         with self._lock:
-            return self._send(method, target, data, headers, idempotent,
-                              path)
+            if coll is not None:
+                if path.count("/") == 2 and method in ("PUT", "DELETE"):
+                    self.sessions.pop(coll, None)  # created or dropped
+                elif coll in self.sessions:
+                    headers["vectron-session"] = self.sessions[coll]
+            self._last_session = None
+            status, raw = self._send(method, target, data, headers,
+                                     idempotent, path)
+            if coll is not None and status == 200 and self._last_session:
+                self.sessions[coll] = self._last_session
+            return status, raw
+
+    def _session_collection(self, path):
+        """The collection a request path names, when sessions are on."""
+        if self.sessions is None or not path.startswith("/collections/"):
+            return None
+        name = path.split("/")[2]
+        return urllib.parse.unquote(name) if name else None
 
     def _call(self, method, path, body=None, *, params=None, data=None,
               content_type="application/json", idempotent=True, note=None):
