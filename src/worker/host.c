@@ -758,19 +758,32 @@ static void on_written(void *arg, const vxr_result *res)
     wait_unref(w);
 }
 
+/* Maps a Raft status (VXR_*, negative) to a Vectron code. err may carry
+ * the status as its code (the op's message): it is replaced, since
+ * vx_err_wrap keeps a code already set and a VXR_* code means nothing to
+ * callers (a gateway would answer it as an internal error, 500, instead
+ * of retrying a NOT_LEADER refusal elsewhere). */
 static int map_status(int st, vectron_error *err)
 {
+    int code = st > 0 ? st : VECTRON_INTERNAL;
+    const char *what = NULL;
     switch (st) {
     case VXR_NOT_LEADER:
     case VXR_SHUTDOWN:
-        return vx_err_wrap(err, VECTRON_UNAVAILABLE, "write");
+        code = VECTRON_UNAVAILABLE;
+        what = "write";
+        break;
     case VXR_LEADERSHIP_LOST:
     case VXR_TIMEOUT:
-        return vx_err_wrap(err, VECTRON_TIMEOUT,
-                           "write outcome unknown (it may still be applied)");
+        code = VECTRON_TIMEOUT;
+        what = "write outcome unknown (it may still be applied)";
+        break;
     default:
-        return st > 0 ? st : VECTRON_INTERNAL;
+        break;
     }
+    if (err && err->code != VECTRON_OK)
+        err->code = code;
+    return what ? vx_err_wrap(err, code, "%s", what) : code;
 }
 
 /* Backpressure: waits (up to timeout_ms) while max_pending writes of s
