@@ -447,4 +447,5 @@ def test_indexer_priority_and_backpressure(make_server):
     assert nices and all(n == 7 for n in nices), nices
     assert worst < bound + batch, worst
     free, _ = run(["--index-max-pending", "0", "--indexer-nice", "0"], 10)
+    print(f"pending at most {worst} with a bound of {bound}, {free} with none")
     assert free >= bound + batch, f"no backlog without the bound ({free})"
