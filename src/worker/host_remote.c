@@ -839,41 +839,7 @@ static uint64_t read_min(host_shard *s)
     return s->min_applied > a ? s->min_applied : a;
 }
 
-int hr_search(host_shard *s, const host_search *q, shard_hit *out,
-              size_t *n_out, vectron_error *err)
-{
-    char *ftext = NULL;
-    size_t flen = 0;
-    Vectron__PointId ex;
-    rpc_result res = {0};
-    *n_out = 0;
-    int rc = filter_text(q->filter, &ftext, &flen, err);
-    if (rc)
-        return rc;
-    Vectron__ShardSearchRequest rq;
-    search_request(s, q, ftext, flen, &ex, &rq);
-    rc = read_call(s, RPC_SHARD_SEARCH, &rq.base, &res, err);
-    vx_free(ftext);
-    if (rc)
-        return rc;
-    Vectron__ShardSearchResponse *a =
-        vectron__shard_search_response__unpack(NULL, res.len, res.data);
-    rpc_result_free(&res);
-    if (!a)
-        return vx_err(err, VECTRON_CORRUPT, "search answer does not decode");
-    see(s, a->applied_index);
-    for (size_t i = 0; i < a->n_hits && i < q->k; i++) {
-        if (rpc_point_id_from(a->hits[i]->id, &out[*n_out].id, NULL))
-            continue;
-        out[*n_out].internal_id = 0;
-        out[*n_out].distance = a->hits[i]->distance;
-        (*n_out)++;
-    }
-    vectron__shard_search_response__free_unpacked(a, NULL);
-    return 0;
-}
-
-/* Decodes shard i's answer into dst (up to q->k hits). */
+/* Decodes a shard's search answer into dst (up to q->k hits). */
 static int take_hits(host_shard *s, const host_search *q, const rpc_result *res,
                      shard_hit *dst, size_t *count, vectron_error *err)
 {
@@ -892,6 +858,28 @@ static int take_hits(host_shard *s, const host_search *q, const rpc_result *res,
     }
     vectron__shard_search_response__free_unpacked(a, NULL);
     return 0;
+}
+
+int hr_search(host_shard *s, const host_search *q, shard_hit *out,
+              size_t *n_out, vectron_error *err)
+{
+    char *ftext = NULL;
+    size_t flen = 0;
+    Vectron__PointId ex;
+    rpc_result res = {0};
+    *n_out = 0;
+    int rc = filter_text(q->filter, &ftext, &flen, err);
+    if (rc)
+        return rc;
+    Vectron__ShardSearchRequest rq;
+    search_request(s, q, ftext, flen, &ex, &rq);
+    rc = read_call(s, RPC_SHARD_SEARCH, &rq.base, &res, err);
+    vx_free(ftext);
+    if (rc)
+        return rc;
+    rc = take_hits(s, q, &res, out, n_out, err);
+    rpc_result_free(&res);
+    return rc;
 }
 
 /* A shard that did not answer in time or had no replica to answer: what

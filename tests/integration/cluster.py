@@ -32,6 +32,23 @@ PD_ARGS = ["--node-grace", "2s", "--schedule-interval", "300ms"]
 WORKER_ARGS = ["--worker-heartbeat", "200ms", "--request-timeout", "10s"]
 
 
+# CRC-32C (Castagnoli), as the server's vx_crc32c: replica dumps carry it
+# per vector, session tokens end with it.
+_CRC_TABLE = []
+for _i in range(256):
+    _c = _i
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    _CRC_TABLE.append(_c)
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
 def netns_available():
     """Network namespaces need root and iproute2."""
     return os.geteuid() == 0 and shutil.which("ip") is not None

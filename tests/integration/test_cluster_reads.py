@@ -22,25 +22,10 @@ import time
 
 import pytest
 
-from cluster import Cluster, Proc
+from cluster import Cluster, Proc, crc32c
 from conftest import JsonClient, assert_error, free_port
 
 DIM = 4
-
-_CRC_TABLE = []
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _CRC_TABLE.append(_c)
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = _CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
 
 def varint(v):
     out = bytearray()
