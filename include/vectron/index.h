@@ -179,7 +179,7 @@ int vectron_vector_check(vectron_metric metric, const float *vec,
 float vectron_index_distance(const vectron_index *idx, const float *a,
                              const float *b);
 
-/* Memory the index holds (vectors, codes, links, maps), in bytes. */
+/* Memory the index holds (vectors, codes, links, maps), in bytes. O(1). */
 size_t vectron_index_memory(const vectron_index *idx);
 
 #ifdef __cplusplus

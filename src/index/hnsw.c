@@ -218,15 +218,23 @@ out:
     return 0;
 }
 
+/* Bytes of slot s's upper-layer lists (its level must be set). */
+static size_t upper_size(const vectron_index *idx, uint32_t s)
+{
+    return (size_t)hnsw_level(idx, s) * idx->upper_stride * sizeof(uint32_t);
+}
+
 void hnsw_free_node_links(vectron_index *idx, uint32_t s)
 {
     /* Only tombstones are freed, and their links no longer count. */
     hnsw_block *b = hnsw_blk(idx, s);
     uint32_t i = s & (HNSW_BLOCK - 1);
     hnsw_links(idx, s, 0)[0] = 0;
-    if (b->upper_idx[i]) {
+    if (b->upper_idx[i] && b->upper_list[b->upper_idx[i] - 1]) {
         vx_free(b->upper_list[b->upper_idx[i] - 1]);
         b->upper_list[b->upper_idx[i] - 1] = NULL;
+        __atomic_fetch_sub(&idx->upper_bytes, upper_size(idx, s),
+                           __ATOMIC_RELAXED);
     }
 }
 
@@ -236,6 +244,10 @@ void hnsw_set_upper(vectron_index *idx, uint32_t s, uint32_t *upper)
     uint32_t i = s & (HNSW_BLOCK - 1);
     if (!upper && !b->upper_idx[i]) {
         return;
+    }
+    if (upper) {
+        __atomic_fetch_add(&idx->upper_bytes, upper_size(idx, s),
+                           __ATOMIC_RELAXED);
     }
     if (!b->upper_idx[i]) {
         b->upper_idx[i] = (uint16_t)++b->n_upper;
@@ -583,13 +595,8 @@ size_t vectron_index_memory(const vectron_index *idx)
     pthread_rwlock_rdlock(&w->lock);
     total = sizeof *w + w->n_blocks * per_block +
             HNSW_MAX_BLOCKS * sizeof(hnsw_block *) / 64 +
-            w->map.cap * sizeof(uint32_t) + w->cap_free * sizeof(uint32_t);
-    for (uint32_t s = 0; s < w->n_slots; s++) {
-        int level = hnsw_level(w, s);
-        if (level > 0 && (hnsw_flags(w, s) & HNSW_F_USED)) {
-            total += (size_t)level * w->upper_stride * sizeof(uint32_t);
-        }
-    }
+            w->map.cap * sizeof(uint32_t) + w->cap_free * sizeof(uint32_t) +
+            __atomic_load_n(&w->upper_bytes, __ATOMIC_RELAXED);
     pthread_rwlock_unlock(&w->lock);
     return total;
 }

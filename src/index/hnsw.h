@@ -146,6 +146,7 @@ struct vectron_index {
     uint32_t *free_slots;
     uint32_t n_free, cap_free;
     size_t n_deleted; /* tombstones not yet vacuumed */
+    size_t upper_bytes; /* upper-layer link lists allocated (atomic) */
 
     pthread_mutex_t grow_lock;
     hnsw_block **blocks; /* HNSW_MAX_BLOCKS entries, lazily filled */

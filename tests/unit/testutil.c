@@ -207,6 +207,22 @@ int tu_check_graph(const vectron_index *cidx, char *msg, size_t msg_size)
     seen = calloc(n + 1, 1);
     queue = malloc((n + 1) * sizeof *queue);
     cr_assert(seen && queue);
+    /* The running count of upper-layer bytes (vectron_index_memory)
+     * matches a recount of the lists allocated. */
+    size_t upper = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        hnsw_block *b = hnsw_blk(idx, s);
+        uint32_t i = s & (HNSW_BLOCK - 1);
+        if (b->upper_idx[i] && b->upper_list[b->upper_idx[i] - 1]) {
+            upper += (size_t)hnsw_level(idx, s) * idx->upper_stride *
+                     sizeof(uint32_t);
+        }
+    }
+    if (upper != idx->upper_bytes) {
+        snprintf(msg, msg_size, "upper-layer bytes %zu, counted %zu",
+                 idx->upper_bytes, upper);
+        goto out;
+    }
     for (uint32_t s = 0; s < n; s++) {
         unsigned f = hnsw_flags(idx, s);
         if (!(f & HNSW_F_USED)) {
