@@ -10,10 +10,12 @@
  * PD's scheduler moves its replicas to the other workers while it still
  * serves (docs/cluster.md).
  *
- * `vectron replica-write WORKER-RPC-ADDRESS GROUP ID DIM` writes one point
- * (id ID, every component equal to ID) straight to one replica with
- * wait=true and exits 0 only if that replica acknowledged it: the fault
- * tests check that a partitioned minority acknowledges nothing.
+ * `vectron replica-write WORKER-RPC-ADDRESS GROUP ID DIM [EPOCH]` writes one
+ * point (id ID, every component equal to ID) straight to one replica with
+ * wait=true (naming placement epoch EPOCH, default none) and exits 0 only
+ * if that replica acknowledged it: the fault tests check that a
+ * partitioned minority acknowledges nothing, the cluster tests that a
+ * stale epoch is refused.
  *
  * `vectron replica-dump WORKER-RPC-ADDRESS GROUP`: lists the
  * points that one replica of a shard group holds, read from that replica
@@ -147,16 +149,17 @@ int vx_replica_write_main(int argc, char **argv)
 {
     rpc_client *c = NULL;
     vectron_error err = {0};
-    char *e1 = NULL, *e2 = NULL, *e3 = NULL;
-    if (argc != 5) {
+    char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
+    if (argc != 5 && argc != 6) {
         fprintf(stderr, "usage: vectron replica-write WORKER-RPC-ADDRESS "
-                        "GROUP ID DIM\n");
+                        "GROUP ID DIM [PLACEMENT-EPOCH]\n");
         return 2;
     }
     uint64_t group = strtoull(argv[2], &e1, 10);
     uint64_t id = strtoull(argv[3], &e2, 10);
     unsigned long dim = strtoul(argv[4], &e3, 10);
-    if (*e1 || *e2 || *e3 || !group || !dim || dim > 65536) {
+    uint64_t epoch = argc == 6 ? strtoull(argv[5], &e4, 10) : 0;
+    if (*e1 || *e2 || *e3 || (e4 && *e4) || !group || !dim || dim > 65536) {
         fprintf(stderr, "vectron replica-write: bad arguments\n");
         return 2;
     }
@@ -180,6 +183,7 @@ int vx_replica_write_main(int argc, char **argv)
         rq.command.data = (uint8_t *)b;
         rq.command.len = bl;
         rq.wait = 1;
+        rq.conf_epoch = epoch;
         size_t n = vectron__shard_write_request__get_packed_size(&rq);
         uint8_t *buf = malloc(n);
         rpc_result res;

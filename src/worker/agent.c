@@ -172,6 +172,8 @@ static int reconcile(wk_agent *a, const Vectron__GetCatalogResponse *cat)
                 vx_log(VECTRON_LOG_WARN, LOG,
                        "group=%" PRIu64 " cannot open: %s", p->group, err.msg);
                 rc = e;
+            } else {
+                host_set_conf_epoch(a->o.host, p->group, p->conf_epoch);
             }
         }
     }

@@ -247,6 +247,14 @@ int host_copy_read(host *h, uint64_t id, uint64_t offset, uint8_t *buf,
  * old for writes through other gateways). */
 uint64_t host_shard_applied(host_shard *s);
 
+/* The placement epoch (conf_epoch) of a hosted replica's group, as this
+ * worker last learned it from the PD's catalog (0: not yet known). The
+ * setter keeps the highest it is given; no-op for a group not hosted. A
+ * write naming an older epoch is refused as stale (docs/cluster.md), so
+ * the gateway refreshes its routes. */
+uint64_t host_shard_conf_epoch(host_shard *s);
+void host_set_conf_epoch(host *h, uint64_t group, uint64_t epoch);
+
 /* Bounded-staleness reads (docs/cluster.md): the reads through handle s
  * (remote) go only to a replica that applied at least index min (the
  * session token's); a replica behind answers UNAVAILABLE and the next

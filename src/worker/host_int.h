@@ -21,6 +21,7 @@ typedef struct hr_route {
     uint64_t group;
     uint32_t dim;
     uint64_t leader; /* node id; 0 unknown */
+    uint64_t conf_epoch; /* the placement's epoch (writes carry it) */
     uint32_t n;
     uint64_t ids[PD_MAX_REPLICAS];
     char addr[PD_MAX_REPLICAS][PD_ADDR_MAX]; /* RPC addresses */
@@ -68,6 +69,7 @@ struct host_shard {
     atomic_int copy_cancel; /* closing: the copier stops */
     uint64_t copy_started;  /* monotonic s of the last start (retries) */
     char copy_source[PD_ADDR_MAX];
+    _Atomic uint64_t conf_epoch; /* host_set_conf_epoch; 0: unknown */
     /* A remote replica set (a gateway's view: host_remote.c). */
     int remote;
     hr_route rt;          /* the group's route when acquired */

@@ -498,6 +498,23 @@ void host_shard_info_clear(host_shard_info *info)
     memset(info, 0, sizeof *info);
 }
 
+uint64_t host_shard_conf_epoch(host_shard *s)
+{
+    return atomic_load(&s->conf_epoch);
+}
+
+void host_set_conf_epoch(host *h, uint64_t group, uint64_t epoch)
+{
+    host_shard *s = host_acquire(h, group);
+    if (!s)
+        return;
+    uint64_t cur = atomic_load(&s->conf_epoch);
+    while (cur < epoch &&
+           !atomic_compare_exchange_weak(&s->conf_epoch, &cur, epoch))
+        ;
+    host_release(s);
+}
+
 uint64_t host_shard_applied(host_shard *s)
 {
     if (s->remote)

@@ -171,6 +171,7 @@ static int install(host *h, const Vectron__GetCatalogResponse *cat,
             pl->n = rt->n = (uint32_t)sp->n_replicas;
             rt->dim = cols[ncols].p.dim;
             rt->leader = sp->leader;
+            rt->conf_epoch = sp->conf_epoch;
             for (size_t j = 0; j < sp->n_replicas; j++) {
                 pl->replicas[j] = rt->ids[j] = sp->replicas[j];
                 for (size_t x = 0; x < sp->n_reports; x++) {
@@ -624,6 +625,20 @@ typedef struct write_one {
     int completed;
 } write_one;
 
+/* Packs x->rq into x->buf, sized to fit (replacing the old one). */
+static int pack_write(write_one *x)
+{
+    size_t len = vectron__shard_write_request__get_packed_size(&x->rq);
+    uint8_t *b = vx_malloc(len ? len : 1);
+    if (!b)
+        return VECTRON_NOMEM;
+    vectron__shard_write_request__pack(&x->rq, b);
+    vx_free(x->buf);
+    x->buf = b;
+    x->len = len;
+    return 0;
+}
+
 int hr_write(host *h, size_t n, host_shard *const *s,
              const uint8_t *const *bufs, const size_t *lens, int wait,
              unsigned timeout_ms, uint64_t *op_index, int *completed,
@@ -645,13 +660,13 @@ int hr_write(host *h, size_t n, host_shard *const *s,
         w[i].rq.command.data = (uint8_t *)bufs[i];
         w[i].rq.command.len = lens[i];
         w[i].rq.wait = wait;
-        w[i].len = vectron__shard_write_request__get_packed_size(&w[i].rq);
-        w[i].buf = vx_malloc(w[i].len ? w[i].len : 1);
-        if (!w[i].buf) {
+        hr_route rt;
+        if (find_route(r, s[i]->group, &rt))
+            w[i].rq.conf_epoch = rt.conf_epoch;
+        if (pack_write(&w[i])) {
             rc = vx_err(err, VECTRON_NOMEM, "write");
             goto out;
         }
-        vectron__shard_write_request__pack(&w[i].rq, w[i].buf);
     }
     unsigned budget =
         timeout_ms && timeout_ms < WRITE_RETRY_MS ? timeout_ms : WRITE_RETRY_MS;
@@ -673,6 +688,16 @@ int hr_write(host *h, size_t n, host_shard *const *s,
             if (l < 0) {
                 /* No leader known: any replica answers with a hint. */
                 l = (int)(atomic_fetch_add(&r->rr, 1) % rt.n);
+            }
+            if (rt.conf_epoch != w[i].rq.conf_epoch) {
+                /* The routes changed (a refresh): name the epoch they
+                 * are from, so a replica that knows a newer placement
+                 * refuses the write as stale and the routes refresh. */
+                w[i].rq.conf_epoch = rt.conf_epoch;
+                if (pack_write(&w[i])) {
+                    rc = vx_err(err, VECTRON_NOMEM, "write");
+                    goto out;
+                }
             }
             m[k] = (rpc_multi){.addr = NULL,
                                .method = RPC_SHARD_WRITE,

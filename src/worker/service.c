@@ -142,6 +142,19 @@ static void do_write(wk_service *svc, rpc_request *rq, const uint8_t *req,
     }
     if (!(s = pin(svc, rq, m->group)) || must_lead(svc, rq, m->group))
         goto out;
+    uint64_t known = host_shard_conf_epoch(s);
+    if (m->conf_epoch && m->conf_epoch < known) {
+        /* The caller routes by an older placement: it refreshes its
+         * catalog and retries (the write itself would be safe: Raft
+         * orders it, but the caller's view of the replicas is stale). */
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "group %" PRIu64 ": stale placement epoch %" PRIu64
+                 " (this replica knows %" PRIu64 "): refresh the catalog",
+                 m->group, m->conf_epoch, known);
+        rpc_reply_error(rq, VECTRON_UNAVAILABLE, msg);
+        goto out;
+    }
     const uint8_t *buf = m->command.data;
     size_t blen = m->command.len;
     uint64_t index = 0;

@@ -263,13 +263,18 @@ class Cluster:
     def heal(self, node_id):
         self.netns.heal(node_id)
 
-    def replica_write(self, node_id, group, point_id, dim, timeout=30):
+    def replica_write(self, node_id, group, point_id, dim, timeout=30,
+                      epoch=None):
         """Writes one point straight to one replica, from inside its own
-        namespace; True if that replica acknowledged it."""
+        namespace (naming placement epoch `epoch` if given); True if that
+        replica acknowledged it. The refusal's text is in
+        self.last_replica_write_error."""
         out = subprocess.run(
             [*self.worker_ns[node_id], str(self.binary), "replica-write",
-             self.worker_rpc[node_id], str(group), str(point_id), str(dim)],
+             self.worker_rpc[node_id], str(group), str(point_id), str(dim),
+             *([str(epoch)] if epoch is not None else [])],
             capture_output=True, timeout=timeout)
+        self.last_replica_write_error = out.stderr.decode(errors="replace")
         return out.returncode == 0
 
     def tails(self):

@@ -467,3 +467,23 @@ def test_move_survives_pd_leader_loss(cluster):
     assert set(after["replicas"]) < set(moving["replicas"])
     c.pds[i].start()
     c.converged("mv", {i: vcrc(i) for i in range(1, 401)}, timeout=60)
+
+
+def test_stale_placement_epoch_refused(cluster):
+    """A write names the placement epoch the gateway routes by; the
+    shard's leader refuses one older than the epoch it learned from the
+    PD (so a gateway with stale routes refreshes them and retries), and
+    takes the current one."""
+    c = cluster
+    create(c, "ep", shards=1, rf=3)
+    assert upsert(c, "ep", [1])
+    sh = c.wait_leaders("ep")[0]
+    leader, group, epoch = sh["leader"], sh["group"], sh["conf_epoch"]
+    assert epoch > 1, sh
+    assert not c.replica_write(leader, group, 7, DIM, epoch=epoch - 1)
+    assert "stale placement epoch" in c.last_replica_write_error, \
+        c.last_replica_write_error
+    assert c.replica_write(leader, group, 8, DIM, epoch=epoch), \
+        c.last_replica_write_error
+    assert c.replica_write(leader, group, 9, DIM), \
+        c.last_replica_write_error  # no epoch named: not checked
