@@ -347,6 +347,11 @@ static void group_free(void *arg)
 
     raft_uv_close(&g->io);
     group_unlink(g);
+    while (g->transfers) {
+        vxr_transfer *t = g->transfers;
+        g->transfers = t->next;
+        vx_free(t);
+    }
     vx_log(VECTRON_LOG_INFO, VXR_LOG, "group=%llu member=%llu closed",
            (unsigned long long)g->id, (unsigned long long)g->member_id);
     vx_free(g);
@@ -689,7 +694,9 @@ static void change_done(struct raft_change *req, int status)
 
 static void transfer_done(struct raft_transfer *req)
 {
-    vxr_op *op = req->data;
+    vxr_transfer *t = (vxr_transfer *)req;
+    vxr_op *op = t->op;
+    t->op = NULL; /* the request itself stays with the group */
     vxr_group *g = vxr_group_find(op->node, op->group_id);
     raft_id leader = 0;
     const char *address = NULL;
@@ -749,14 +756,23 @@ static void execute_on(vxr_group *g, vxr_op *op)
         op->rq.change.data = op;
         rv = raft_remove(&g->raft, &op->rq.change, op->member_id, change_done);
         break;
-    case VXR_OP_TRANSFER:
-        op->rq.transfer.data = op;
-        rv = raft_transfer(&g->raft, &op->rq.transfer, op->member_id,
-                           transfer_done);
+    case VXR_OP_TRANSFER: {
+        vxr_transfer *t = vx_calloc(1, sizeof *t);
+        if (!t) {
+            vxr_op_fail(op, VECTRON_NOMEM, "leadership transfer");
+            return;
+        }
+        t->op = op;
+        t->rq.data = t;
+        t->next = g->transfers;
+        g->transfers = t; /* freed with the group (see vxr_group) */
+        rv = raft_transfer(&g->raft, &t->rq, op->member_id, transfer_done);
         if (rv != 0) {
+            t->op = NULL;
             fail_raft(g, op, rv, "leadership transfer");
         }
         return;
+    }
     case VXR_OP_CLOSE:
         group_close(g, op);
         return;

@@ -121,6 +121,7 @@ enum { VXR_OPI_CREATE = 100, VXR_OPI_STATUS = 101 };
 typedef struct vxr_node vxr_node;
 typedef struct vxr_group vxr_group;
 typedef struct vxr_op vxr_op;
+typedef struct vxr_transfer vxr_transfer;
 
 /* A copy of vxr_group_params that the loop thread owns. */
 typedef struct vxr_create {
@@ -151,7 +152,6 @@ struct vxr_op {
         struct raft_apply apply;
         struct raft_barrier barrier;
         struct raft_change change;
-        struct raft_transfer transfer;
     } rq;
 };
 
@@ -188,6 +188,13 @@ typedef struct vxr_outgoing vxr_outgoing;
 
 enum { VXR_GROUP_RUNNING = 1, VXR_GROUP_CLOSING = 2 };
 
+/* A leadership transfer request (vxr_group.transfers). */
+struct vxr_transfer {
+    struct raft_transfer rq; /* first: the callback gets &rq */
+    vxr_transfer *next;
+    vxr_op *op; /* NULL once the transfer's callback ran */
+};
+
 struct vxr_group {
     vxr_node *node;
     vxr_group *next; /* node->groups */
@@ -217,6 +224,13 @@ struct vxr_group {
     vxr_defer defer_free;
 
     vxr_op *close_ops; /* CLOSE requests completed once freed */
+
+    /* Leadership transfer requests, kept until the group is freed: libraft
+     * 0.15 sends TimeoutNow through the raft_io_send embedded in the
+     * request and may still hold that send in a connection's queue after
+     * the transfer's callback (canonical/raft#396), so the request must
+     * outlive it. One per transfer; transfers are rare. */
+    vxr_transfer *transfers;
 };
 
 /* Finds a group by id, NULL if none (closing groups included). */
