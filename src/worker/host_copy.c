@@ -293,6 +293,13 @@ static uint64_t mono_s(void)
     return (uint64_t)ts.tv_sec;
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static void drop_deferred(host_shard *s)
 {
     hc_entry *e = s->deferred;
@@ -376,6 +383,7 @@ static void *copier_main(void *arg)
         shard_close(sh);
     }
     pthread_mutex_lock(&s->apply_mu);
+    double held0 = mono_ms();
     if (!rc && atomic_load(&s->copy_cancel))
         rc = vx_err(&err, VECTRON_UNAVAILABLE, "closing");
     if (!rc && s->behind && applied < s->behind)
@@ -394,6 +402,10 @@ static void *copier_main(void *arg)
     }
     atomic_store(&s->copying, 0);
     pthread_mutex_unlock(&s->apply_mu);
+    if (!rc)
+        vx_log(VECTRON_LOG_INFO, LOG,
+               "group=%" PRIu64 " swap held apply_mu for %.1f ms", s->group,
+               mono_ms() - held0);
     if (rc) {
         vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " store copy: %s",
                s->group, err.msg);
