@@ -7,10 +7,27 @@
  * then catches up from the log (docs/formats/shard-snapshot.md).
  *
  * Destination: the FSM restore (loop thread) cannot wait for a transfer,
- * so it starts a copier thread and fails; libraft's leader retries the
- * install, and once the copy is complete (downloaded, opened, its HNSW
- * graph built and checkpointed, all off the loop) the restore swaps the
- * new store in under the shard's swap lock and succeeds.
+ * so it enters catch-up (entries committed meanwhile are deferred in
+ * memory, reads answer UNAVAILABLE) and starts a copier thread. The copier
+ * downloads the store into <dir>.incoming, opens it there (building the
+ * HNSW graph) and checkpoints the graph, all off the Raft loop, then keeps
+ * the shard open and renames it in place:
+ *
+ *  - catch-up off the lock: while more than TAIL_BYTES are deferred, it
+ *    takes apply_mu only to detach the list (the loop thread starts a new
+ *    one) and applies the detached entries to the copy without the lock;
+ *  - the swap, under apply_mu (the loop thread's FSM callbacks of every
+ *    group of the node wait for it, so it is kept short): checks the copy
+ *    is at least at `behind` (a newer snapshot may have arrived: then the
+ *    copy is dropped and retried, the detached entries being covered by
+ *    that snapshot), applies the short tail, and under the swap rwlock
+ *    renames <dir> to <dir>.old and <dir>.incoming to <dir> and swaps the
+ *    shard pointer. The copy was given its final path with shard_set_dir
+ *    before (LMDB keeps its open files across the rename; the shard names
+ *    index.vxi by that path). The old shard is closed, and <dir>.old
+ *    removed, after apply_mu is released.
+ *
+ * The copier logs how long the swap held apply_mu.
  *
  * Source: host_copy_begin makes a compacted copy of the store with LMDB's
  * copy (consistent, concurrent with reads and writes) under
@@ -312,41 +329,91 @@ static void drop_deferred(host_shard *s)
     s->deferred_bytes = 0;
 }
 
-/* Swaps the downloaded store in and applies the deferred entries
- * (apply_mu held). */
-static int swap_in(host_shard *s, const char *in, vectron_error *err)
+/* The copy is caught up off apply_mu in rounds while more than this much
+ * was deferred meanwhile; the last, short tail is applied under it. */
+#define TAIL_BYTES (256u << 10)
+#define MAX_ROUNDS 32
+
+static void free_entries(hc_entry *e)
 {
-    char old[PATH_MAX + 16];
-    snprintf(old, sizeof old, "%s.old", s->dir);
-    host_remove_tree(old);
-    pthread_rwlock_wrlock(&s->swap);
-    shard_close(s->sh);
-    s->sh = NULL;
-    int rc = 0;
-    if (rename(s->dir, old) != 0 || rename(in, s->dir) != 0)
-        rc = vx_err(err, VECTRON_IO, "group %" PRIu64 ": swap stores: %s",
-                    s->group, strerror(errno));
-    if (!rc)
-        rc = shard_open(s->dir, &s->params, &s->sh, err);
-    pthread_rwlock_unlock(&s->swap);
-    if (rc)
-        return rc;
-    uint64_t applied = shard_applied_index(s->sh);
-    size_t n = 0;
-    for (hc_entry *e = s->deferred; e; e = e->next) {
-        int64_t res = 0;
-        host_apply_entry(s, e->index, e->buf, e->len, &res); /* skips what
-                                                               the copy has */
-        n++;
+    while (e) {
+        hc_entry *next = e->next;
+        vx_free(e);
+        e = next;
     }
+}
+
+/* Applies a list of deferred entries to sh (the copied shard) in order;
+ * shard_apply skips what sh already holds. Returns how many. */
+static size_t apply_list(host_shard *s, shard *sh, const hc_entry *e)
+{
+    size_t n = 0;
+    for (; e; e = e->next, n++) {
+        int64_t res = 0;
+        host_apply_entry(s, sh, e->index, e->buf, e->len, &res);
+    }
+    return n;
+}
+
+/* Brings the copied shard sh up to date with the entries deferred so far
+ * and swaps it in (see the header comment). Takes apply_mu, returns with
+ * it held on success and on failure alike; *held_ms gets when it was last
+ * taken. On success *old is the replaced shard, for the caller to close
+ * once it has released apply_mu. */
+static int catch_up_and_swap(host_shard *s, shard *sh, const char *in,
+                             shard **old, size_t *n_off, size_t *n_tail,
+                             double *held_ms, vectron_error *err)
+{
+    char olddir[PATH_MAX + 16];
+    snprintf(olddir, sizeof olddir, "%s.old", s->dir);
+    *old = NULL;
+    *n_off = *n_tail = 0;
+    for (int round = 0;; round++) {
+        pthread_mutex_lock(&s->apply_mu);
+        *held_ms = mono_ms();
+        uint64_t applied = shard_applied_index(sh);
+        if (atomic_load(&s->copy_cancel))
+            return vx_err(err, VECTRON_UNAVAILABLE, "closing");
+        if (!s->behind)
+            return vx_err(err, VECTRON_UNAVAILABLE, "not behind");
+        /* A restore since the copy was taken (or since the last round)
+         * asks for more than the copy holds: it cannot go on from the
+         * entries kept since that restore. */
+        if (applied < s->behind)
+            return vx_err(err, VECTRON_UNAVAILABLE,
+                          "the copy is at %" PRIu64 ", behind %" PRIu64,
+                          applied, s->behind);
+        if (s->deferred_bytes <= TAIL_BYTES || round >= MAX_ROUNDS)
+            break;
+        /* Detach what was deferred so far and apply it without the lock:
+         * the loop thread starts a new list meanwhile. Should a newer
+         * snapshot arrive (hc_restore_behind drops the new list), the next
+         * round finds `behind` beyond the copy, or the copy already past
+         * every dropped entry: either way nothing kept is lost (the
+         * detached entries, all before that snapshot, are covered by it). */
+        hc_entry *list = s->deferred;
+        s->deferred = s->deferred_tail = NULL;
+        s->deferred_bytes = 0;
+        pthread_mutex_unlock(&s->apply_mu);
+        *n_off += apply_list(s, sh, list);
+        free_entries(list);
+    }
+    /* apply_mu held: the short tail, then the swap. */
+    *n_tail = apply_list(s, sh, s->deferred);
+    host_remove_tree(olddir);
+    pthread_rwlock_wrlock(&s->swap);
+    if (rename(s->dir, olddir) != 0 || rename(in, s->dir) != 0) {
+        int e = errno;
+        pthread_rwlock_unlock(&s->swap);
+        return vx_err(err, VECTRON_IO, "group %" PRIu64 ": swap stores: %s",
+                      s->group, strerror(e));
+    }
+    *old = s->sh;
+    s->sh = sh;
+    pthread_rwlock_unlock(&s->swap);
     drop_deferred(s);
     s->behind = 0;
     atomic_store(&s->stale, 0);
-    host_remove_tree(old);
-    vx_log(VECTRON_LOG_INFO, LOG,
-           "group=%" PRIu64 " installed the copied store (applied %" PRIu64
-           ") and %zu deferred entries",
-           s->group, applied, n);
     return 0;
 }
 
@@ -356,8 +423,9 @@ static void *copier_main(void *arg)
     char dir[PATH_MAX + 16];
     char source[PD_ADDR_MAX];
     vectron_error err = {0};
-    shard *sh = NULL;
-    uint64_t applied = 0;
+    shard *sh = NULL, *old = NULL;
+    size_t n_off = 0, n_tail = 0;
+    double held0 = 0;
     /* The source as of the start: a later restore may name another one,
      * used by the next attempt if this copy falls short. */
     pthread_mutex_lock(&s->apply_mu);
@@ -372,45 +440,53 @@ static void *copier_main(void *arg)
            s->group, source);
     if (!rc)
         rc = download(s, source, dir, &err);
-    /* Open it here (the HNSW graph is built off the Raft loop) and save
-     * the graph, so the swap only loads it. */
+    /* Open it here (the HNSW graph is built off the Raft loop), save the
+     * graph for the next start, and name it by its final path (nothing
+     * uses the path until it is swapped in, renamed there). */
     if (!rc)
         rc = shard_open(dir, &s->params, &sh, &err);
+    uint64_t applied = sh ? shard_applied_index(sh) : 0;
     if (!rc) {
         size_t n = 0;
-        applied = shard_applied_index(sh);
         rc = shard_checkpoint(sh, &n, &err);
-        shard_close(sh);
     }
-    pthread_mutex_lock(&s->apply_mu);
-    double held0 = mono_ms();
-    if (!rc && atomic_load(&s->copy_cancel))
-        rc = vx_err(&err, VECTRON_UNAVAILABLE, "closing");
-    if (!rc && s->behind && applied < s->behind)
-        rc = vx_err(&err, VECTRON_UNAVAILABLE,
-                    "the copy is at %" PRIu64 ", behind %" PRIu64, applied,
-                    s->behind);
-    if (!rc && s->behind) {
-        rc = swap_in(s, dir, &err);
-        if (rc) {
-            /* The replica has no usable store: stop (a restart finds the
-             * snapshot again and copies anew). */
+    if (!rc)
+        rc = shard_set_dir(sh, s->dir, &err);
+    if (!rc) {
+        rc = catch_up_and_swap(s, sh, dir, &old, &n_off, &n_tail, &held0,
+                               &err);
+        if (rc && rc != VECTRON_UNAVAILABLE) {
+            /* The store could not be renamed into place: stop (a restart
+             * finds the snapshot again and copies anew). */
             char msg[400];
             snprintf(msg, sizeof msg, "%s", err.msg);
             s->h->o.fatal(s->h->o.fatal_arg, msg);
         }
+    } else {
+        pthread_mutex_lock(&s->apply_mu);
+        held0 = mono_ms();
     }
     atomic_store(&s->copying, 0);
     pthread_mutex_unlock(&s->apply_mu);
-    if (!rc)
+    double held = mono_ms() - held0;
+    if (!rc) {
+        char olddir[PATH_MAX + 16];
+        snprintf(olddir, sizeof olddir, "%s.old", s->dir);
+        shard_close(old); /* no reader has it: swapped under the lock */
+        host_remove_tree(olddir);
+        vx_log(VECTRON_LOG_INFO, LOG,
+               "group=%" PRIu64 " installed the copied store (applied %" PRIu64
+               ") and %zu deferred entries (%zu off the lock, %zu under it)",
+               s->group, applied, n_off + n_tail, n_off, n_tail);
         vx_log(VECTRON_LOG_INFO, LOG,
                "group=%" PRIu64 " swap held apply_mu for %.1f ms", s->group,
-               mono_ms() - held0);
-    if (rc) {
-        vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " store copy: %s",
-               s->group, err.msg);
-        host_remove_tree(dir);
+               held);
+        return NULL;
     }
+    shard_close(sh);
+    vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " store copy: %s",
+           s->group, err.msg);
+    host_remove_tree(dir);
     return NULL;
 }
 

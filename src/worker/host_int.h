@@ -112,9 +112,10 @@ int hc_restore_behind(host_shard *s, uint64_t need, const char *source,
  * failed copy (at most once a second). */
 void hc_defer(host_shard *s, uint64_t index, const void *buf, size_t len);
 
-/* Applies one committed entry to s->sh (apply_mu held). */
-void host_apply_entry(host_shard *s, uint64_t index, const void *buf,
-                      size_t len, int64_t *result);
+/* Applies one committed entry to sh: s->sh (apply_mu held), or the
+ * copier's not yet swapped-in copy of it. */
+void host_apply_entry(host_shard *s, shard *sh, uint64_t index,
+                      const void *buf, size_t len, int64_t *result);
 
 /* Joins a copier thread and removes a leftover incoming copy (closing). */
 void hc_shard_close(host_shard *s);
