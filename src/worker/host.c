@@ -457,6 +457,7 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
     s->group = group;
     s->dim = c->p.dim;
     shard_dir(h, group, s->dir, sizeof s->dir);
+    hc_shard_gc(s);
 
     shard_params sp;
     memset(&sp, 0, sizeof sp);

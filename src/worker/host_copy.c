@@ -7,15 +7,24 @@
  * then catches up from the log (docs/formats/shard-snapshot.md).
  *
  * Destination: the FSM restore (loop thread) cannot wait for a transfer,
- * so it enters catch-up (entries committed meanwhile are deferred in
- * memory, reads answer UNAVAILABLE) and starts a copier thread. The copier
- * downloads the store into <dir>.incoming, opens it there (building the
- * HNSW graph) and checkpoints the graph, all off the Raft loop, then keeps
- * the shard open and renames it in place:
+ * so it enters catch-up (entries committed meanwhile are deferred, reads
+ * answer UNAVAILABLE) and starts a copier thread. Deferred entries are
+ * kept in memory up to hc_defer_mem_max (64 MiB) per shard, the next ones
+ * in an append-only spill file <dir>.deferred (docs/formats/
+ * deferred-spill.md), replayed after the memory list; a spill I/O error
+ * is fatal, like running out of memory (entries must not be lost). The
+ * file is removed whenever the entries are dropped (a newer snapshot,
+ * closing, a completed swap) and at open (a crash's leftover).
  *
- *  - catch-up off the lock: while more than TAIL_BYTES are deferred, it
- *    takes apply_mu only to detach the list (the loop thread starts a new
- *    one) and applies the detached entries to the copy without the lock;
+ * The copier downloads the store into <dir>.incoming, opens it there
+ * (building the HNSW graph) and checkpoints the graph, all off the Raft
+ * loop, then keeps the shard open and renames it in place:
+ *
+ *  - catch-up off the lock: while more than hc_tail_bytes (256 KiB) are
+ *    deferred, it takes apply_mu only to detach the list and the spill
+ *    file (the loop thread starts new ones; the detached file is unlinked
+ *    and read through its descriptor) and applies the detached entries to
+ *    the copy without the lock;
  *  - the swap, under apply_mu (the loop thread's FSM callbacks of every
  *    group of the node wait for it, so it is kept short): checks the copy
  *    is at least at `behind` (a newer snapshot may have arrived: then the
@@ -45,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -317,22 +327,144 @@ static double mono_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void drop_deferred(host_shard *s)
+size_t hc_defer_mem_max = HC_DEFER_MEM_MAX;
+_Atomic uint64_t hc_spilled;
+unsigned hc_test_swap_delay_ms;
+
+/* ---- the spill file (docs/formats/deferred-spill.md) ---- */
+
+#define SPILL_HEAD 16 /* index u64, length u32, CRC32C u32 */
+
+static void spill_path(const host_shard *s, char *out, size_t n)
 {
-    hc_entry *e = s->deferred;
-    while (e) {
-        hc_entry *next = e->next;
-        vx_free(e);
-        e = next;
-    }
-    s->deferred = s->deferred_tail = NULL;
-    s->deferred_bytes = 0;
+    snprintf(out, n, "%s.deferred", s->dir);
 }
 
-/* The copy is caught up off apply_mu in rounds while more than this much
- * was deferred meanwhile; the last, short tail is applied under it. */
-#define TAIL_BYTES (256u << 10)
-#define MAX_ROUNDS 32
+static void fatal_io(host_shard *s, const char *what, int e)
+{
+    char msg[PATH_MAX + 256];
+    snprintf(msg, sizeof msg,
+             "shard group %" PRIu64
+             ": cannot keep the entries committed during a store copy: %s: %s",
+             s->group, what, strerror(e));
+    s->h->o.fatal(s->h->o.fatal_arg, msg);
+}
+
+static uint32_t spill_crc(const uint8_t *head, const void *buf, size_t len)
+{
+    return vx_crc32c(vx_crc32c(0, head, 12), buf, len);
+}
+
+/* Appends one entry to the spill file, creating it first (apply_mu). */
+static int spill_append(host_shard *s, uint64_t index, const void *buf,
+                        size_t len)
+{
+    char path[PATH_MAX + 16];
+    spill_path(s, path, sizeof path);
+    if (len > UINT32_MAX) {
+        fatal_io(s, "entry too large to spill", EFBIG);
+        return -1;
+    }
+    if (!s->spilling) {
+        int fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_APPEND | O_CLOEXEC,
+                      0644);
+        if (fd < 0) {
+            fatal_io(s, path, errno);
+            return -1;
+        }
+        s->spill_fd = fd;
+        s->spilling = 1;
+        vx_log(VECTRON_LOG_INFO, LOG,
+               "group=%" PRIu64 " %zu bytes of entries deferred in memory: "
+               "spilling the next ones to %s",
+               s->group, s->deferred_mem, path);
+    }
+    uint8_t head[SPILL_HEAD];
+    vx_put_u64(head, index);
+    vx_put_u32(head + 8, (uint32_t)len);
+    vx_put_u32(head + 12, spill_crc(head, buf, len));
+    struct iovec iov[2] = {{head, sizeof head}, {(void *)buf, len}};
+    size_t want = sizeof head + len, done = 0;
+    while (done < want) {
+        ssize_t w = writev(s->spill_fd, iov, 2);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            fatal_io(s, path, w < 0 ? errno : EIO);
+            return -1;
+        }
+        done += (size_t)w;
+        /* Advance past what was written (a short write is rare). */
+        for (int i = 0; i < 2; i++) {
+            size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+            iov[i].iov_base = (uint8_t *)iov[i].iov_base + k;
+            iov[i].iov_len -= k;
+            w -= (ssize_t)k;
+        }
+    }
+    s->spill_n++;
+    atomic_fetch_add(&hc_spilled, 1);
+    return 0;
+}
+
+/* Reads exactly n bytes at *off; 0, or -1 with errno (EIO: end of file). */
+static int read_at(int fd, void *buf, size_t n, off_t *off)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, *off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = EIO;
+            return -1;
+        }
+        done += (size_t)r;
+        *off += r;
+    }
+    return 0;
+}
+
+/* Applies the n entries of a spill file to sh in order. A file that does
+ * not read back whole means entries are lost: the fatal handler. */
+static size_t apply_file(host_shard *s, shard *sh, int fd, uint64_t n)
+{
+    off_t off = 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0, done = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t head[SPILL_HEAD];
+        if (read_at(fd, head, sizeof head, &off)) {
+            fatal_io(s, "read the spill file", errno);
+            break;
+        }
+        uint64_t index = vx_get_u64(head);
+        size_t len = vx_get_u32(head + 8);
+        if (len > cap) {
+            uint8_t *nb = vx_realloc(buf, len);
+            if (!nb) {
+                fatal_io(s, "read the spill file", ENOMEM);
+                break;
+            }
+            buf = nb;
+            cap = len;
+        }
+        if (read_at(fd, buf, len, &off)) {
+            fatal_io(s, "read the spill file", errno);
+            break;
+        }
+        if (spill_crc(head, buf, len) != vx_get_u32(head + 12)) {
+            fatal_io(s, "the spill file", EBADMSG);
+            break;
+        }
+        int64_t res = 0;
+        host_apply_entry(s, sh, index, buf, len, &res);
+        done++;
+    }
+    vx_free(buf);
+    return done;
+}
 
 static void free_entries(hc_entry *e)
 {
@@ -342,6 +474,38 @@ static void free_entries(hc_entry *e)
         e = next;
     }
 }
+
+/* Forgets the deferred entries: the memory list and the spill file
+ * (apply_mu held, or closing). */
+static void drop_deferred(host_shard *s)
+{
+    char path[PATH_MAX + 16];
+    free_entries(s->deferred);
+    s->deferred = s->deferred_tail = NULL;
+    s->deferred_bytes = s->deferred_mem = 0;
+    if (s->spilling) {
+        close(s->spill_fd);
+        s->spilling = 0;
+        s->spill_n = 0;
+        spill_path(s, path, sizeof path);
+        unlink(path);
+    }
+}
+
+void hc_shard_gc(host_shard *s)
+{
+    char path[PATH_MAX + 16];
+    spill_path(s, path, sizeof path);
+    unlink(path);
+    incoming_dir(s, path, sizeof path);
+    host_remove_tree(path);
+}
+
+/* The copy is caught up off apply_mu in rounds while more than
+ * hc_tail_bytes were deferred meanwhile (at most MAX_ROUNDS: writes may
+ * come faster); the last, short tail is applied under it. */
+#define MAX_ROUNDS 32
+size_t hc_tail_bytes = HC_TAIL_BYTES;
 
 /* Applies a list of deferred entries to sh (the copied shard) in order;
  * shard_apply skips what sh already holds. Returns how many. */
@@ -383,7 +547,7 @@ static int catch_up_and_swap(host_shard *s, shard *sh, const char *in,
             return vx_err(err, VECTRON_UNAVAILABLE,
                           "the copy is at %" PRIu64 ", behind %" PRIu64,
                           applied, s->behind);
-        if (s->deferred_bytes <= TAIL_BYTES || round >= MAX_ROUNDS)
+        if (s->deferred_bytes <= hc_tail_bytes || round >= MAX_ROUNDS)
             break;
         /* Detach what was deferred so far and apply it without the lock:
          * the loop thread starts a new list meanwhile. Should a newer
@@ -392,14 +556,31 @@ static int catch_up_and_swap(host_shard *s, shard *sh, const char *in,
          * every dropped entry: either way nothing kept is lost (the
          * detached entries, all before that snapshot, are covered by it). */
         hc_entry *list = s->deferred;
+        int fd = s->spilling ? s->spill_fd : -1;
+        uint64_t n_file = s->spill_n;
         s->deferred = s->deferred_tail = NULL;
-        s->deferred_bytes = 0;
+        s->deferred_bytes = s->deferred_mem = 0;
+        if (fd >= 0) {
+            /* The file goes with the list: read through fd, and the name
+             * is free for the next spill. */
+            char path[PATH_MAX + 16];
+            spill_path(s, path, sizeof path);
+            unlink(path);
+            s->spilling = 0;
+            s->spill_n = 0;
+        }
         pthread_mutex_unlock(&s->apply_mu);
-        *n_off += apply_list(s, sh, list);
+        *n_off += apply_list(s, sh, list); /* memory first, then the file */
         free_entries(list);
+        if (fd >= 0) {
+            *n_off += apply_file(s, sh, fd, n_file);
+            close(fd);
+        }
     }
     /* apply_mu held: the short tail, then the swap. */
     *n_tail = apply_list(s, sh, s->deferred);
+    if (s->spilling)
+        *n_tail += apply_file(s, sh, s->spill_fd, s->spill_n);
     host_remove_tree(olddir);
     pthread_rwlock_wrlock(&s->swap);
     if (rename(s->dir, olddir) != 0 || rename(in, s->dir) != 0) {
@@ -452,6 +633,8 @@ static void *copier_main(void *arg)
     }
     if (!rc)
         rc = shard_set_dir(sh, s->dir, &err);
+    if (!rc && hc_test_swap_delay_ms)
+        usleep(hc_test_swap_delay_ms * 1000u); /* tests: entries pile up */
     if (!rc) {
         rc = catch_up_and_swap(s, sh, dir, &old, &n_off, &n_tail, &held0,
                                &err);
@@ -534,6 +717,11 @@ int hc_restore_behind(host_shard *s, uint64_t need, const char *source,
 
 void hc_defer(host_shard *s, uint64_t index, const void *buf, size_t len)
 {
+    s->deferred_bytes += len;
+    if (s->spilling || s->deferred_mem + len > hc_defer_mem_max) {
+        spill_append(s, index, buf, len); /* a failure is fatal */
+        goto retry;
+    }
     hc_entry *e = vx_malloc(sizeof *e + len);
     if (!e) {
         s->h->o.fatal(s->h->o.fatal_arg,
@@ -549,7 +737,8 @@ void hc_defer(host_shard *s, uint64_t index, const void *buf, size_t len)
     else
         s->deferred = e;
     s->deferred_tail = e;
-    s->deferred_bytes += len;
+    s->deferred_mem += len;
+retry:
     /* A failed copy is tried again, at most once a second. */
     if (!atomic_load(&s->copying) && mono_s() > s->copy_started) {
         vectron_error err = {0};
