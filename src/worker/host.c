@@ -103,8 +103,8 @@ static void *checkpoint_main(void *arg)
 
 /* ------------------------------------------------------------- the fsm */
 
-void host_apply_entry(host_shard *s, shard *sh, uint64_t index,
-                      const void *buf, size_t len, int64_t *result)
+void host_apply_entry(host_shard *s, shard *sh, uint64_t index, const void *buf,
+                      size_t len, int64_t *result)
 {
     vectron_error err = {0};
     int rc = shard_apply(sh, index, buf, len, &err);

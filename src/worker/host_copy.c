@@ -366,8 +366,8 @@ static int spill_append(host_shard *s, uint64_t index, const void *buf,
         return -1;
     }
     if (!s->spilling) {
-        int fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_APPEND | O_CLOEXEC,
-                      0644);
+        int fd =
+            open(path, O_CREAT | O_TRUNC | O_RDWR | O_APPEND | O_CLOEXEC, 0644);
         if (fd < 0) {
             fatal_io(s, path, errno);
             return -1;
@@ -565,7 +565,9 @@ static int catch_up_and_swap(host_shard *s, shard *sh, const char *in,
              * is free for the next spill. */
             char path[PATH_MAX + 16];
             spill_path(s, path, sizeof path);
-            unlink(path);
+            if (unlink(path) != 0)
+                /* The next spill would truncate the file being read. */
+                fatal_io(s, path, errno);
             s->spilling = 0;
             s->spill_n = 0;
         }
@@ -636,8 +638,7 @@ static void *copier_main(void *arg)
     if (!rc && hc_test_swap_delay_ms)
         usleep(hc_test_swap_delay_ms * 1000u); /* tests: entries pile up */
     if (!rc) {
-        rc = catch_up_and_swap(s, sh, dir, &old, &n_off, &n_tail, &held0,
-                               &err);
+        rc = catch_up_and_swap(s, sh, dir, &old, &n_off, &n_tail, &held0, &err);
         if (rc && rc != VECTRON_UNAVAILABLE) {
             /* The store could not be renamed into place: stop (a restart
              * finds the snapshot again and copies anew). */
@@ -667,8 +668,8 @@ static void *copier_main(void *arg)
         return NULL;
     }
     shard_close(sh);
-    vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " store copy: %s",
-           s->group, err.msg);
+    vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " store copy: %s", s->group,
+           err.msg);
     host_remove_tree(dir);
     return NULL;
 }

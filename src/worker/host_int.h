@@ -61,7 +61,7 @@ struct host_shard {
     uint64_t behind;                           /* under apply_mu; 0: current */
     atomic_int stale;                          /* readers: behind != 0 */
     struct hc_entry *deferred, *deferred_tail; /* under apply_mu */
-    size_t deferred_bytes; /* memory and spill file */
+    size_t deferred_bytes;                     /* memory and spill file */
     /* Beyond hc_defer_mem_max bytes in memory, the next entries go to an
      * append-only file, <dir>.deferred (docs/formats/deferred-spill.md),
      * replayed after the list; under apply_mu. */
@@ -121,8 +121,8 @@ void hc_defer(host_shard *s, uint64_t index, const void *buf, size_t len);
 
 /* Applies one committed entry to sh: s->sh (apply_mu held), or the
  * copier's not yet swapped-in copy of it. */
-void host_apply_entry(host_shard *s, shard *sh, uint64_t index,
-                      const void *buf, size_t len, int64_t *result);
+void host_apply_entry(host_shard *s, shard *sh, uint64_t index, const void *buf,
+                      size_t len, int64_t *result);
 
 /* Memory the entries deferred during a store copy may take per shard
  * before the next ones spill to a file (tests lower it), and the number

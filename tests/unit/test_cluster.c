@@ -784,8 +784,9 @@ Test(cluster, store_copy_spills_deferred_entries)
     t0 = now_s();
     while (atomic_load(&hc_spilled) == spilled0 ||
            count_on(c, ws[3].addr, wa.group[at], 3, &rc) == 0 || rc) {
-        cr_assert(now_s() - t0 < 60, "no store copy with spilled entries "
-                                     "(spilled %" PRIu64 ", rc %d)",
+        cr_assert(now_s() - t0 < 60,
+                  "no store copy with spilled entries "
+                  "(spilled %" PRIu64 ", rc %d)",
                   atomic_load(&hc_spilled) - spilled0, rc);
         usleep(100 * 1000);
     }
@@ -797,8 +798,8 @@ Test(cluster, store_copy_spills_deferred_entries)
     uint64_t want = wa.written[at];
     t0 = now_s();
     while (count_on(c, ws[3].addr, wa.group[at], 3, &rc) != want || rc) {
-        cr_assert(now_s() - t0 < 20, "new replica holds %" PRIu64
-                                     " points of %" PRIu64 " (rc %d)",
+        cr_assert(now_s() - t0 < 20,
+                  "new replica holds %" PRIu64 " points of %" PRIu64 " (rc %d)",
                   count_on(c, ws[3].addr, wa.group[at], 3, &rc), want, rc);
         usleep(100 * 1000);
     }
