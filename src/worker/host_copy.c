@@ -20,11 +20,11 @@
  * (building the HNSW graph) and checkpoints the graph, all off the Raft
  * loop, then keeps the shard open and renames it in place:
  *
- *  - catch-up off the lock: while more than hc_tail_bytes (256 KiB) are
- *    deferred, it takes apply_mu only to detach the list and the spill
- *    file (the loop thread starts new ones; the detached file is unlinked
- *    and read through its descriptor) and applies the detached entries to
- *    the copy without the lock;
+ *  - catch-up off the lock: while more than hc_tail_entries (32) entries
+ *    or hc_tail_bytes (256 KiB) are deferred, it takes apply_mu only to detach
+ * the list and the spill file (the loop thread starts new ones; the detached
+ * file is unlinked and read through its descriptor) and applies the detached
+ * entries to the copy without the lock;
  *  - the swap, under apply_mu (the loop thread's FSM callbacks of every
  *    group of the node wait for it, so it is kept short): checks the copy
  *    is at least at `behind` (a newer snapshot may have arrived: then the
@@ -482,7 +482,7 @@ static void drop_deferred(host_shard *s)
     char path[PATH_MAX + 16];
     free_entries(s->deferred);
     s->deferred = s->deferred_tail = NULL;
-    s->deferred_bytes = s->deferred_mem = 0;
+    s->deferred_bytes = s->deferred_mem = s->deferred_n = 0;
     if (s->spilling) {
         close(s->spill_fd);
         s->spilling = 0;
@@ -502,10 +502,11 @@ void hc_shard_gc(host_shard *s)
 }
 
 /* The copy is caught up off apply_mu in rounds while more than
- * hc_tail_bytes were deferred meanwhile (at most MAX_ROUNDS: writes may
- * come faster); the last, short tail is applied under it. */
+ * hc_tail_entries or hc_tail_bytes were deferred meanwhile (at most MAX_ROUNDS:
+ * writes may come faster); the last, short tail is applied under it. */
 #define MAX_ROUNDS 32
 size_t hc_tail_bytes = HC_TAIL_BYTES;
+size_t hc_tail_entries = HC_TAIL_ENTRIES;
 
 /* Applies a list of deferred entries to sh (the copied shard) in order;
  * shard_apply skips what sh already holds. Returns how many. */
@@ -547,7 +548,9 @@ static int catch_up_and_swap(host_shard *s, shard *sh, const char *in,
             return vx_err(err, VECTRON_UNAVAILABLE,
                           "the copy is at %" PRIu64 ", behind %" PRIu64,
                           applied, s->behind);
-        if (s->deferred_bytes <= hc_tail_bytes || round >= MAX_ROUNDS)
+        if ((s->deferred_n <= hc_tail_entries &&
+             s->deferred_bytes <= hc_tail_bytes) ||
+            round >= MAX_ROUNDS)
             break;
         /* Detach what was deferred so far and apply it without the lock:
          * the loop thread starts a new list meanwhile. Should a newer
@@ -559,7 +562,7 @@ static int catch_up_and_swap(host_shard *s, shard *sh, const char *in,
         int fd = s->spilling ? s->spill_fd : -1;
         uint64_t n_file = s->spill_n;
         s->deferred = s->deferred_tail = NULL;
-        s->deferred_bytes = s->deferred_mem = 0;
+        s->deferred_bytes = s->deferred_mem = s->deferred_n = 0;
         if (fd >= 0) {
             /* The file goes with the list: read through fd, and the name
              * is free for the next spill. */
@@ -719,6 +722,7 @@ int hc_restore_behind(host_shard *s, uint64_t need, const char *source,
 void hc_defer(host_shard *s, uint64_t index, const void *buf, size_t len)
 {
     s->deferred_bytes += len;
+    s->deferred_n++;
     if (s->spilling || s->deferred_mem + len > hc_defer_mem_max) {
         spill_append(s, index, buf, len); /* a failure is fatal */
         goto retry;

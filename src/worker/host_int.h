@@ -62,6 +62,7 @@ struct host_shard {
     atomic_int stale;                          /* readers: behind != 0 */
     struct hc_entry *deferred, *deferred_tail; /* under apply_mu */
     size_t deferred_bytes;                     /* memory and spill file */
+    size_t deferred_n;                         /* entries, the same */
     /* Beyond hc_defer_mem_max bytes in memory, the next entries go to an
      * append-only file, <dir>.deferred (docs/formats/deferred-spill.md),
      * replayed after the list; under apply_mu. */
@@ -130,10 +131,11 @@ void host_apply_entry(host_shard *s, shard *sh, uint64_t index, const void *buf,
 #define HC_DEFER_MEM_MAX ((size_t)64 << 20)
 extern size_t hc_defer_mem_max;
 extern _Atomic uint64_t hc_spilled;
-/* The copier catches up off apply_mu while more than this many bytes are
- * deferred (tests lower it). */
+/* The copier catches up off apply_mu while more than this many entries or
+ * bytes are deferred (tests lower them). */
+#define HC_TAIL_ENTRIES 32
 #define HC_TAIL_BYTES ((size_t)256 << 10)
-extern size_t hc_tail_bytes;
+extern size_t hc_tail_entries, hc_tail_bytes;
 /* Tests: the copier waits this long before catching up (0: not at all). */
 extern unsigned hc_test_swap_delay_ms;
 

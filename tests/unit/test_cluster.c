@@ -736,7 +736,7 @@ Test(cluster, store_copy_spills_deferred_entries)
      * them off apply_mu in rounds. */
     snap_threshold = 16;
     hc_defer_mem_max = 0;
-    hc_tail_bytes = 0; /* caught up off the lock as much as can be */
+    hc_tail_entries = hc_tail_bytes = 0; /* off the lock all it can */
     hc_test_swap_delay_ms = 1500;
     cluster_start(&pd, ws, &c);
     create(c, pd.addr, 3, 2);
