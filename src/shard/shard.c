@@ -443,6 +443,19 @@ fail:
     return vx_err_wrap(err, rc, "open shard %s", dir);
 }
 
+int shard_set_dir(shard *sh, const char *dir, vectron_error *err)
+{
+    size_t n = strlen(dir) + 1;
+    char *d = vx_malloc(n);
+    if (!d) {
+        return vx_err(err, VECTRON_NOMEM, "shard %s: out of memory", dir);
+    }
+    memcpy(d, dir, n);
+    vx_free(sh->dir);
+    sh->dir = d;
+    return 0;
+}
+
 void shard_close(shard *sh)
 {
     if (!sh) {

@@ -56,6 +56,12 @@ int shard_open(const char *dir, const shard_params *p, shard **out,
  * Errors: IO, NOMEM. */
 int shard_checkpoint(shard *sh, size_t *points, vectron_error *err);
 
+/* Changes the directory the shard names its files by (index.vxi) and
+ * reports in errors, for a shard whose directory is renamed while open
+ * (LMDB keeps its open files). Call it while no other thread uses the
+ * shard's directory (no shard_checkpoint running). Errors: NOMEM. */
+int shard_set_dir(shard *sh, const char *dir, vectron_error *err);
+
 /* Stops the indexer and closes everything. NULL is a no-op. */
 void shard_close(shard *sh);
 

@@ -41,6 +41,9 @@
 /* Saves s's graph if it applied writes since its last checkpoint. */
 static void checkpoint_one(host_shard *s)
 {
+    if (atomic_load(&s->stale))
+        return; /* replaced by a store copy: the copier swaps it out under
+                   the swap lock, which a checkpoint would hold up */
     pthread_rwlock_rdlock(&s->swap);
     uint64_t applied = shard_applied_index(s->sh);
     if (applied == s->checkpointed) {
@@ -100,11 +103,11 @@ static void *checkpoint_main(void *arg)
 
 /* ------------------------------------------------------------- the fsm */
 
-void host_apply_entry(host_shard *s, uint64_t index, const void *buf,
+void host_apply_entry(host_shard *s, shard *sh, uint64_t index, const void *buf,
                       size_t len, int64_t *result)
 {
     vectron_error err = {0};
-    int rc = shard_apply(s->sh, index, buf, len, &err);
+    int rc = shard_apply(sh, index, buf, len, &err);
     if (rc == VECTRON_INVALID || rc == VECTRON_DIMENSION) {
         /* Deterministically rejected on every replica; the submitter gets
          * the code. The gateway validates first, so this is rare. */
@@ -131,7 +134,7 @@ static void fsm_apply(void *ctx, uint64_t index, const void *buf, size_t len,
     if (s->behind)
         hc_defer(s, index, buf, len); /* a store copy is on its way */
     else
-        host_apply_entry(s, index, buf, len, result);
+        host_apply_entry(s, s->sh, index, buf, len, result);
     pthread_mutex_unlock(&s->apply_mu);
 }
 
@@ -139,7 +142,7 @@ static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len,
                         vectron_error *err)
 {
     host_shard *s = ctx;
-    store *st = shard_store(s->sh);
+    store *st;
     uint64_t applied, count;
     int rc;
     /* While catching up from a store copy, the committed entries since
@@ -152,6 +155,9 @@ static int fsm_snapshot(void *ctx, uint64_t index, void **buf, size_t *len,
         return vx_err(err, VECTRON_UNAVAILABLE,
                       "shard group %" PRIu64 ": no snapshot while catching up",
                       s->group);
+    /* Only now: the copier swaps s->sh under apply_mu, and no other swap
+     * can come before this returns (a restore runs on this thread). */
+    st = shard_store(s->sh);
     /* libraft drops the log up to index once this returns: the store must
      * be durable first (DESIGN section 8). */
     if ((rc = store_sync(st, err)) ||
@@ -451,6 +457,7 @@ static int open_one(host *h, const pd_collection *c, uint64_t group,
     s->group = group;
     s->dim = c->p.dim;
     shard_dir(h, group, s->dir, sizeof s->dir);
+    hc_shard_gc(s);
 
     shard_params sp;
     memset(&sp, 0, sizeof sp);

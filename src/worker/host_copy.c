@@ -7,10 +7,36 @@
  * then catches up from the log (docs/formats/shard-snapshot.md).
  *
  * Destination: the FSM restore (loop thread) cannot wait for a transfer,
- * so it starts a copier thread and fails; libraft's leader retries the
- * install, and once the copy is complete (downloaded, opened, its HNSW
- * graph built and checkpointed, all off the loop) the restore swaps the
- * new store in under the shard's swap lock and succeeds.
+ * so it enters catch-up (entries committed meanwhile are deferred, reads
+ * answer UNAVAILABLE) and starts a copier thread. Deferred entries are
+ * kept in memory up to hc_defer_mem_max (64 MiB) per shard, the next ones
+ * in an append-only spill file <dir>.deferred (docs/formats/
+ * deferred-spill.md), replayed after the memory list; a spill I/O error
+ * is fatal, like running out of memory (entries must not be lost). The
+ * file is removed whenever the entries are dropped (a newer snapshot,
+ * closing, a completed swap) and at open (a crash's leftover).
+ *
+ * The copier downloads the store into <dir>.incoming, opens it there
+ * (building the HNSW graph) and checkpoints the graph, all off the Raft
+ * loop, then keeps the shard open and renames it in place:
+ *
+ *  - catch-up off the lock: while more than hc_tail_entries (32) entries
+ *    or hc_tail_bytes (256 KiB) are deferred, it takes apply_mu only to detach
+ * the list and the spill file (the loop thread starts new ones; the detached
+ * file is unlinked and read through its descriptor) and applies the detached
+ * entries to the copy without the lock;
+ *  - the swap, under apply_mu (the loop thread's FSM callbacks of every
+ *    group of the node wait for it, so it is kept short): checks the copy
+ *    is at least at `behind` (a newer snapshot may have arrived: then the
+ *    copy is dropped and retried, the detached entries being covered by
+ *    that snapshot), applies the short tail, and under the swap rwlock
+ *    renames <dir> to <dir>.old and <dir>.incoming to <dir> and swaps the
+ *    shard pointer. The copy was given its final path with shard_set_dir
+ *    before (LMDB keeps its open files across the rename; the shard names
+ *    index.vxi by that path). The old shard is closed, and <dir>.old
+ *    removed, after apply_mu is released.
+ *
+ * The copier logs how long the swap held apply_mu.
  *
  * Source: host_copy_begin makes a compacted copy of the store with LMDB's
  * copy (consistent, concurrent with reads and writes) under
@@ -28,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -293,53 +320,286 @@ static uint64_t mono_s(void)
     return (uint64_t)ts.tv_sec;
 }
 
-static void drop_deferred(host_shard *s)
+static double mono_ms(void)
 {
-    hc_entry *e = s->deferred;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+size_t hc_defer_mem_max = HC_DEFER_MEM_MAX;
+_Atomic uint64_t hc_spilled;
+unsigned hc_test_swap_delay_ms;
+
+/* ---- the spill file (docs/formats/deferred-spill.md) ---- */
+
+#define SPILL_HEAD 16 /* index u64, length u32, CRC32C u32 */
+
+static void spill_path(const host_shard *s, char *out, size_t n)
+{
+    snprintf(out, n, "%s.deferred", s->dir);
+}
+
+static void fatal_io(host_shard *s, const char *what, int e)
+{
+    char msg[PATH_MAX + 256];
+    snprintf(msg, sizeof msg,
+             "shard group %" PRIu64
+             ": cannot keep the entries committed during a store copy: %s: %s",
+             s->group, what, strerror(e));
+    s->h->o.fatal(s->h->o.fatal_arg, msg);
+}
+
+static uint32_t spill_crc(const uint8_t *head, const void *buf, size_t len)
+{
+    return vx_crc32c(vx_crc32c(0, head, 12), buf, len);
+}
+
+/* Appends one entry to the spill file, creating it first (apply_mu). */
+static int spill_append(host_shard *s, uint64_t index, const void *buf,
+                        size_t len)
+{
+    char path[PATH_MAX + 16];
+    spill_path(s, path, sizeof path);
+    if (len > UINT32_MAX) {
+        fatal_io(s, "entry too large to spill", EFBIG);
+        return -1;
+    }
+    if (!s->spilling) {
+        int fd =
+            open(path, O_CREAT | O_TRUNC | O_RDWR | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            fatal_io(s, path, errno);
+            return -1;
+        }
+        s->spill_fd = fd;
+        s->spilling = 1;
+        vx_log(VECTRON_LOG_INFO, LOG,
+               "group=%" PRIu64 " %zu bytes of entries deferred in memory: "
+               "spilling the next ones to %s",
+               s->group, s->deferred_mem, path);
+    }
+    uint8_t head[SPILL_HEAD];
+    vx_put_u64(head, index);
+    vx_put_u32(head + 8, (uint32_t)len);
+    vx_put_u32(head + 12, spill_crc(head, buf, len));
+    struct iovec iov[2] = {{head, sizeof head}, {(void *)buf, len}};
+    size_t want = sizeof head + len, done = 0;
+    while (done < want) {
+        ssize_t w = writev(s->spill_fd, iov, 2);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            fatal_io(s, path, w < 0 ? errno : EIO);
+            return -1;
+        }
+        done += (size_t)w;
+        /* Advance past what was written (a short write is rare). */
+        for (int i = 0; i < 2; i++) {
+            size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+            iov[i].iov_base = (uint8_t *)iov[i].iov_base + k;
+            iov[i].iov_len -= k;
+            w -= (ssize_t)k;
+        }
+    }
+    s->spill_n++;
+    atomic_fetch_add(&hc_spilled, 1);
+    return 0;
+}
+
+/* Reads exactly n bytes at *off; 0, or -1 with errno (EIO: end of file). */
+static int read_at(int fd, void *buf, size_t n, off_t *off)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, *off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = EIO;
+            return -1;
+        }
+        done += (size_t)r;
+        *off += r;
+    }
+    return 0;
+}
+
+/* Applies the n entries of a spill file to sh in order. A file that does
+ * not read back whole means entries are lost: the fatal handler. */
+static size_t apply_file(host_shard *s, shard *sh, int fd, uint64_t n)
+{
+    off_t off = 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0, done = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t head[SPILL_HEAD];
+        if (read_at(fd, head, sizeof head, &off)) {
+            fatal_io(s, "read the spill file", errno);
+            break;
+        }
+        uint64_t index = vx_get_u64(head);
+        size_t len = vx_get_u32(head + 8);
+        if (len > cap) {
+            uint8_t *nb = vx_realloc(buf, len);
+            if (!nb) {
+                fatal_io(s, "read the spill file", ENOMEM);
+                break;
+            }
+            buf = nb;
+            cap = len;
+        }
+        if (read_at(fd, buf, len, &off)) {
+            fatal_io(s, "read the spill file", errno);
+            break;
+        }
+        if (spill_crc(head, buf, len) != vx_get_u32(head + 12)) {
+            fatal_io(s, "the spill file", EBADMSG);
+            break;
+        }
+        int64_t res = 0;
+        host_apply_entry(s, sh, index, buf, len, &res);
+        done++;
+    }
+    vx_free(buf);
+    return done;
+}
+
+static void free_entries(hc_entry *e)
+{
     while (e) {
         hc_entry *next = e->next;
         vx_free(e);
         e = next;
     }
-    s->deferred = s->deferred_tail = NULL;
-    s->deferred_bytes = 0;
 }
 
-/* Swaps the downloaded store in and applies the deferred entries
- * (apply_mu held). */
-static int swap_in(host_shard *s, const char *in, vectron_error *err)
+/* Forgets the deferred entries: the memory list and the spill file
+ * (apply_mu held, or closing). */
+static void drop_deferred(host_shard *s)
 {
-    char old[PATH_MAX + 16];
-    snprintf(old, sizeof old, "%s.old", s->dir);
-    host_remove_tree(old);
-    pthread_rwlock_wrlock(&s->swap);
-    shard_close(s->sh);
-    s->sh = NULL;
-    int rc = 0;
-    if (rename(s->dir, old) != 0 || rename(in, s->dir) != 0)
-        rc = vx_err(err, VECTRON_IO, "group %" PRIu64 ": swap stores: %s",
-                    s->group, strerror(errno));
-    if (!rc)
-        rc = shard_open(s->dir, &s->params, &s->sh, err);
-    pthread_rwlock_unlock(&s->swap);
-    if (rc)
-        return rc;
-    uint64_t applied = shard_applied_index(s->sh);
-    size_t n = 0;
-    for (hc_entry *e = s->deferred; e; e = e->next) {
-        int64_t res = 0;
-        host_apply_entry(s, e->index, e->buf, e->len, &res); /* skips what
-                                                               the copy has */
-        n++;
+    char path[PATH_MAX + 16];
+    free_entries(s->deferred);
+    s->deferred = s->deferred_tail = NULL;
+    s->deferred_bytes = s->deferred_mem = s->deferred_n = 0;
+    if (s->spilling) {
+        close(s->spill_fd);
+        s->spilling = 0;
+        s->spill_n = 0;
+        spill_path(s, path, sizeof path);
+        unlink(path);
     }
+}
+
+void hc_shard_gc(host_shard *s)
+{
+    char path[PATH_MAX + 16];
+    spill_path(s, path, sizeof path);
+    unlink(path);
+    incoming_dir(s, path, sizeof path);
+    host_remove_tree(path);
+}
+
+/* The copy is caught up off apply_mu in rounds while more than
+ * hc_tail_entries or hc_tail_bytes were deferred meanwhile (at most MAX_ROUNDS:
+ * writes may come faster); the last, short tail is applied under it. */
+#define MAX_ROUNDS 32
+size_t hc_tail_bytes = HC_TAIL_BYTES;
+size_t hc_tail_entries = HC_TAIL_ENTRIES;
+
+/* Applies a list of deferred entries to sh (the copied shard) in order;
+ * shard_apply skips what sh already holds. Returns how many. */
+static size_t apply_list(host_shard *s, shard *sh, const hc_entry *e)
+{
+    size_t n = 0;
+    for (; e; e = e->next, n++) {
+        int64_t res = 0;
+        host_apply_entry(s, sh, e->index, e->buf, e->len, &res);
+    }
+    return n;
+}
+
+/* Brings the copied shard sh up to date with the entries deferred so far
+ * and swaps it in (see the header comment). Takes apply_mu, returns with
+ * it held on success and on failure alike; *held_ms gets when it was last
+ * taken. On success *old is the replaced shard, for the caller to close
+ * once it has released apply_mu. */
+static int catch_up_and_swap(host_shard *s, shard *sh, const char *in,
+                             shard **old, size_t *n_off, size_t *n_tail,
+                             double *held_ms, vectron_error *err)
+{
+    char olddir[PATH_MAX + 16];
+    snprintf(olddir, sizeof olddir, "%s.old", s->dir);
+    *old = NULL;
+    *n_off = *n_tail = 0;
+    for (int round = 0;; round++) {
+        pthread_mutex_lock(&s->apply_mu);
+        *held_ms = mono_ms();
+        uint64_t applied = shard_applied_index(sh);
+        if (atomic_load(&s->copy_cancel))
+            return vx_err(err, VECTRON_UNAVAILABLE, "closing");
+        if (!s->behind)
+            return vx_err(err, VECTRON_UNAVAILABLE, "not behind");
+        /* A restore since the copy was taken (or since the last round)
+         * asks for more than the copy holds: it cannot go on from the
+         * entries kept since that restore. */
+        if (applied < s->behind)
+            return vx_err(err, VECTRON_UNAVAILABLE,
+                          "the copy is at %" PRIu64 ", behind %" PRIu64,
+                          applied, s->behind);
+        if ((s->deferred_n <= hc_tail_entries &&
+             s->deferred_bytes <= hc_tail_bytes) ||
+            round >= MAX_ROUNDS)
+            break;
+        /* Detach what was deferred so far and apply it without the lock:
+         * the loop thread starts a new list meanwhile. Should a newer
+         * snapshot arrive (hc_restore_behind drops the new list), the next
+         * round finds `behind` beyond the copy, or the copy already past
+         * every dropped entry: either way nothing kept is lost (the
+         * detached entries, all before that snapshot, are covered by it). */
+        hc_entry *list = s->deferred;
+        int fd = s->spilling ? s->spill_fd : -1;
+        uint64_t n_file = s->spill_n;
+        s->deferred = s->deferred_tail = NULL;
+        s->deferred_bytes = s->deferred_mem = s->deferred_n = 0;
+        if (fd >= 0) {
+            /* The file goes with the list: read through fd, and the name
+             * is free for the next spill. */
+            char path[PATH_MAX + 16];
+            spill_path(s, path, sizeof path);
+            if (unlink(path) != 0)
+                /* The next spill would truncate the file being read. */
+                fatal_io(s, path, errno);
+            s->spilling = 0;
+            s->spill_n = 0;
+        }
+        pthread_mutex_unlock(&s->apply_mu);
+        *n_off += apply_list(s, sh, list); /* memory first, then the file */
+        free_entries(list);
+        if (fd >= 0) {
+            *n_off += apply_file(s, sh, fd, n_file);
+            close(fd);
+        }
+    }
+    /* apply_mu held: the short tail, then the swap. */
+    *n_tail = apply_list(s, sh, s->deferred);
+    if (s->spilling)
+        *n_tail += apply_file(s, sh, s->spill_fd, s->spill_n);
+    host_remove_tree(olddir);
+    pthread_rwlock_wrlock(&s->swap);
+    if (rename(s->dir, olddir) != 0 || rename(in, s->dir) != 0) {
+        int e = errno;
+        pthread_rwlock_unlock(&s->swap);
+        return vx_err(err, VECTRON_IO, "group %" PRIu64 ": swap stores: %s",
+                      s->group, strerror(e));
+    }
+    *old = s->sh;
+    s->sh = sh;
+    pthread_rwlock_unlock(&s->swap);
     drop_deferred(s);
     s->behind = 0;
     atomic_store(&s->stale, 0);
-    host_remove_tree(old);
-    vx_log(VECTRON_LOG_INFO, LOG,
-           "group=%" PRIu64 " installed the copied store (applied %" PRIu64
-           ") and %zu deferred entries",
-           s->group, applied, n);
     return 0;
 }
 
@@ -349,8 +609,9 @@ static void *copier_main(void *arg)
     char dir[PATH_MAX + 16];
     char source[PD_ADDR_MAX];
     vectron_error err = {0};
-    shard *sh = NULL;
-    uint64_t applied = 0;
+    shard *sh = NULL, *old = NULL;
+    size_t n_off = 0, n_tail = 0;
+    double held0 = 0;
     /* The source as of the start: a later restore may name another one,
      * used by the next attempt if this copy falls short. */
     pthread_mutex_lock(&s->apply_mu);
@@ -365,40 +626,54 @@ static void *copier_main(void *arg)
            s->group, source);
     if (!rc)
         rc = download(s, source, dir, &err);
-    /* Open it here (the HNSW graph is built off the Raft loop) and save
-     * the graph, so the swap only loads it. */
+    /* Open it here (the HNSW graph is built off the Raft loop), save the
+     * graph for the next start, and name it by its final path (nothing
+     * uses the path until it is swapped in, renamed there). */
     if (!rc)
         rc = shard_open(dir, &s->params, &sh, &err);
+    uint64_t applied = sh ? shard_applied_index(sh) : 0;
     if (!rc) {
         size_t n = 0;
-        applied = shard_applied_index(sh);
         rc = shard_checkpoint(sh, &n, &err);
-        shard_close(sh);
     }
-    pthread_mutex_lock(&s->apply_mu);
-    if (!rc && atomic_load(&s->copy_cancel))
-        rc = vx_err(&err, VECTRON_UNAVAILABLE, "closing");
-    if (!rc && s->behind && applied < s->behind)
-        rc = vx_err(&err, VECTRON_UNAVAILABLE,
-                    "the copy is at %" PRIu64 ", behind %" PRIu64, applied,
-                    s->behind);
-    if (!rc && s->behind) {
-        rc = swap_in(s, dir, &err);
-        if (rc) {
-            /* The replica has no usable store: stop (a restart finds the
-             * snapshot again and copies anew). */
+    if (!rc)
+        rc = shard_set_dir(sh, s->dir, &err);
+    if (!rc && hc_test_swap_delay_ms)
+        usleep(hc_test_swap_delay_ms * 1000u); /* tests: entries pile up */
+    if (!rc) {
+        rc = catch_up_and_swap(s, sh, dir, &old, &n_off, &n_tail, &held0, &err);
+        if (rc && rc != VECTRON_UNAVAILABLE) {
+            /* The store could not be renamed into place: stop (a restart
+             * finds the snapshot again and copies anew). */
             char msg[400];
             snprintf(msg, sizeof msg, "%s", err.msg);
             s->h->o.fatal(s->h->o.fatal_arg, msg);
         }
+    } else {
+        pthread_mutex_lock(&s->apply_mu);
+        held0 = mono_ms();
     }
     atomic_store(&s->copying, 0);
     pthread_mutex_unlock(&s->apply_mu);
-    if (rc) {
-        vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " store copy: %s",
-               s->group, err.msg);
-        host_remove_tree(dir);
+    double held = mono_ms() - held0;
+    if (!rc) {
+        char olddir[PATH_MAX + 16];
+        snprintf(olddir, sizeof olddir, "%s.old", s->dir);
+        shard_close(old); /* no reader has it: swapped under the lock */
+        host_remove_tree(olddir);
+        vx_log(VECTRON_LOG_INFO, LOG,
+               "group=%" PRIu64 " installed the copied store (applied %" PRIu64
+               ") and %zu deferred entries (%zu off the lock, %zu under it)",
+               s->group, applied, n_off + n_tail, n_off, n_tail);
+        vx_log(VECTRON_LOG_INFO, LOG,
+               "group=%" PRIu64 " swap held apply_mu for %.1f ms", s->group,
+               held);
+        return NULL;
     }
+    shard_close(sh);
+    vx_log(VECTRON_LOG_WARN, LOG, "group=%" PRIu64 " store copy: %s", s->group,
+           err.msg);
+    host_remove_tree(dir);
     return NULL;
 }
 
@@ -446,6 +721,12 @@ int hc_restore_behind(host_shard *s, uint64_t need, const char *source,
 
 void hc_defer(host_shard *s, uint64_t index, const void *buf, size_t len)
 {
+    s->deferred_bytes += len;
+    s->deferred_n++;
+    if (s->spilling || s->deferred_mem + len > hc_defer_mem_max) {
+        spill_append(s, index, buf, len); /* a failure is fatal */
+        goto retry;
+    }
     hc_entry *e = vx_malloc(sizeof *e + len);
     if (!e) {
         s->h->o.fatal(s->h->o.fatal_arg,
@@ -461,7 +742,8 @@ void hc_defer(host_shard *s, uint64_t index, const void *buf, size_t len)
     else
         s->deferred = e;
     s->deferred_tail = e;
-    s->deferred_bytes += len;
+    s->deferred_mem += len;
+retry:
     /* A failed copy is tried again, at most once a second. */
     if (!atomic_load(&s->copying) && mono_s() > s->copy_started) {
         vectron_error err = {0};

@@ -62,7 +62,15 @@ struct host_shard {
     uint64_t behind;                           /* under apply_mu; 0: current */
     atomic_int stale;                          /* readers: behind != 0 */
     struct hc_entry *deferred, *deferred_tail; /* under apply_mu */
-    size_t deferred_bytes;
+    size_t deferred_bytes;                     /* memory and spill file */
+    size_t deferred_n;                         /* entries, the same */
+    /* Beyond hc_defer_mem_max bytes in memory, the next entries go to an
+     * append-only file, <dir>.deferred (docs/formats/deferred-spill.md),
+     * replayed after the list; under apply_mu. */
+    size_t deferred_mem;
+    int spilling; /* spill_fd is open */
+    int spill_fd;
+    uint64_t spill_n; /* entries in the file */
     pthread_t copier;
     int have_copier;        /* under apply_mu */
     atomic_int copying;     /* the copier thread runs */
@@ -114,9 +122,28 @@ int hc_restore_behind(host_shard *s, uint64_t need, const char *source,
  * failed copy (at most once a second). */
 void hc_defer(host_shard *s, uint64_t index, const void *buf, size_t len);
 
-/* Applies one committed entry to s->sh (apply_mu held). */
-void host_apply_entry(host_shard *s, uint64_t index, const void *buf,
+/* Applies one committed entry to sh: s->sh (apply_mu held), or the
+ * copier's not yet swapped-in copy of it. */
+void host_apply_entry(host_shard *s, shard *sh, uint64_t index, const void *buf,
                       size_t len, int64_t *result);
+
+/* Memory the entries deferred during a store copy may take per shard
+ * before the next ones spill to a file (tests lower it), and the number
+ * of entries spilled since start (tests). */
+#define HC_DEFER_MEM_MAX ((size_t)64 << 20)
+extern size_t hc_defer_mem_max;
+extern _Atomic uint64_t hc_spilled;
+/* The copier catches up off apply_mu while more than this many entries or
+ * bytes are deferred (tests lower them). */
+#define HC_TAIL_ENTRIES 32
+#define HC_TAIL_BYTES ((size_t)256 << 10)
+extern size_t hc_tail_entries, hc_tail_bytes;
+/* Tests: the copier waits this long before catching up (0: not at all). */
+extern unsigned hc_test_swap_delay_ms;
+
+/* Removes what a previous run may have left beside the shard's directory
+ * (an incoming copy, a spill file) (opening the shard). */
+void hc_shard_gc(host_shard *s);
 
 /* Joins a copier thread and removes a leftover incoming copy (closing). */
 void hc_shard_close(host_shard *s);

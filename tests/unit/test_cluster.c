@@ -10,16 +10,21 @@
  * re-replication: a worker stopped for good is replaced by the spare,
  * which receives the shard's data, and the dead one leaves the placement;
  * replica balancing: an empty worker that joins gets a replica moved onto
- * it (the old copy is removed, the group keeps taking writes).
+ * it (the old copy is removed, the group keeps taking writes); a moved
+ * replica catching up by store copy with its deferred entries spilled to
+ * a file (host_copy.c).
  * The multi-process fault tests are in tests/integration (issue 4).
  */
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +38,7 @@
 #include "shard/shard.h"
 #include "worker/agent.h"
 #include "worker/host.h"
+#include "worker/host_int.h"
 #include "worker/service.h"
 
 static char dir[64];
@@ -62,6 +68,8 @@ static void teardown(void)
 
 TestSuite(cluster, .init = setup, .fini = teardown, .timeout = 120);
 
+static unsigned snap_threshold; /* 0: the default */
+
 static vxr_settings fast_raft(void)
 {
     vxr_settings s;
@@ -69,6 +77,10 @@ static vxr_settings fast_raft(void)
     s.election_timeout_ms = 400;
     s.heartbeat_timeout_ms = 40;
     s.connect_retry_ms = 50;
+    if (snap_threshold) {
+        s.snapshot_threshold = snap_threshold;
+        s.snapshot_trailing = 2;
+    }
     return s;
 }
 
@@ -191,8 +203,15 @@ static void worker_start(worker *w, uint64_t id, const char *pd)
     snprintf(name, sizeof name, "w%" PRIu64, id);
     snprintf(data, sizeof data, "%s/%s", dir, name);
     w->node = start_node(name);
-    host_options ho = {
-        .data_dir = data, .node = w->node, .member_id = id, .fatal = fatal};
+    /* The RPC client and address (filled in below, before any snapshot)
+     * let a replica copy the store from a peer (host_copy.c). */
+    cr_assert_eq(rpc_client_start(NULL, &w->rpc, &err), 0);
+    host_options ho = {.data_dir = data,
+                       .node = w->node,
+                       .member_id = id,
+                       .fatal = fatal,
+                       .rpc = w->rpc,
+                       .rpc_address = w->addr};
     store_options_default(&ho.store);
     ho.store.map_size = 64u << 20;
     cr_assert_eq(host_open(&ho, &w->host, &err), 0, "%s", err.msg);
@@ -206,7 +225,6 @@ static void worker_start(worker *w, uint64_t id, const char *pd)
                              .handler = wk_service_handle,
                              .ctx = &w->svc};
     cr_assert_eq(rpc_server_start(&ro, &w->server, &err), 0);
-    cr_assert_eq(rpc_client_start(NULL, &w->rpc, &err), 0);
     snprintf(w->addr, sizeof w->addr, "127.0.0.1:%u",
              rpc_server_port(w->server));
     wk_agent_options ao = {.host = w->host,
@@ -658,5 +676,154 @@ Test(cluster, replicas_move_to_a_new_worker)
         usleep(100 * 1000);
     }
 
+    cluster_stop(&pd, ws, 4, c);
+}
+
+/* Writes ids start, start+1, ... round robin to the collection's shards
+ * (id % 3 picks the group), each retried on every worker until one (the
+ * leader) takes it, until told to stop; counts the ids of each group. */
+typedef struct writer_arg {
+    worker *ws;
+    uint64_t group[3];
+    uint64_t next;
+    uint64_t written[3];
+    atomic_int stop;
+    int failed;
+} writer_arg;
+
+static void *writer_main(void *arg)
+{
+    writer_arg *w = arg;
+    rpc_client *c = NULL;
+    vectron_error err = {0};
+    if (rpc_client_start(NULL, &c, &err)) {
+        w->failed = 1;
+        return NULL;
+    }
+    while (!atomic_load(&w->stop)) {
+        uint64_t id = w->next++;
+        int k = (int)(id % 3);
+        float v[4] = {(float)id, 1, 0, 0};
+        double t0 = now_s();
+        int ok = 0;
+        while (!ok && now_s() - t0 < 20) {
+            for (int i = 0; i < 4 && !ok; i++)
+                if (w->ws[i].running && w->ws[i].addr[0])
+                    ok = write_point(c, w->ws[i].addr, w->group[k], id, v,
+                                     &err) == 0;
+            if (!ok)
+                usleep(50 * 1000);
+        }
+        if (!ok) {
+            w->failed = 1;
+            break;
+        }
+        w->written[k]++;
+    }
+    rpc_client_stop(c);
+    return NULL;
+}
+
+Test(cluster, store_copy_spills_deferred_entries)
+{
+    pd_member pd;
+    worker ws[4];
+    rpc_client *c;
+    vectron_error err = {0};
+    /* Snapshots every few entries, so that a moved replica must install
+     * one and copy the store; nothing deferred stays in memory; the
+     * copier waits a while, so entries are deferred, and then replays
+     * them off apply_mu in rounds. */
+    snap_threshold = 16;
+    hc_defer_mem_max = 0;
+    hc_tail_entries = hc_tail_bytes = 0; /* off the lock all it can */
+    hc_test_swap_delay_ms = 1500;
+    cluster_start(&pd, ws, &c);
+    create(c, pd.addr, 3, 2);
+    Vectron__GetCatalogResponse *cat = wait_leaders(c, pd.addr, 30);
+    writer_arg wa = {.ws = ws, .next = 1};
+    for (int k = 0; k < 3; k++)
+        wa.group[k] = cat->collections[0]->shards[k]->group;
+    vectron__get_catalog_response__free_unpacked(cat, NULL);
+    for (uint64_t id = 1; id <= 120; id++) { /* 40 a group: compacted */
+        float v[4] = {(float)id, 1, 0, 0};
+        write_via_leader(c, pd.addr, ws, 3, id % 3, id, v);
+        wa.written[id % 3]++;
+    }
+    wa.next = 121;
+    pthread_t wt;
+    cr_assert_eq(pthread_create(&wt, NULL, writer_main, &wa), 0);
+    uint64_t spilled0 = atomic_load(&hc_spilled);
+
+    /* An empty worker joins: a replica moves onto it, by store copy, while
+     * the writer goes on. */
+    worker_start(&ws[3], 4, pd.addr);
+    uint32_t counts[5];
+    int rf2;
+    double t0 = now_s();
+    for (;;) {
+        replica_counts(c, pd.addr, counts, &rf2);
+        if (rf2 && counts[4] >= 1)
+            break;
+        cr_assert(now_s() - t0 < 60, "no replica moved to the new worker");
+        usleep(200 * 1000);
+    }
+    cat = catalog(c, pd.addr);
+    int at = -1;
+    for (int k = 0; k < 3; k++) {
+        Vectron__ShardPlacement *sp = cat->collections[0]->shards[k];
+        for (size_t j = 0; j < sp->n_replicas; j++)
+            if (sp->replicas[j] == 4)
+                at = k;
+    }
+    vectron__get_catalog_response__free_unpacked(cat, NULL);
+    cr_assert(at >= 0);
+    /* Until the copy is in: the new replica answers UNAVAILABLE (or not
+     * at all) while it catches up, and entries keep spilling. */
+    int rc;
+    t0 = now_s();
+    while (atomic_load(&hc_spilled) == spilled0 ||
+           count_on(c, ws[3].addr, wa.group[at], 3, &rc) == 0 || rc) {
+        cr_assert(now_s() - t0 < 60,
+                  "no store copy with spilled entries "
+                  "(spilled %" PRIu64 ", rc %d)",
+                  atomic_load(&hc_spilled) - spilled0, rc);
+        usleep(100 * 1000);
+    }
+    atomic_store(&wa.stop, 1);
+    pthread_join(wt, NULL);
+    cr_assert(!wa.failed, "a write failed");
+    /* Every write of the moved group, those spilled during the copy among
+     * them, is on the new replica, at the leader's applied index. */
+    uint64_t want = wa.written[at];
+    t0 = now_s();
+    while (count_on(c, ws[3].addr, wa.group[at], 3, &rc) != want || rc) {
+        cr_assert(now_s() - t0 < 20,
+                  "new replica holds %" PRIu64 " points of %" PRIu64 " (rc %d)",
+                  count_on(c, ws[3].addr, wa.group[at], 3, &rc), want, rc);
+        usleep(100 * 1000);
+    }
+    host_report mine, other;
+    t0 = now_s();
+    for (;;) {
+        cr_assert_eq(host_report_of(ws[3].host, wa.group[at], &mine, &err), 0,
+                     "%s", err.msg);
+        uint64_t top = 0;
+        for (int i = 0; i < 3; i++)
+            if (host_report_of(ws[i].host, wa.group[at], &other, NULL) == 0 &&
+                other.applied_index > top)
+                top = other.applied_index;
+        if (mine.applied_index == top && mine.points == want)
+            break;
+        cr_assert(now_s() - t0 < 20, "applied %" PRIu64 " of %" PRIu64,
+                  mine.applied_index, top);
+        usleep(100 * 1000);
+    }
+    /* The spill file is gone once replayed. */
+    char path[256];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/w4/shards/%" PRIu64 ".deferred", dir,
+             wa.group[at]);
+    cr_assert_neq(stat(path, &st), 0, "%s left behind", path);
     cluster_stop(&pd, ws, 4, c);
 }
