@@ -45,12 +45,28 @@
 #include "proto/vectron.pb-c.h"
 #include "rpc/methods.h"
 #include "rpc/rpc.h"
+#include "rpc/rpc_proto.h"
 
 int vx_replica_dump_main(int argc, char **argv);
 int vx_pd_catalog_main(int argc, char **argv);
 int vx_replica_write_main(int argc, char **argv);
 int vx_node_main(int argc, char **argv);
 int vx_replica_status_main(int argc, char **argv);
+
+/* Calls the PD leader among the comma-separated members in list. */
+static int call_pd(rpc_client *c, const char *list, uint16_t method,
+                   const ProtobufCMessage *msg, unsigned deadline_ms,
+                   rpc_result *out, vectron_error *err)
+{
+    char *copy = strdup(list), *addrs[16];
+    if (!copy)
+        return vx_err(err, VECTRON_NOMEM, "out of memory");
+    size_t n = rpc_split_members(copy, addrs, 16);
+    int rc = rpc_call_leader(c, addrs, n, 0, NULL, method, msg, deadline_ms,
+                             out, err);
+    free(copy);
+    return rc;
+}
 
 int vx_replica_status_main(int argc, char **argv)
 {
@@ -118,24 +134,10 @@ int vx_node_main(int argc, char **argv)
     }
     Vectron__DrainNodeRequest rq = VECTRON__DRAIN_NODE_REQUEST__INIT;
     rq.node_id = id;
-    uint8_t buf[32];
-    size_t n = vectron__drain_node_request__pack(&rq, buf);
-    char *list = strdup(argv[2]);
-    char *save = NULL;
-    int rc = VECTRON_UNAVAILABLE;
-    for (char *t = list ? strtok_r(list, ",", &save) : NULL; t;
-         t = strtok_r(NULL, ",", &save)) {
-        rpc_result res;
-        rc = rpc_call(c, t, RPC_PD_DRAIN, buf, n, 10000, &res, &err);
-        if (rc == 0) {
-            rpc_result_free(&res);
-            break;
-        }
-        if (rc != VECTRON_NOT_LEADER && rc != VECTRON_UNAVAILABLE &&
-            rc != VECTRON_TIMEOUT)
-            break;
-    }
-    free(list);
+    rpc_result res;
+    int rc = call_pd(c, argv[2], RPC_PD_DRAIN, &rq.base, 10000, &res, &err);
+    if (!rc)
+        rpc_result_free(&res);
     rpc_client_stop(c);
     if (rc) {
         fprintf(stderr, "vectron node: %s\n", err.msg);
@@ -223,22 +225,15 @@ int vx_pd_catalog_main(int argc, char **argv)
         fprintf(stderr, "vectron pd-catalog: %s\n", err.msg);
         return 1;
     }
-    char *list = strdup(argv[1]);
-    char *save = NULL;
-    int rc = VECTRON_UNAVAILABLE;
+    Vectron__GetCatalogRequest rq = VECTRON__GET_CATALOG_REQUEST__INIT;
     Vectron__GetCatalogResponse *cat = NULL;
-    for (char *t = list ? strtok_r(list, ",", &save) : NULL; t && !cat;
-         t = strtok_r(NULL, ",", &save)) {
-        rpc_result res;
-        rc = rpc_call(c, t, RPC_PD_CATALOG, NULL, 0, 5000, &res, &err);
-        if (rc)
-            continue;
+    rpc_result res;
+    if (call_pd(c, argv[1], RPC_PD_CATALOG, &rq.base, 5000, &res, &err) == 0) {
         cat = vectron__get_catalog_response__unpack(NULL, res.len, res.data);
         rpc_result_free(&res);
         if (!cat)
-            rc = vx_err(&err, VECTRON_CORRUPT, "catalog does not decode");
+            vx_err(&err, VECTRON_CORRUPT, "catalog does not decode");
     }
-    free(list);
     rpc_client_stop(c);
     if (!cat) {
         fprintf(stderr, "vectron pd-catalog: %s\n", err.msg);

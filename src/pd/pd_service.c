@@ -154,6 +154,20 @@ static int propose(pd_service *s, uint8_t *buf, size_t len, vectron_error *err)
     return 0;
 }
 
+/* Answers a catalog change: the error of its proposal, or the catalog
+ * epoch it brought (ChangeResponse). */
+static void reply_change(pd_service *s, rpc_request *rq, int rc,
+                         const vectron_error *err)
+{
+    if (rc) {
+        rpc_reply_error(rq, rc, err->msg);
+        return;
+    }
+    Vectron__ChangeResponse cr = VECTRON__CHANGE_RESPONSE__INIT;
+    cr.epoch = pd_catalog_epoch(s->o.catalog);
+    rpc_reply_msg(rq, &cr.base);
+}
+
 static soft_node *soft_find(pd_service *s, uint64_t id)
 {
     for (size_t i = 0; i < s->nn; i++)
@@ -458,14 +472,7 @@ static void do_submit(pd_service *s, rpc_request *rq, const uint8_t *req,
         goto out;
     }
     memcpy(buf, m->command.data, m->command.len);
-    int rc = propose(s, buf, m->command.len, &err);
-    if (rc) {
-        rpc_reply_error(rq, rc, err.msg);
-        goto out;
-    }
-    Vectron__ChangeResponse cr = VECTRON__CHANGE_RESPONSE__INIT;
-    cr.epoch = pd_catalog_epoch(s->o.catalog);
-    rpc_reply_msg(rq, &cr.base);
+    reply_change(s, rq, propose(s, buf, m->command.len, &err), &err);
 out:
     if (m)
         vectron__pd_submit_request__free_unpacked(m, NULL);
@@ -576,15 +583,10 @@ static void do_create(pd_service *s, rpc_request *rq, const uint8_t *req,
     int rc = pd_cmd_create_placed(m->name, &p, rep, &buf, &blen, &err);
     if (!rc)
         rc = propose(s, buf, blen, &err);
-    if (rc) {
-        rpc_reply_error(rq, rc, err.msg);
-        goto out;
-    }
-    vx_log(VECTRON_LOG_INFO, LOG, "collection %s created: %u shards x %u",
-           m->name, p.shard_number, p.replication_factor);
-    Vectron__ChangeResponse cr = VECTRON__CHANGE_RESPONSE__INIT;
-    cr.epoch = pd_catalog_epoch(s->o.catalog);
-    rpc_reply_msg(rq, &cr.base);
+    if (!rc)
+        vx_log(VECTRON_LOG_INFO, LOG, "collection %s created: %u shards x %u",
+               m->name, p.shard_number, p.replication_factor);
+    reply_change(s, rq, rc, &err);
 out:
     vx_free(nodes);
     vx_free(pls);
@@ -609,13 +611,7 @@ static void do_drop(pd_service *s, rpc_request *rq, const uint8_t *req,
         int rc = pd_cmd_drop(m->name ? m->name : "", &buf, &blen, &err);
         if (!rc)
             rc = propose(s, buf, blen, &err);
-        if (rc) {
-            rpc_reply_error(rq, rc, err.msg);
-        } else {
-            Vectron__ChangeResponse cr = VECTRON__CHANGE_RESPONSE__INIT;
-            cr.epoch = pd_catalog_epoch(s->o.catalog);
-            rpc_reply_msg(rq, &cr.base);
-        }
+        reply_change(s, rq, rc, &err);
     }
     vectron__drop_collection_request__free_unpacked(m, NULL);
 }
@@ -646,21 +642,16 @@ static void do_drain(pd_service *s, rpc_request *rq, const uint8_t *req,
         rpc_reply_error(rq, VECTRON_NOT_FOUND, "no such node");
         goto out;
     }
+    int rc = 0;
     if (target->state != PD_NODE_DRAINING) {
         target->state = PD_NODE_DRAINING;
         uint8_t *buf;
         size_t blen;
-        int rc = pd_cmd_node_set(target, &buf, &blen, &err);
+        rc = pd_cmd_node_set(target, &buf, &blen, &err);
         if (!rc)
             rc = propose(s, buf, blen, &err);
-        if (rc) {
-            rpc_reply_error(rq, rc, err.msg);
-            goto out;
-        }
     }
-    Vectron__ChangeResponse cr = VECTRON__CHANGE_RESPONSE__INIT;
-    cr.epoch = pd_catalog_epoch(s->o.catalog);
-    rpc_reply_msg(rq, &cr.base);
+    reply_change(s, rq, rc, &err);
 out:
     vx_free(nodes);
     vectron__drain_node_request__free_unpacked(m, NULL);

@@ -37,6 +37,17 @@ int rpc_call_msg(rpc_client *c, const char *addr, uint16_t method,
     return rc;
 }
 
+size_t rpc_split_members(char *list, char **out, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *t = list ? strtok_r(list, ",", &save) : NULL; t && n < max;
+         t = strtok_r(NULL, ",", &save))
+        if (*t)
+            out[n++] = t;
+    return n;
+}
+
 int rpc_call_leader(rpc_client *c, char *const *addrs, size_t n,
                     size_t start, size_t *answered, uint16_t method,
                     const ProtobufCMessage *msg, unsigned deadline_ms,

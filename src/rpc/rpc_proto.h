@@ -26,6 +26,10 @@ int rpc_call_msg(rpc_client *c, const char *addr, uint16_t method,
  * NOT_LEADER, UNAVAILABLE and TIMEOUT move on to the next, any other
  * answer ends the search. *answered (may be NULL) gets the index of the
  * member that answered, to start there next time. */
+/* Splits a comma-separated member list ("host:port,host:port") in place
+ * into at most max addresses, skipping empty items; returns the count. */
+size_t rpc_split_members(char *list, char **out, size_t max);
+
 int rpc_call_leader(rpc_client *c, char *const *addrs, size_t n,
                     size_t start, size_t *answered, uint16_t method,
                     const ProtobufCMessage *msg, unsigned deadline_ms,

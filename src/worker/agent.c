@@ -287,11 +287,7 @@ int wk_agent_start(const wk_agent_options *o, wk_agent **out,
         wk_agent_stop(a);
         return vx_err(err, VECTRON_NOMEM, "agent");
     }
-    char *save = NULL;
-    for (char *t = strtok_r(a->pd_list, ",", &save); t && a->npd < MAX_PD;
-         t = strtok_r(NULL, ",", &save))
-        if (*t)
-            a->pd[a->npd++] = t;
+    a->npd = rpc_split_members(a->pd_list, a->pd, MAX_PD);
     if (a->npd == 0) {
         free(a->pd_list);
         free(a->raft_address);

@@ -332,11 +332,7 @@ int host_open_remote(const host_remote_options *o, host **out,
     pthread_mutex_init(&r->refresh_mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     r->pd_list = strdup(o->pd ? o->pd : "");
-    char *save = NULL;
-    for (char *t = r->pd_list ? strtok_r(r->pd_list, ",", &save) : NULL;
-         t && r->npd < MAX_PD; t = strtok_r(NULL, ",", &save))
-        if (*t)
-            r->pd[r->npd++] = t;
+    r->npd = rpc_split_members(r->pd_list, r->pd, MAX_PD);
     if (!r->pd_list || r->npd == 0 || !o->rpc || !o->mirror) {
         state_free(r);
         vx_free(h);

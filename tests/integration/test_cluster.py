@@ -348,9 +348,9 @@ def test_leaders_rebalance_after_a_restart(cluster):
     assert upsert(c, "bal", [100, 101])
 
 
-def replicas_per_node(c, name):
+def replicas_per_node(c, name, shards=None):
     counts = {n: 0 for n in c.workers}
-    for s in c.shards(name):
+    for s in shards if shards is not None else c.shards(name):
         for n in s["replicas"]:
             counts[n] += 1
     return counts
@@ -365,6 +365,22 @@ def strong(c, path, body, timeout=20):
             return js["result"]
         assert time.monotonic() < deadline, f"strong read refused: {js}"
         time.sleep(0.2)
+
+
+def wait_balanced(c, name, new_node, deadline, rf=2):
+    """Waits until every shard of `name` has rf replicas, node new_node
+    holds some and no node holds two more than another; returns the
+    shards and the per-node counts."""
+    while True:
+        sh = c.shards(name)
+        counts = replicas_per_node(c, name, sh)
+        if sh and all(len(s["replicas"]) == rf for s in sh) and \
+                counts[new_node] >= 1 and \
+                max(counts.values()) - min(counts.values()) <= 1:
+            return sh, counts
+        assert time.monotonic() < deadline, \
+            f"replicas not balanced: {counts} {sh}\n" + c.tails()
+        time.sleep(0.3)
 
 
 def test_new_worker_gets_replicas(cluster):
@@ -385,17 +401,7 @@ def test_new_worker_gets_replicas(cluster):
     t0 = time.monotonic()
     acked0 = len(w.acked)
     c.add_worker(4)
-    deadline = t0 + 90
-    while True:
-        sh = c.shards("grow")
-        counts = replicas_per_node(c, "grow")
-        if sh and all(len(s["replicas"]) == 2 for s in sh) and \
-                counts[4] >= 1 and \
-                max(counts.values()) - min(counts.values()) <= 1:
-            break
-        assert time.monotonic() < deadline, \
-            f"replicas not balanced: {counts} {sh}\n" + c.tails()
-        time.sleep(0.3)
+    sh, counts = wait_balanced(c, "grow", 4, t0 + 90)
     took = time.monotonic() - t0
     print(f"balanced in {took:.1f} s: {counts}")
     # Writes went on through the moves, and go on after them.
@@ -451,17 +457,7 @@ def test_move_survives_pd_leader_loss(cluster):
     i = c.pd_leader()
     c.pds[i].kill9()
     assert upsert(c, "mv", range(301, 401))  # the data path goes on
-    deadline = time.monotonic() + 60
-    while True:
-        sh = c.shards("mv")
-        counts = replicas_per_node(c, "mv")
-        if sh and all(len(s["replicas"]) == 2 for s in sh) and \
-                counts[4] >= 1 and \
-                max(counts.values()) - min(counts.values()) <= 1:
-            break
-        assert time.monotonic() < deadline, \
-            f"move not finished: {sh}\n" + c.tails()
-        time.sleep(0.3)
+    sh, _ = wait_balanced(c, "mv", 4, time.monotonic() + 60)
     after = next(s for s in sh if s["group"] == moving["group"])
     assert 4 in after["replicas"], (moving, after)
     assert set(after["replicas"]) < set(moving["replicas"])
