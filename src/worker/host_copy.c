@@ -704,6 +704,9 @@ int hc_restore_behind(host_shard *s, uint64_t need, const char *source,
                       ") and no peer to copy it from is known",
                       s->group, need);
     pthread_mutex_lock(&s->apply_mu);
+    /* Read under the lock: a copier's swap replaces (and then closes)
+     * s->sh once it releases it. */
+    uint64_t at = shard_applied_index(s->sh);
     /* The snapshot covers every entry deferred so far. */
     drop_deferred(s);
     if (need > s->behind)
@@ -715,7 +718,7 @@ int hc_restore_behind(host_shard *s, uint64_t need, const char *source,
     vx_log(VECTRON_LOG_INFO, LOG,
            "group=%" PRIu64 " snapshot needs index %" PRIu64
            ", the store is at %" PRIu64 ": copying it from %s",
-           s->group, need, shard_applied_index(s->sh), source);
+           s->group, need, at, source);
     return rc;
 }
 
